@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds the sandbox image (toolruntime-sandbox:latest by default) from Debian packages
+# only, without any container registry, and writes it as an OCI archive that
+# `ctr image import` takes.
+#
+#   scripts/build-image.sh [OUT_TAR]
+#
+# Environment:
+#   KATA_EXEC_IMAGE        image name:tag            (toolruntime-sandbox:latest)
+#   KATA_EXEC_DEB_MIRROR   Debian mirror for debootstrap (default: the first URI of this
+#                          host's own apt sources, so it works wherever apt works)
+#   KATA_EXEC_DEB_SUITE    Debian suite              (bookworm)
+# The archive is rebuilt only when this script changed since the last build.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}
+suite=${KATA_EXEC_DEB_SUITE:-bookworm}
+out=${1:-${KATA_EXEC_STATE_DIR:-/var/lib/kata-exec}/images/sandbox.oci.tar}
+stamp="$out.sha256"
+want=$( { sha256sum "$0" | cut -d' ' -f1; echo "$image $suite"; } | sha256sum | cut -d' ' -f1)
+
+if [[ -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "build-image: $out is up to date"
+  exit 0
+fi
+
+for tool in debootstrap umoci tar; do
+  command -v "$tool" >/dev/null || { echo "build-image: $tool is missing (apt-get install debootstrap umoci)" >&2; exit 1; }
+done
+
+mirror=${KATA_EXEC_DEB_MIRROR:-}
+if [[ -z "$mirror" ]]; then
+  mirror=$(grep -hoE '^URIs:[[:space:]]*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  [[ -n "$mirror" ]] || mirror=$(grep -hoE '^deb[[:space:]]+\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
+  [[ -n "$mirror" ]] || { echo "build-image: set KATA_EXEC_DEB_MIRROR" >&2; exit 1; }
+fi
+
+work=$(mktemp -d /var/tmp/kata-exec-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rootfs="$work/rootfs"
+
+echo "build-image: debootstrap $suite from the host's Debian mirror"
+debootstrap --variant=minbase --include=python3-minimal,nodejs,bash,coreutils \
+  "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+  tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+
+# Trim what a sandbox never needs: package caches, docs, locales.
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+  "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
+find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'C.*' -exec rm -rf {} + 2>/dev/null || true
+# Mount points the service binds into every sandbox.
+mkdir -p "$rootfs/code" "$rootfs/tmp"
+chmod 1777 "$rootfs/tmp"
+
+# Record the language versions inside the image, read from the binaries themselves.
+py=$(chroot "$rootfs" python3 -c 'import platform; print(platform.python_version())')
+nd=$(chroot "$rootfs" node -e 'process.stdout.write(process.versions.node)')
+bs=$(chroot "$rootfs" bash -c 'echo ${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}')
+echo "build-image: python $py, node $nd, bash $bs"
+
+oci="$work/oci"
+umoci init --layout "$oci"
+umoci new --image "$oci:latest"
+umoci unpack --rootless=false --image "$oci:latest" "$work/bundle" >/dev/null
+rm -rf "$work/bundle/rootfs"
+mv "$rootfs" "$work/bundle/rootfs"
+umoci repack --image "$oci:latest" "$work/bundle"
+umoci config --image "$oci:latest" \
+  --config.env PATH=/usr/local/bin:/usr/bin:/bin \
+  --config.env LANG=C.UTF-8 \
+  --config.user 65534:65534 \
+  --config.workingdir /code \
+  --config.label "org.kata-exec.python=$py" \
+  --config.label "org.kata-exec.javascript=$nd" \
+  --config.label "org.kata-exec.bash=$bs"
+umoci gc --layout "$oci"
+
+mkdir -p "$(dirname "$out")"
+tar -C "$oci" -cf "$out.tmp" .
+mv "$out.tmp" "$out"
+echo "$want" >"$stamp"
+echo "build-image: wrote $out ($(du -h "$out" | cut -f1)) for $image"

@@ -1,0 +1,51 @@
+/**
+ * buildApp(deps): Fastify with the TypeBox provider, the OpenAPI plugin and the routes.
+ * It never listens and never reads the environment: server.ts does both; tests call
+ * buildApp with fakes and use app.inject.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from './config.js';
+import type { Metrics } from './metrics.js';
+import type { ExecutionService } from './queue/execution-service.js';
+import type { HealthChecker } from './runner/types.js';
+import { registerErrorHandling } from './http/error-handler.js';
+import { registerOpenApi, registerOpenApiRoute } from './http/openapi.js';
+import { executeRoutes } from './http/routes/execute.js';
+import { healthRoutes } from './http/routes/health.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import { newExecutionId } from './runner/executor.js';
+
+export interface AppDeps {
+  config: Pick<Config, 'bodyLimitBytes'>;
+  /** A pino logger, or false for none (tests). */
+  logger: FastifyBaseLogger | false;
+  service: ExecutionService;
+  health: HealthChecker;
+  metrics: Metrics;
+  isDraining?: () => boolean;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: deps.config.bodyLimitBytes,
+    genReqId: () => newExecutionId().replace(/^kx-/, 'req-'),
+    requestIdHeader: false,
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+  await registerOpenApi(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(executeRoutes, { service: deps.service });
+  await app.register(healthRoutes, { health: deps.health, isDraining: deps.isDraining ?? (() => false) });
+  await app.register(metricsRoutes, { metrics: deps.metrics });
+  registerOpenApiRoute(app);
+  await app.ready();
+  return app;
+}

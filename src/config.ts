@@ -1,0 +1,222 @@
+/**
+ * Every setting of the service, in one TypeBox schema keyed by its environment variable.
+ * This is the only module that reads process.env. `loadConfig` parses once, at start,
+ * and throws a ConfigError naming each variable at fault and what to set.
+ * The README's configuration table is generated from this schema (npm run config-table)
+ * and a test keeps the two in step.
+ */
+import os from 'node:os';
+import { Type, type Static, type TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+
+const Int = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description });
+const Num = (def: number, min: number, max: number, description: string) =>
+  Type.Number({ default: def, minimum: min, maximum: max, description });
+const Str = (def: string, description: string) => Type.String({ default: def, description });
+const Choice = <T extends string>(values: readonly T[], def: T, description: string) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { default: def, description: `${description} One of: ${values.join(', ')}.` },
+  );
+
+const cores = Math.max(1, os.availableParallelism());
+
+export const ConfigSchema = Type.Object({
+  KATA_EXEC_HOST: Str('127.0.0.1', 'Address to listen on. Loopback by default: put a proxy or API keys in front before exposing it.'),
+  KATA_EXEC_PORT: Int(8080, 0, 65535, 'TCP port to listen on.'),
+  KATA_EXEC_LOG_LEVEL: Choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'pino log level.'),
+  KATA_EXEC_RUNTIME: Choice(
+    ['auto', 'kata', 'gvisor', 'runc'] as const,
+    'auto',
+    'Sandbox runtime. `auto` picks kata when its shim is installed, else gvisor when runsc is; runc is used only when named.',
+  ),
+  KATA_EXEC_HYPERVISOR: Choice(['qemu', 'cloud-hypervisor', 'firecracker'] as const, 'qemu', 'Kata hypervisor (kata only).'),
+  KATA_EXEC_KATA_RUNTIME_PATH: Str('kata-runtime', 'The kata-runtime binary, used by the health check (`kata-runtime check`).'),
+  KATA_EXEC_KATA_SHIM: Choice(
+    ['per-hypervisor', 'generic'] as const,
+    'per-hypervisor',
+    'Which Kata containerd runtime name to use: kata-deploy\'s per-hypervisor handler (io.containerd.kata-qemu.v2, ...) or the generic io.containerd.kata.v2.',
+  ),
+  KATA_EXEC_KATA_CONFIG_PATH: Str('', 'Kata configuration file passed as --runtime-config-path (empty: the shim\'s default).'),
+  KATA_EXEC_KERNEL_PATH: Str('', 'Guest kernel for Kata, sent as the io.katacontainers.config.hypervisor.kernel annotation (empty: the configured one).'),
+  KATA_EXEC_IMAGE_PATH: Str('', 'Guest image for Kata, sent as the io.katacontainers.config.hypervisor.image annotation (empty: the configured one).'),
+  KATA_EXEC_IMAGE: Str('toolruntime-sandbox:latest', 'The sandbox image in containerd. Build it with scripts/build-image.sh.'),
+  KATA_EXEC_CONTAINERD_ADDRESS: Str(
+    'auto',
+    'containerd socket. `auto`: the system socket /run/containerd/containerd.sock when it answers, else the private one that scripts/containerd.sh starts under KATA_EXEC_RUN_DIR.',
+  ),
+  KATA_EXEC_NAMESPACE: Str('kata-exec', 'containerd namespace that holds every sandbox of this service.'),
+  KATA_EXEC_STATE_DIR: Str('/var/lib/kata-exec', 'Persistent state: the private containerd root and the image archive.'),
+  KATA_EXEC_RUN_DIR: Str('/run/kata-exec', 'Volatile state: per-execution code directories, the shared read-only rootfs, the private containerd socket.'),
+  KATA_EXEC_CTR_PATH: Str('ctr', 'The ctr binary.'),
+  KATA_EXEC_RUNSC_PATH: Str('runsc', 'The runsc (gVisor) binary.'),
+  KATA_EXEC_CONCURRENCY: Int(cores, 1, 256, 'Executions that run at once (default: the number of cores).'),
+  KATA_EXEC_QUEUE_DEPTH: Int(64, 0, 100000, 'Executions that may wait for a slot; past it requests get 503 with Retry-After.'),
+  KATA_EXEC_BODY_LIMIT_BYTES: Int(1048576, 1024, 67108864, 'Largest request body; larger ones get 413.'),
+  KATA_EXEC_SHUTDOWN_GRACE_MS: Int(30000, 0, 600000, 'On SIGTERM, how long in-flight executions may take to finish.'),
+  KATA_EXEC_TIMEOUT_MS_DEFAULT: Int(10000, 100, 3600000, 'Default wall-clock timeout.'),
+  KATA_EXEC_TIMEOUT_MS_MAX: Int(60000, 100, 3600000, 'Largest timeout a request may ask for.'),
+  KATA_EXEC_MEMORY_MB_DEFAULT: Int(256, 16, 1048576, 'Default memory limit (MiB).'),
+  KATA_EXEC_MEMORY_MB_MAX: Int(2048, 16, 1048576, 'Largest memory limit a request may ask for (MiB).'),
+  KATA_EXEC_CPUS_DEFAULT: Num(1, 0.01, 1024, 'Default CPU quota (cores).'),
+  KATA_EXEC_CPUS_MAX: Num(cores, 0.01, 1024, 'Largest CPU quota a request may ask for (default: the number of cores).'),
+  KATA_EXEC_PIDS_DEFAULT: Int(128, 1, 1000000, 'Default process/thread limit.'),
+  KATA_EXEC_PIDS_MAX: Int(1024, 1, 1000000, 'Largest process/thread limit a request may ask for.'),
+  KATA_EXEC_DISK_MB_DEFAULT: Int(64, 1, 1048576, 'Default size of the writable /tmp (MiB).'),
+  KATA_EXEC_DISK_MB_MAX: Int(1024, 1, 1048576, 'Largest /tmp a request may ask for (MiB).'),
+  KATA_EXEC_OUTPUT_BYTES_DEFAULT: Int(1048576, 1024, 1073741824, 'Default cap on each of stdout and stderr (bytes).'),
+  KATA_EXEC_OUTPUT_BYTES_MAX: Int(16777216, 1024, 1073741824, 'Largest output cap a request may ask for (bytes).'),
+  KATA_EXEC_OPEN_FILES_DEFAULT: Int(256, 8, 1048576, 'Default RLIMIT_NOFILE.'),
+  KATA_EXEC_OPEN_FILES_MAX: Int(4096, 8, 1048576, 'Largest RLIMIT_NOFILE a request may ask for.'),
+});
+export type ConfigEnv = Static<typeof ConfigSchema>;
+
+export type RuntimeSetting = ConfigEnv['KATA_EXEC_RUNTIME'];
+export type HypervisorSetting = ConfigEnv['KATA_EXEC_HYPERVISOR'];
+
+export interface LimitBounds {
+  default: number;
+  max: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  logLevel: ConfigEnv['KATA_EXEC_LOG_LEVEL'];
+  runtime: RuntimeSetting;
+  hypervisor: HypervisorSetting;
+  kataRuntimePath: string;
+  kataShim: ConfigEnv['KATA_EXEC_KATA_SHIM'];
+  kataConfigPath: string;
+  kernelPath: string;
+  imagePath: string;
+  image: string;
+  containerdAddress: string;
+  namespace: string;
+  stateDir: string;
+  runDir: string;
+  ctrPath: string;
+  runscPath: string;
+  concurrency: number;
+  queueDepth: number;
+  bodyLimitBytes: number;
+  shutdownGraceMs: number;
+  limits: {
+    timeoutMs: LimitBounds;
+    memoryMb: LimitBounds;
+    cpus: LimitBounds;
+    pids: LimitBounds;
+    diskMb: LimitBounds;
+    outputBytes: LimitBounds;
+    openFiles: LimitBounds;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The system containerd socket, tried first when KATA_EXEC_CONTAINERD_ADDRESS=auto. */
+export const SYSTEM_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+
+export function privateContainerdSocket(runDir: string): string {
+  return `${runDir}/containerd/containerd.sock`;
+}
+
+const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;
+const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
+
+function describe(schema: TSchema): string {
+  const s = schema as { description?: string; minimum?: number; maximum?: number; anyOf?: { const: string }[] };
+  if (s.anyOf) return `one of ${s.anyOf.map((a) => a.const).join(', ')}`;
+  if (s.minimum !== undefined) return `a number from ${s.minimum} to ${s.maximum}`;
+  return 'a string';
+}
+
+/** Parses the environment once. Unknown KATA_EXEC_* variables are errors too: a typo must not pass silently. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const known = ConfigSchema.properties as Record<string, TSchema>;
+  const raw: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('KATA_EXEC_')) continue;
+    if (!(name in known)) {
+      problems.push(`${name} is not a setting of kata-exec (see the configuration table in README.md)`);
+      continue;
+    }
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  for (const err of Value.Errors(ConfigSchema, withDefaults)) {
+    const name = err.instancePath.replace(/^\//, '');
+    const schema = known[name];
+    if (!schema) continue;
+    problems.push(`${name}=${JSON.stringify(raw[name])} is invalid: set it to ${describe(schema)}`);
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  const e = withDefaults as ConfigEnv;
+
+  if (!NAMESPACE_RE.test(e.KATA_EXEC_NAMESPACE)) problems.push('KATA_EXEC_NAMESPACE must be letters, digits, ".", "_" or "-"');
+  if (!IMAGE_RE.test(e.KATA_EXEC_IMAGE)) problems.push('KATA_EXEC_IMAGE must be an image reference such as toolruntime-sandbox:latest');
+  for (const dir of ['KATA_EXEC_STATE_DIR', 'KATA_EXEC_RUN_DIR'] as const) {
+    if (!e[dir].startsWith('/')) problems.push(`${dir} must be an absolute path`);
+  }
+  const pairs = [
+    ['TIMEOUT_MS', 'timeoutMs'],
+    ['MEMORY_MB', 'memoryMb'],
+    ['CPUS', 'cpus'],
+    ['PIDS', 'pids'],
+    ['DISK_MB', 'diskMb'],
+    ['OUTPUT_BYTES', 'outputBytes'],
+    ['OPEN_FILES', 'openFiles'],
+  ] as const;
+  const limits = {} as Config['limits'];
+  for (const [envName, key] of pairs) {
+    const def = e[`KATA_EXEC_${envName}_DEFAULT`];
+    const max = e[`KATA_EXEC_${envName}_MAX`];
+    if (def > max) problems.push(`KATA_EXEC_${envName}_DEFAULT (${def}) is above KATA_EXEC_${envName}_MAX (${max}): lower the default or raise the maximum`);
+    limits[key] = { default: def, max };
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    host: e.KATA_EXEC_HOST,
+    port: e.KATA_EXEC_PORT,
+    logLevel: e.KATA_EXEC_LOG_LEVEL,
+    runtime: e.KATA_EXEC_RUNTIME,
+    hypervisor: e.KATA_EXEC_HYPERVISOR,
+    kataRuntimePath: e.KATA_EXEC_KATA_RUNTIME_PATH,
+    kataShim: e.KATA_EXEC_KATA_SHIM,
+    kataConfigPath: e.KATA_EXEC_KATA_CONFIG_PATH,
+    kernelPath: e.KATA_EXEC_KERNEL_PATH,
+    imagePath: e.KATA_EXEC_IMAGE_PATH,
+    image: e.KATA_EXEC_IMAGE,
+    containerdAddress: e.KATA_EXEC_CONTAINERD_ADDRESS,
+    namespace: e.KATA_EXEC_NAMESPACE,
+    stateDir: e.KATA_EXEC_STATE_DIR,
+    runDir: e.KATA_EXEC_RUN_DIR,
+    ctrPath: e.KATA_EXEC_CTR_PATH,
+    runscPath: e.KATA_EXEC_RUNSC_PATH,
+    concurrency: e.KATA_EXEC_CONCURRENCY,
+    queueDepth: e.KATA_EXEC_QUEUE_DEPTH,
+    bodyLimitBytes: e.KATA_EXEC_BODY_LIMIT_BYTES,
+    shutdownGraceMs: e.KATA_EXEC_SHUTDOWN_GRACE_MS,
+    limits,
+  };
+}
+
+/** The README's configuration table, generated from the schema. */
+export function configTable(): string {
+  const rows = ['| Variable | Default | Meaning |', '| --- | --- | --- |'];
+  for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, TSchema>)) {
+    const s = schema as { default?: unknown; description?: string };
+    let def = s.default === '' ? '(empty)' : String(s.default);
+    if (name === 'KATA_EXEC_CONCURRENCY' || name === 'KATA_EXEC_CPUS_MAX') def = 'cores';
+    rows.push(`| \`${name}\` | \`${def}\` | ${s.description ?? ''} |`);
+  }
+  return rows.join('\n');
+}

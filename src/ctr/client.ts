@@ -1,0 +1,120 @@
+/**
+ * A thin client over the ctr CLI for the short commands: argv from argv.ts, a process
+ * from exec.ts, output through parse.ts. Failures become CtrError with a classification.
+ */
+import {
+  containerInfoArgv,
+  createSeccompProbeArgv,
+  deleteContainerArgv,
+  deleteTaskArgv,
+  importImageArgv,
+  killTaskArgv,
+  listContainersArgv,
+  listImagesArgv,
+  listSnapshotsArgv,
+  listTasksArgv,
+  mountImageArgv,
+  unmountImageArgv,
+  versionArgv,
+  type CtrTarget,
+} from './argv.js';
+import { runCommand, type CommandResult } from './exec.js';
+import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, parseSnapshotKeys, parseTaskList, type CtrFailure, type ImageRow, type TaskRow } from './parse.js';
+
+export class CtrError extends Error {
+  constructor(
+    readonly kind: CtrFailure,
+    readonly argv: readonly string[],
+    readonly stderr: string,
+  ) {
+    super(`ctr ${argv.filter((a, i) => i > 5 || !a.startsWith('-')).slice(0, 4).join(' ')} failed (${kind}): ${lastCtrLine(stderr) ?? stderr.trim().slice(0, 300)}`);
+    this.name = 'CtrError';
+  }
+}
+
+export class CtrClient {
+  constructor(
+    readonly ctrPath: string,
+    readonly target: CtrTarget,
+  ) {}
+
+  private async run(argv: string[], timeoutMs = 20_000): Promise<CommandResult> {
+    const r = await runCommand(this.ctrPath, argv, { timeoutMs });
+    if (r.spawnError) throw new CtrError('other', argv, `cannot run ${this.ctrPath}: ${r.spawnError}`);
+    if (r.timedOut) throw new CtrError('daemon_unavailable', argv, 'ctr: timed out');
+    if (r.exitCode !== 0) throw new CtrError(classifyCtrError(r.stderr), argv, r.stderr);
+    return r;
+  }
+
+  /** Resolves when containerd answers; throws CtrError('daemon_unavailable') otherwise. */
+  async version(): Promise<string> {
+    const r = await this.run(versionArgv(this.target), 6000);
+    const m = /Server:\s*\n\s*Version:\s*(\S+)/.exec(r.stdout);
+    if (!m) throw new CtrError('daemon_unavailable', versionArgv(this.target), r.stdout + r.stderr);
+    return m[1]!;
+  }
+
+  async listContainers(label?: { key: string; value: string }): Promise<string[]> {
+    return parseIdList((await this.run(listContainersArgv(this.target, label))).stdout);
+  }
+
+  async listTasks(): Promise<TaskRow[]> {
+    return parseTaskList((await this.run(listTasksArgv(this.target))).stdout);
+  }
+
+  async listSnapshots(): Promise<string[]> {
+    return parseSnapshotKeys((await this.run(listSnapshotsArgv(this.target))).stdout);
+  }
+
+  async findImage(ref: string): Promise<ImageRow | null> {
+    const rows = parseImageList((await this.run(listImagesArgv(this.target, ref))).stdout);
+    return rows.find((r) => r.ref === ref) ?? null;
+  }
+
+  async importImage(archive: string, baseName: string): Promise<void> {
+    await this.run(importImageArgv(this.target, archive, baseName), 300_000);
+  }
+
+  async mountImage(ref: string, target: string): Promise<void> {
+    await this.run(mountImageArgv(this.target, ref, target), 120_000);
+  }
+
+  async unmountImage(target: string): Promise<void> {
+    await this.run(unmountImageArgv(this.target, target));
+  }
+
+  /** SIGKILL to every process of the task. A task that is already gone is not an error. */
+  async killTask(id: string): Promise<void> {
+    try {
+      await this.run(killTaskArgv(this.target, id));
+    } catch (err) {
+      if (!(err instanceof CtrError && err.kind === 'not_found')) throw err;
+    }
+  }
+
+  /** Force-deletes the task, then the container; each step tolerates "not found". */
+  async removeContainer(id: string): Promise<void> {
+    for (const argv of [deleteTaskArgv(this.target, id), deleteContainerArgv(this.target, id)]) {
+      try {
+        await this.run(argv);
+      } catch (err) {
+        if (!(err instanceof CtrError && err.kind === 'not_found')) throw err;
+      }
+    }
+  }
+
+  /** containerd's default seccomp profile, as `ctr run --seccomp` would apply it. */
+  async defaultSeccompProfile(image: string, probeId: string, labels: Record<string, string>): Promise<unknown> {
+    await this.run(createSeccompProbeArgv(this.target, image, probeId, labels), 60_000);
+    try {
+      const info = JSON.parse((await this.run(containerInfoArgv(this.target, probeId))).stdout) as {
+        Spec?: { linux?: { seccomp?: unknown } };
+      };
+      const profile = info.Spec?.linux?.seccomp;
+      if (!profile) throw new CtrError('other', containerInfoArgv(this.target, probeId), 'ctr: the probe container has no seccomp profile');
+      return profile;
+    } finally {
+      await this.removeContainer(probeId);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/** Pure parsers of `ctr` output. */
+
+export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'not_found' | 'already_exists' | 'other';
+
+/**
+ * Classifies a failed ctr call by its own error line ("ctr: ..."). This reads ctr's
+ * messages, which are stable across 1.6 and 1.7; the HTTP layer never sees text.
+ */
+export function classifyCtrError(stderr: string): CtrFailure {
+  const line = lastCtrLine(stderr) ?? stderr;
+  if (/failed to dial|connection refused|transport is closing|error reading from server|connection error|Unavailable desc|no such file or directory.*\.sock|context deadline exceeded/i.test(line)) {
+    return 'daemon_unavailable';
+  }
+  if (/binary not installed|failed to resolve runtime path|runtime ".*" binary/i.test(line)) return 'runtime_not_installed';
+  if (/already exists/i.test(line)) return 'already_exists';
+  if (/not found|no such container|does not exist/i.test(line)) return 'not_found';
+  return 'other';
+}
+
+/** The last line that ctr itself wrote ("ctr: ..."), if any. */
+export function lastCtrLine(stderr: string): string | null {
+  const lines = stderr.split('\n').filter((l) => l.startsWith('ctr: '));
+  return lines.length ? lines[lines.length - 1]! : null;
+}
+
+export function parseIdList(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+}
+
+export interface TaskRow {
+  id: string;
+  pid: number;
+  status: string;
+}
+
+/** `ctr tasks list`: "TASK PID STATUS" then one row a task. */
+export function parseTaskList(stdout: string): TaskRow[] {
+  return stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 3 && cols[0])
+    .map(([id, pid, status]) => ({ id: id!, pid: Number(pid), status: status! }));
+}
+
+export interface ImageRow {
+  ref: string;
+  digest: string;
+}
+
+/** `ctr images list`: "REF TYPE DIGEST SIZE PLATFORMS LABELS". */
+export function parseImageList(stdout: string): ImageRow[] {
+  return stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 3 && cols[2]?.startsWith('sha256:'))
+    .map((cols) => ({ ref: cols[0]!, digest: cols[2]! }));
+}
+
+/** `ctr snapshots list`: "KEY PARENT KIND"; a view has a parent, a committed layer may not. */
+export function parseSnapshotKeys(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((k) => k.length > 0);
+}
+
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  3: 'SIGQUIT',
+  4: 'SIGILL',
+  5: 'SIGTRAP',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  8: 'SIGFPE',
+  9: 'SIGKILL',
+  10: 'SIGUSR1',
+  11: 'SIGSEGV',
+  12: 'SIGUSR2',
+  13: 'SIGPIPE',
+  14: 'SIGALRM',
+  15: 'SIGTERM',
+  24: 'SIGXCPU',
+  25: 'SIGXFSZ',
+  31: 'SIGSYS',
+};
+
+/** containerd reports a task ended by signal N as exit status 128+N. */
+export function signalFromExitStatus(status: number | null): string | null {
+  if (status === null || status <= 128 || status > 128 + 64) return null;
+  return SIGNALS[status - 128] ?? `SIG${status - 128}`;
+}

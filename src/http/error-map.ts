@@ -1,0 +1,60 @@
+/**
+ * The one table from error code to HTTP status. A program that fails is never here: it is
+ * a 200 with its exit code. Only the service's own failures are 4xx/5xx.
+ */
+import { ErrorCode } from '../errors.js';
+
+export const EXTRA_CODES = {
+  UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
+} as const;
+
+export type AnyErrorCode = ErrorCode | (typeof EXTRA_CODES)[keyof typeof EXTRA_CODES];
+
+export const STATUS_BY_CODE: Record<AnyErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  INVALID_SPEC: 400,
+  UNKNOWN_LANGUAGE: 400,
+  LIMIT_EXCEEDED: 400,
+  NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  SECURITY_VIOLATION: 422,
+  PROFILE_NOT_SUPPORTED: 422,
+  INTERNAL: 500,
+  RUNNER_NOT_CONFIGURED: 500,
+  VM_CREATION_FAILED: 502,
+  VM_EXECUTION_FAILED: 502,
+  KATA_NOT_AVAILABLE: 503,
+  DAEMON_UNAVAILABLE: 503,
+  IMAGE_NOT_FOUND: 503,
+  RUNTIME_NOT_INSTALLED: 503,
+  QUEUE_FULL: 503,
+  SHUTTING_DOWN: 503,
+};
+
+/** What each code means, for the README and the OpenAPI document. */
+export const CODE_MEANING: Record<AnyErrorCode, string> = {
+  VALIDATION_FAILED: 'The body does not match the schema; `errors` lists the fields.',
+  INVALID_SPEC: 'A value is out of range for a sandbox (e.g. negative).',
+  UNKNOWN_LANGUAGE: 'The language is not one this service runs; `known` lists them.',
+  LIMIT_EXCEEDED: 'A limit is above the server maximum; `errors` names the field and the maximum.',
+  NOT_FOUND: 'No such route.',
+  PAYLOAD_TOO_LARGE: 'The body is larger than KATA_EXEC_BODY_LIMIT_BYTES. No sandbox was created.',
+  UNSUPPORTED_MEDIA_TYPE: 'The body is not application/json.',
+  SECURITY_VIOLATION: 'The request asks for something the security policy forbids.',
+  PROFILE_NOT_SUPPORTED: 'The profile needs a stronger runtime than this host runs (hardened on runc).',
+  INTERNAL: 'A bug in the service; the log has the detail under the request id.',
+  RUNNER_NOT_CONFIGURED: 'The service was started without a sandbox runner.',
+  VM_CREATION_FAILED: 'The sandbox could not be created or started.',
+  VM_EXECUTION_FAILED: 'The sandbox failed while the program ran.',
+  KATA_NOT_AVAILABLE: 'Kata Containers is not installed where containerd looks for it.',
+  DAEMON_UNAVAILABLE: 'containerd does not answer. Retry after Retry-After.',
+  IMAGE_NOT_FOUND: 'The sandbox image is not in containerd; the message names the command to run.',
+  RUNTIME_NOT_INSTALLED: 'The configured sandbox runtime is not installed.',
+  QUEUE_FULL: 'Every slot is busy and the queue is full. Retry after Retry-After.',
+  SHUTTING_DOWN: 'The service is draining. Retry after Retry-After, on another instance if you have one.',
+};
+
+export function statusOfCode(code: string): number {
+  return (STATUS_BY_CODE as Record<string, number>)[code] ?? 500;
+}

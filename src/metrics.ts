@@ -1,0 +1,59 @@
+/** The Prometheus registry and every metric of the service, in one place. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly executions = new Counter({
+    name: 'kata_exec_executions_total',
+    help: 'Executions that ran, by runtime, language and status.',
+    labelNames: ['runtime', 'language', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly failures = new Counter({
+    name: 'kata_exec_failures_total',
+    help: 'Requests that ended in a service error, by error code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly duration = new Histogram({
+    name: 'kata_exec_execution_duration_seconds',
+    help: 'Wall-clock duration of an execution, queue included, by runtime and status.',
+    labelNames: ['runtime', 'status'] as const,
+    buckets: [0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly phase = new Histogram({
+    name: 'kata_exec_phase_duration_seconds',
+    help: 'Time spent in each phase of an execution: queued, setup, run, teardown.',
+    labelNames: ['runtime', 'phase'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({
+    name: 'kata_exec_queue_depth',
+    help: 'Executions waiting for a slot.',
+    registers: [this.registry],
+  });
+
+  readonly inFlight = new Gauge({
+    name: 'kata_exec_in_flight',
+    help: 'Executions running now.',
+    registers: [this.registry],
+  });
+
+  readonly reconciled = new Counter({
+    name: 'kata_exec_reconciled_total',
+    help: 'Leftovers of earlier processes removed at start, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kata_exec_' });
+  }
+}

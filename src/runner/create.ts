@@ -1,0 +1,133 @@
+/**
+ * Wires the real ctr backend from the configuration: finds containerd and the runtime,
+ * writes the gVisor wrapper, reconciles leftovers, and returns the runner and its health
+ * checker. Fails fast, with what to do, when the host cannot run sandboxes.
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { privateContainerdSocket, SYSTEM_CONTAINERD_SOCKET, type Config } from '../config.js';
+import type { RuntimeTarget } from '../ctr/argv.js';
+import { CtrClient } from '../ctr/client.js';
+import type { OciSeccomp } from '../ctr/oci-spec.js';
+import { DaemonUnavailableError } from '../errors.js';
+import { CtrSandboxRunner, type SeccompProvider } from './ctr-runner.js';
+import { detectHostRuntimes } from './detect.js';
+import { LABEL_MANAGED } from './executor.js';
+import { CtrHealthChecker } from './health.js';
+import { reconcile, type ReconcileReport } from './reconcile.js';
+import { RootfsImageResolver } from './rootfs.js';
+import { resolveRuntime } from './runtime.js';
+import { deriveStrictProfile, isSeccompProfile } from './seccomp.js';
+import type { Logger } from './types.js';
+
+export interface CtrBackend {
+  runtime: RuntimeTarget;
+  runner: CtrSandboxRunner;
+  health: CtrHealthChecker;
+  ctr: CtrClient;
+  images: RootfsImageResolver;
+  address: string;
+  reconciled: ReconcileReport;
+  close(): Promise<void>;
+}
+
+/** `auto`: the system socket when containerd answers there, else our private one. */
+export async function resolveContainerdAddress(config: Config): Promise<string> {
+  if (config.containerdAddress !== 'auto') return config.containerdAddress;
+  const system = new CtrClient(config.ctrPath, { address: SYSTEM_CONTAINERD_SOCKET, namespace: config.namespace });
+  try {
+    await system.version();
+    return SYSTEM_CONTAINERD_SOCKET;
+  } catch {
+    return privateContainerdSocket(config.runDir);
+  }
+}
+
+export function runscWrapperScript(runscPath: string): string {
+  // runsc refuses a network in the root network namespace. Not --oci-seccomp: the Sentry
+  // is gVisor's syscall boundary, and with containerd's default profile loaded inside,
+  // this runsc build fails node's thread creation (uv_thread_create).
+  return `#!/bin/sh\nexec '${runscPath.replaceAll("'", "'\\''")}' --network=none "$@"\n`;
+}
+
+class CtrSeccompProvider implements SeccompProvider {
+  private base: Promise<OciSeccomp> | null = null;
+
+  constructor(
+    private readonly ctr: CtrClient,
+    private readonly image: string,
+  ) {}
+
+  async profile(kind: 'default' | 'strict'): Promise<OciSeccomp> {
+    if (!this.base) {
+      const id = `kx-seccomp-probe-${randomBytes(4).toString('hex')}`;
+      this.base = this.ctr.defaultSeccompProfile(this.image, id, { [LABEL_MANAGED]: 'true' }).then((p) => {
+        if (!isSeccompProfile(p)) throw new Error('containerd returned no usable seccomp profile');
+        return p;
+      });
+      this.base.catch(() => {
+        this.base = null;
+      });
+    }
+    const base = await this.base;
+    return kind === 'strict' ? deriveStrictProfile(base) : base;
+  }
+}
+
+export async function createCtrBackend(config: Config, logger: Logger): Promise<CtrBackend> {
+  const address = await resolveContainerdAddress(config);
+  const target = { address, namespace: config.namespace };
+  const ctr = new CtrClient(config.ctrPath, target);
+  try {
+    await ctr.version();
+  } catch (err) {
+    throw new DaemonUnavailableError(
+      `containerd does not answer at ${address}: start it (npm run setup starts a private one) or set KATA_EXEC_CONTAINERD_ADDRESS`,
+      { cause: err },
+    );
+  }
+
+  const binDir = path.join(config.runDir, 'bin');
+  const workDir = path.join(config.runDir, 'work');
+  const rootfsDir = path.join(config.runDir, 'rootfs');
+  await Promise.all([binDir, workDir, rootfsDir].map((d) => mkdir(d, { recursive: true, mode: 0o711 })));
+  const runscWrapperPath = path.join(binDir, 'runsc-kata-exec');
+
+  const host = await detectHostRuntimes({ runscPath: config.runscPath });
+  const runtime = resolveRuntime(
+    {
+      runtime: config.runtime,
+      hypervisor: config.hypervisor,
+      kataShim: config.kataShim,
+      kataConfigPath: config.kataConfigPath,
+      runscWrapperPath,
+    },
+    host,
+  );
+  if (runtime.kind === 'gvisor') {
+    await writeFile(runscWrapperPath, runscWrapperScript(host.runscPath ?? config.runscPath), { mode: 0o755 });
+    await chmod(runscWrapperPath, 0o755);
+  }
+
+  const reconciled = await reconcile(ctr, workDir, logger);
+  const images = new RootfsImageResolver(ctr, rootfsDir);
+  const seccomp = new CtrSeccompProvider(ctr, config.image);
+  const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger });
+  const health = new CtrHealthChecker(ctr, runtime, images, config.image, config.runscPath);
+  logger.info({ address, runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor }, 'sandbox backend ready');
+
+  return {
+    runtime,
+    runner,
+    health,
+    ctr,
+    images,
+    address,
+    reconciled,
+    close: async () => {
+      await reconcile(ctr, workDir, logger).catch(() => undefined);
+      await images.releaseAll();
+    },
+  };
+}

@@ -1,0 +1,328 @@
+/**
+ * The real SandboxRunner: one `ctr run --rm` per execution, in a fresh sandbox.
+ *
+ * Lifecycle (always the same, whatever the program does):
+ *   prepare   write /code and the OCI spec under RUN_DIR/work/<id>; mount an overlay when
+ *             the root must be writable
+ *   start     spawn `ctr run --rm --config spec.json <id>`; the start marker on stdout
+ *             says the program began
+ *   watch     stream stdout/stderr into bounded captures; at the deadline, on abort or
+ *             when output runs far past its cap, SIGKILL the task through containerd
+ *             (killing the ctr client would not stop it)
+ *   teardown  if ctr did not end cleanly, force-delete the task and the container; unmount;
+ *             remove the work directory
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
+import { CtrError, type CtrClient } from '../ctr/client.js';
+import { spawnStreaming } from '../ctr/exec.js';
+import { mountOverlay, umount } from '../ctr/host.js';
+import { buildOciSpec, CODE_DIR_IN_SANDBOX, type OciSeccomp } from '../ctr/oci-spec.js';
+import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
+import {
+  DaemonUnavailableError,
+  KataNotAvailableError,
+  VmCreationFailedError,
+  VmExecutionFailedError,
+} from '../errors.js';
+import { MarkerGate, newNonce, wrapWithMarker } from './marker.js';
+import { CappedCapture } from './output.js';
+import type { RootfsImageResolver } from './rootfs.js';
+import { executionDir, removeExecutionDir, writeCodeFiles, type ExecutionDir } from './sandbox-files.js';
+import { validateSandboxSpec } from './spec.js';
+import type { Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+
+export const CPU_PERIOD_US = 100_000;
+
+/** Output past this many times the cap (plus 1 MiB) stops the sandbox. */
+const OUTPUT_KILL_FACTOR = 4;
+/** After a kill, how long ctr may take to report the exit before we force-delete. */
+const KILL_GRACE_MS = 5_000;
+/**
+ * gVisor: the pids cgroup holds the Sentry and its gofer, whose own Go threads count, and
+ * the Sentry dies (exit 2, no output) when it cannot make one. So the user's limit is
+ * RLIMIT_NPROC, which gVisor's kernel enforces per sandbox ("Cannot fork"), and the cgroup
+ * is only a host-side backstop this much above it.
+ */
+export const GVISOR_PIDS_HEADROOM = 512;
+
+export interface SeccompProvider {
+  profile(kind: 'default' | 'strict'): Promise<OciSeccomp>;
+}
+
+export interface CtrRunnerDeps {
+  ctr: CtrClient;
+  ctrPath: string;
+  target: CtrTarget;
+  runtime: RuntimeTarget;
+  images: RootfsImageResolver;
+  seccomp: SeccompProvider;
+  /** RUN_DIR/work */
+  workDir: string;
+  logger: Logger;
+}
+
+const ms = (a: number, b: number) => Math.max(0, Math.round((b - a) * 10) / 10);
+
+export class CtrSandboxRunner implements SandboxRunner {
+  constructor(private readonly d: CtrRunnerDeps) {}
+
+  get runtime(): RuntimeTarget {
+    return this.d.runtime;
+  }
+
+  async run(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {
+    validateSandboxSpec(spec);
+    const log = this.d.logger.child({ component: 'ctr-runner', executionId: spec.id });
+    const t0 = performance.now();
+    const dir = executionDir(this.d.workDir, spec.id);
+    let overlayMounted = false;
+    let needsForceDelete = true;
+    let tStart = 0;
+    let tStreamsEnd = 0;
+    let tDone = 0;
+    let result: SandboxResult;
+
+    try {
+      const image = await this.d.images.resolve(spec.image);
+      await writeCodeFiles(dir, spec.files);
+      let rootfs = image.rootfsPath;
+      if (!spec.security.readOnlyRootfs) {
+        await Promise.all([dir.overlay.upper, dir.overlay.work, dir.overlay.merged].map((p) => mkdir(p, { recursive: true })));
+        await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged);
+        overlayMounted = true;
+        rootfs = dir.overlay.merged;
+      }
+      const nonce = newNonce();
+      const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command));
+
+      const stdout = new CappedCapture(spec.resources.outputBytes);
+      const stderr = new CappedCapture(spec.resources.outputBytes);
+      let timedOut = false;
+      let outputLimitHit = false;
+      let aborted = false;
+      let killRequested = false;
+
+      const proc = spawnStreaming(this.d.ctrPath, argv);
+      const tSpawn = performance.now();
+      log.debug({ argv }, 'ctr run');
+
+      let killLoop: NodeJS.Timeout | undefined;
+      const killSandbox = (why: string) => {
+        if (killRequested) return;
+        killRequested = true;
+        log.info({ why }, 'killing sandbox');
+        const started = performance.now();
+        // The task may not exist yet (still being created): keep trying until ctr returns.
+        const attempt = () => {
+          this.d.ctr.killTask(spec.id).catch((err: unknown) => log.warn({ err }, 'kill failed'));
+          if (performance.now() - started > KILL_GRACE_MS) {
+            log.warn('ctr did not return after kill; ending the client and force-deleting');
+            proc.kill('SIGKILL');
+            return;
+          }
+          killLoop = setTimeout(attempt, 250);
+        };
+        attempt();
+      };
+
+      const limit = spec.resources.outputBytes * OUTPUT_KILL_FACTOR + 1024 * 1024;
+      const watchOutput = () => {
+        if (!outputLimitHit && (stdout.totalBytes > limit || stderr.totalBytes > limit)) {
+          outputLimitHit = true;
+          killSandbox('output far past its cap');
+        }
+      };
+      const gate = new MarkerGate(
+        nonce,
+        () => {
+          tStart = performance.now();
+        },
+        (c) => {
+          stdout.write(c);
+          watchOutput();
+        },
+      );
+      const streamEnd = (s: NodeJS.ReadableStream) =>
+        new Promise<void>((resolve) => {
+          s.once('end', resolve);
+          s.once('close', resolve);
+          s.once('error', () => resolve());
+        });
+      proc.stdout.on('data', (c: Buffer) => gate.write(c));
+      proc.stderr.on('data', (c: Buffer) => {
+        stderr.write(c);
+        watchOutput();
+      });
+      const streamsDone = Promise.all([streamEnd(proc.stdout), streamEnd(proc.stderr)]).then(() => {
+        tStreamsEnd = performance.now();
+      });
+
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        killSandbox('timeout');
+      }, spec.timeoutMs);
+      const onAbort = () => {
+        aborted = true;
+        killSandbox('aborted by the caller');
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.signal?.aborted) onAbort();
+
+      const exit = await proc.done;
+      await streamsDone;
+      gate.end();
+      tDone = performance.now();
+      clearTimeout(deadline);
+      clearTimeout(killLoop);
+      opts.signal?.removeEventListener('abort', onAbort);
+
+      if (exit.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
+      const errOut = stderr.result();
+      const ctrLine = lastCtrLine(errOut.data.toString('utf8'));
+      // `ctr run --rm` deleted task and container itself when it returned an exit status
+      // without an error line of its own.
+      needsForceDelete = exit.exitCode === null || ctrLine !== null || killRequested;
+
+      if (!gate.seen && !timedOut && !aborted) {
+        throw this.creationError(errOut.data.toString('utf8'), exit.exitCode);
+      }
+      if (gate.seen && ctrLine !== null && exit.exitCode === 1 && classifyCtrError(ctrLine) === 'daemon_unavailable') {
+        // ctr lost containerd mid-run; a program that merely printed such a line is not
+        // misread, because containerd must really be unreachable now.
+        const reachable = await this.d.ctr.version().then(
+          () => true,
+          () => false,
+        );
+        if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran', { cause: ctrLine });
+      }
+
+      const exitCode = exit.exitCode;
+      const signal = signalFromExitStatus(exitCode);
+      result = {
+        exitCode: !gate.seen ? null : exitCode,
+        signal,
+        stdout: stdout.result(),
+        stderr: errOut,
+        timedOut,
+        oomKilled: false,
+        outputLimitHit,
+        timing: {
+          setupMs: ms(t0, tStart || tDone),
+          runMs: tStart ? ms(tStart, tStreamsEnd || tDone) : 0,
+          teardownMs: 0,
+        },
+      };
+    } finally {
+      await this.teardown(spec.id, dir, overlayMounted, needsForceDelete, log);
+    }
+    // Teardown: from the program's end (its streams closing) to everything being gone,
+    // which includes ctr's own task and container delete.
+    result.timing.teardownMs = ms(tStreamsEnd || tDone, performance.now());
+    return result;
+  }
+
+  /** Builds the ctr argv (and writes the OCI spec file in config mode). */
+  private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[]): Promise<string[]> {
+    const rt = this.d.runtime;
+    const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
+    const annotations = kataAnnotations(spec);
+    const cpuQuota = spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
+    const seccomp = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
+    if (rt.launch === 'image') {
+      return runWithImageArgv(this.d.target, rt, {
+        id: spec.id,
+        image: spec.image,
+        labels: spec.labels,
+        annotations,
+        command,
+        env: spec.env,
+        cwd: spec.workingDir,
+        user: spec.security.user,
+        readOnly: spec.security.readOnlyRootfs,
+        memoryBytes: spec.resources.memoryBytes,
+        cpuQuota,
+        cpuPeriod: CPU_PERIOD_US,
+        mounts: [
+          { type: 'bind', src: dir.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+          { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
+        ],
+        seccomp: seccomp !== null,
+        hostname: 'sandbox',
+      });
+    }
+    const oci = buildOciSpec({
+      rootfsPath: rootfs,
+      readOnlyRootfs: spec.security.readOnlyRootfs,
+      args: command,
+      env: spec.env,
+      cwd: spec.workingDir,
+      uid,
+      gid,
+      hostname: 'sandbox',
+      codeDir: dir.codeDir,
+      cgroupsPath: `/${this.d.target.namespace}/${spec.id}`,
+      memoryBytes: spec.resources.memoryBytes,
+      cpuQuota,
+      cpuPeriod: CPU_PERIOD_US,
+      pids: spec.resources.pids > 0 && rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
+      nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
+      tmpfsBytes: spec.resources.tmpfsBytes,
+      openFiles: spec.resources.openFiles,
+      network: spec.security.networkMode,
+      seccomp,
+      annotations,
+    });
+    await writeFile(dir.specPath, JSON.stringify(oci), { mode: 0o600 });
+    return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels });
+  }
+
+  private creationError(stderr: string, exitCode: number | null): Error {
+    const line = lastCtrLine(stderr);
+    const kind = classifyCtrError(line ?? stderr);
+    const cause = line ?? `ctr exited ${exitCode} without starting the program`;
+    if (kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause });
+    if (kind === 'runtime_not_installed') {
+      if (this.d.runtime.kind === 'kata') return new KataNotAvailableError('the Kata shim is not installed where containerd looks for it', { cause });
+      return new VmCreationFailedError(`the ${this.d.runtime.kind} runtime is not installed where containerd looks for it`, { cause });
+    }
+    return new VmCreationFailedError(undefined, { cause });
+  }
+
+  private async teardown(id: string, dir: ExecutionDir, overlayMounted: boolean, forceDelete: boolean, log: Logger): Promise<void> {
+    if (forceDelete) {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          await this.d.ctr.removeContainer(id);
+          break;
+        } catch (err) {
+          if (err instanceof CtrError && err.kind === 'daemon_unavailable') {
+            log.warn({ err }, 'containerd unreachable during teardown; reconciliation will remove the sandbox');
+            break;
+          }
+          log.warn({ err, attempt }, 'force-delete failed; retrying');
+          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+        }
+      }
+    }
+    if (overlayMounted) await umount(dir.overlay.merged).catch((err: unknown) => log.error({ err }, 'umount failed'));
+    await removeExecutionDir(dir).catch((err: unknown) => log.error({ err }, 'removing the work directory failed'));
+  }
+}
+
+export function kataAnnotations(spec: SandboxSpec): Record<string, string> {
+  if (spec.runtime !== 'kata') return {};
+  const a: Record<string, string> = {};
+  if (spec.kernelPath) a['io.katacontainers.config.hypervisor.kernel'] = spec.kernelPath;
+  if (spec.imagePath) a['io.katacontainers.config.hypervisor.image'] = spec.imagePath;
+  // Size the VM itself after the limits: memory (MiB, with room for the guest kernel and
+  // agent) and vCPUs. Needs default_memory and default_vcpus in enable_annotations.
+  if (spec.resources.memoryBytes > 0) {
+    a['io.katacontainers.config.hypervisor.default_memory'] = String(Math.ceil(spec.resources.memoryBytes / 1048576) + 128);
+  }
+  if (spec.resources.cpuMillis > 0) {
+    a['io.katacontainers.config.hypervisor.default_vcpus'] = String(Math.max(1, Math.ceil(spec.resources.cpuMillis / 1000)));
+  }
+  return a;
+}

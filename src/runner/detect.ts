@@ -1,0 +1,42 @@
+/** Finds the runtimes a host has, by looking for their binaries on PATH. */
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import type { HostRuntimes } from './runtime.js';
+
+const SHIMS = [
+  'containerd-shim-runc-v2',
+  'containerd-shim-kata-v2',
+  'containerd-shim-kata-qemu-v2',
+  'containerd-shim-kata-clh-v2',
+  'containerd-shim-kata-fc-v2',
+];
+
+export async function which(bin: string, envPath = process.env.PATH ?? ''): Promise<string | null> {
+  if (bin.includes('/')) {
+    try {
+      await access(bin, constants.X_OK);
+      return bin;
+    } catch {
+      return null;
+    }
+  }
+  for (const dir of envPath.split(':').filter(Boolean)) {
+    const p = path.join(dir, bin);
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+export async function detectHostRuntimes(opts: { runscPath: string }): Promise<HostRuntimes> {
+  const found = await Promise.all(SHIMS.map(async (s) => ((await which(s)) ? s : null)));
+  return {
+    shims: found.filter((s): s is string => s !== null),
+    runscPath: await which(opts.runscPath),
+    runcPath: await which('runc'),
+  };
+}

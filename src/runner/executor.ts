@@ -1,0 +1,195 @@
+/**
+ * The execution service's core: an ExecuteRequest becomes a SandboxSpec (language,
+ * profile, limits resolved against the server's defaults and maxima), the runner runs
+ * it, and its SandboxResult becomes an ExecuteResult.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import { ErrorCode, KataExecError, RunnerNotConfiguredError, type FieldError } from '../errors.js';
+import type { RuntimeTarget } from '../ctr/argv.js';
+import type { Profile } from '../schemas/common.js';
+import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
+import { findLanguage, knownLanguages } from './languages.js';
+import { decodeCapture } from './output.js';
+import { parseOutValue } from './out-value.js';
+import { PROFILES } from './profiles.js';
+import { isolationOf } from './runtime.js';
+import type { SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+
+export const LABEL_MANAGED = 'org.kata-exec.managed';
+export const LABEL_EXECUTION = 'org.kata-exec.execution';
+export const LABEL_INSTANCE = 'org.kata-exec.instance';
+
+export class UnknownLanguageError extends KataExecError {
+  constructor(
+    language: string,
+    readonly known: string[],
+  ) {
+    super(ErrorCode.UnknownLanguage, `unknown language "${language}"; known languages: ${known.join(', ')}`, {
+      fields: [{ path: '/language', message: `must be one of ${known.join(', ')}` }],
+    });
+  }
+}
+
+export class LimitExceededError extends KataExecError {
+  constructor(fields: FieldError[]) {
+    super(ErrorCode.LimitExceeded, `limits above the server maximum: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
+  }
+}
+
+export class ProfileNotSupportedError extends KataExecError {
+  constructor(profile: Profile, runtime: string) {
+    super(
+      ErrorCode.ProfileNotSupported,
+      `profile "${profile}" needs a VM or gVisor runtime; this service runs ${runtime}. Use profile "standard", or run the service with KATA_EXEC_RUNTIME=gvisor or kata`,
+    );
+  }
+}
+
+export function newExecutionId(): string {
+  return `kx-${randomBytes(10).toString('hex')}`;
+}
+
+export interface ExecutorDeps {
+  config: Config;
+  runtime: RuntimeTarget;
+  runner: SandboxRunner | null;
+  instanceId: string;
+}
+
+export interface Prepared {
+  spec: SandboxSpec;
+  limits: EffectiveLimits;
+  profile: Profile;
+  language: string;
+}
+
+export class Executor {
+  constructor(private readonly d: ExecutorDeps) {}
+
+  get runtime(): RuntimeTarget {
+    return this.d.runtime;
+  }
+
+  /** Validates a request and builds its spec. Throws 4xx-mapped errors; runs nothing. */
+  prepare(req: ExecuteRequest, id: string = newExecutionId()): Prepared {
+    const lang = findLanguage(req.language);
+    if (!lang) throw new UnknownLanguageError(req.language, knownLanguages());
+    const profile: Profile = req.profile ?? 'standard';
+    const def = PROFILES[profile];
+    if (!def.runtimes.includes(this.d.runtime.kind)) throw new ProfileNotSupportedError(profile, this.d.runtime.kind);
+    const limits = this.resolveLimits(req, def.defaults);
+    const c = this.d.config;
+
+    const spec: SandboxSpec = {
+      id,
+      image: c.image,
+      runtime: this.d.runtime.kind,
+      hypervisor: this.d.runtime.hypervisor,
+      kernelPath: c.kernelPath,
+      imagePath: c.imagePath,
+      command: lang.command(`/code/${lang.file}`),
+      workingDir: '/code',
+      env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/tmp', 'TMPDIR=/tmp', 'PYTHONDONTWRITEBYTECODE=1'],
+      files: [{ path: lang.file, content: Buffer.from(req.code, 'utf8') }],
+      resources: {
+        memoryBytes: limits.memoryMb * 1024 * 1024,
+        cpuMillis: Math.round(limits.cpus * 1000),
+        pids: limits.pids,
+        tmpfsBytes: limits.diskMb * 1024 * 1024,
+        openFiles: limits.openFiles,
+        outputBytes: limits.outputBytes,
+      },
+      security: { ...def.security },
+      timeoutMs: limits.timeoutMs,
+      labels: {
+        [LABEL_MANAGED]: 'true',
+        [LABEL_EXECUTION]: id,
+        [LABEL_INSTANCE]: this.d.instanceId,
+        'org.kata-exec.language': lang.name,
+        'org.kata-exec.profile': profile,
+      },
+    };
+    return { spec, limits, profile, language: lang.name };
+  }
+
+  private resolveLimits(req: ExecuteRequest, profileDefaults: (typeof PROFILES)[Profile]['defaults']): EffectiveLimits {
+    const b = this.d.config.limits;
+    const r = req.limits ?? {};
+    const errs: FieldError[] = [];
+    const pick = (path: string, asked: number | undefined, bounds: { default: number; max: number }, pdef?: number): number => {
+      if (asked !== undefined && asked > bounds.max) {
+        errs.push({ path, message: `must be at most ${bounds.max} (server maximum)` });
+      }
+      return asked ?? Math.min(pdef ?? bounds.default, bounds.max);
+    };
+    const limits: EffectiveLimits = {
+      timeoutMs: pick('/timeoutMs', req.timeoutMs, b.timeoutMs),
+      memoryMb: pick('/limits/memoryMb', r.memoryMb, b.memoryMb, profileDefaults.memoryMb),
+      cpus: pick('/limits/cpus', r.cpus, b.cpus, profileDefaults.cpus),
+      pids: pick('/limits/pids', r.pids, b.pids, profileDefaults.pids),
+      diskMb: pick('/limits/diskMb', r.diskMb, b.diskMb, profileDefaults.diskMb),
+      outputBytes: pick('/limits/outputBytes', r.outputBytes, b.outputBytes),
+      openFiles: pick('/limits/openFiles', r.openFiles, b.openFiles, profileDefaults.openFiles),
+    };
+    if (errs.length) throw new LimitExceededError(errs);
+    return limits;
+  }
+
+  async run(p: Prepared, opts: { signal?: AbortSignal; queuedMs: number; startedAt: number }): Promise<ExecuteResult> {
+    if (!this.d.runner) throw new RunnerNotConfiguredError();
+    const r = await this.d.runner.run(p.spec, opts.signal ? { signal: opts.signal } : {});
+    return this.toResult(p, r, opts.queuedMs, opts.startedAt);
+  }
+
+  limitsEnforced(p: Prepared): LimitsEnforced {
+    const configMode = this.d.runtime.launch === 'config';
+    return {
+      timeout: true,
+      memory: true,
+      cpu: true,
+      pids: configMode,
+      disk: configMode,
+      output: true,
+      openFiles: configMode,
+      network: p.spec.security.networkMode === 'none',
+      readOnlyRootfs: p.spec.security.readOnlyRootfs,
+    };
+  }
+
+  toResult(p: Prepared, r: SandboxResult, queuedMs: number, startedAt: number): ExecuteResult {
+    const headBytes = Math.ceil(p.spec.resources.outputBytes / 2);
+    const stdout = decodeCapture(r.stdout, headBytes);
+    const stderr = decodeCapture(r.stderr, headBytes);
+    const out = parseOutValue(stdout);
+    const rt = this.d.runtime;
+    const result: ExecuteResult = {
+      id: p.spec.id,
+      status: statusOf(r),
+      exitCode: r.exitCode,
+      signal: r.timedOut ? 'SIGKILL' : r.signal,
+      stdout,
+      stderr,
+      truncated: r.stdout.droppedBytes > 0 || r.stderr.droppedBytes > 0,
+      droppedBytes: { stdout: r.stdout.droppedBytes, stderr: r.stderr.droppedBytes },
+      durationMs: Math.round(Date.now() - startedAt),
+      timing: { queuedMs, ...r.timing },
+      language: p.language,
+      backend: { kind: rt.kind, ociRuntime: rt.ociRuntime, hypervisor: rt.hypervisor, isolation: isolationOf(rt.kind), profile: p.profile },
+      limits: p.limits,
+      limitsEnforced: this.limitsEnforced(p),
+    };
+    if (out.found) result.value = out.value;
+    return result;
+  }
+}
+
+export function statusOf(r: SandboxResult): ExecutionStatus {
+  if (r.timedOut) return 'timeout';
+  if (r.outputLimitHit) return 'output_limit';
+  if (r.oomKilled) return 'oom';
+  if (r.exitCode === 0) return 'ok';
+  if (r.signal) return 'killed';
+  if (r.exitCode === null) return 'sandbox_error';
+  return 'error';
+}

@@ -1,0 +1,66 @@
+/**
+ * HealthChecker for readiness: containerd answers, the chosen runtime is installed, and
+ * the image is present (its rootfs mounted). Results are cached briefly so that probes
+ * do not each cost three ctr calls.
+ */
+import type { CtrClient } from '../ctr/client.js';
+import type { RuntimeTarget } from '../ctr/argv.js';
+import { detectHostRuntimes } from './detect.js';
+import { shimBinary } from './runtime.js';
+import type { RootfsImageResolver } from './rootfs.js';
+import type { HealthChecker, HealthReport } from './types.js';
+
+const CACHE_MS = 2000;
+
+export class CtrHealthChecker implements HealthChecker {
+  private last: { at: number; report: Promise<HealthReport> } | null = null;
+
+  constructor(
+    private readonly ctr: CtrClient,
+    private readonly runtime: RuntimeTarget,
+    private readonly images: RootfsImageResolver,
+    private readonly image: string,
+    private readonly runscPath: string,
+  ) {}
+
+  check(): Promise<HealthReport> {
+    if (this.last && Date.now() - this.last.at < CACHE_MS) return this.last.report;
+    const report = this.compute();
+    this.last = { at: Date.now(), report };
+    return report;
+  }
+
+  private async compute(): Promise<HealthReport> {
+    const checks: HealthReport['checks'] = [];
+    let daemonOk = false;
+    try {
+      const v = await this.ctr.version();
+      checks.push({ name: 'containerd', ok: true, detail: `containerd ${v} answers` });
+      daemonOk = true;
+    } catch {
+      checks.push({ name: 'containerd', ok: false, detail: 'containerd does not answer on its socket' });
+    }
+
+    const host = await detectHostRuntimes({ runscPath: this.runscPath });
+    const shim = shimBinary(this.runtime.ociRuntime);
+    const shimOk = host.shims.includes(shim);
+    const runscOk = this.runtime.kind !== 'gvisor' || host.runscPath !== null;
+    checks.push({
+      name: 'runtime',
+      ok: shimOk && runscOk,
+      detail: !shimOk ? `${shim} is not installed` : !runscOk ? 'runsc is not installed' : `${this.runtime.kind} (${this.runtime.ociRuntime}) is installed`,
+    });
+
+    if (daemonOk) {
+      try {
+        await this.images.resolve(this.image);
+        checks.push({ name: 'image', ok: true, detail: `${this.image} is present` });
+      } catch (err) {
+        checks.push({ name: 'image', ok: false, detail: err instanceof Error ? err.message : 'image check failed' });
+      }
+    } else {
+      checks.push({ name: 'image', ok: false, detail: 'unknown: containerd does not answer' });
+    }
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The languages the sandbox image runs. The program is written to /code/<file> and run
+ * with <command>; every path here is inside the sandbox.
+ */
+export interface Language {
+  name: string;
+  aliases: string[];
+  file: string;
+  command: (file: string) => string[];
+  /** The image label that records its version (scripts/build-image.sh). */
+  versionLabel: string;
+}
+
+export const LANGUAGES: readonly Language[] = [
+  {
+    name: 'python',
+    aliases: ['py', 'python3'],
+    file: 'main.py',
+    command: (f) => ['python3', '-u', f],
+    versionLabel: 'org.kata-exec.python',
+  },
+  {
+    name: 'javascript',
+    aliases: ['js', 'node', 'nodejs'],
+    file: 'main.js',
+    command: (f) => ['node', f],
+    versionLabel: 'org.kata-exec.javascript',
+  },
+  {
+    name: 'bash',
+    aliases: ['sh', 'shell'],
+    file: 'main.sh',
+    command: (f) => ['bash', f],
+    versionLabel: 'org.kata-exec.bash',
+  },
+];
+
+export function findLanguage(name: string): Language | undefined {
+  const n = name.toLowerCase();
+  return LANGUAGES.find((l) => l.name === n || l.aliases.includes(n));
+}
+
+export function knownLanguages(): string[] {
+  return LANGUAGES.map((l) => l.name);
+}

@@ -1,0 +1,59 @@
+/**
+ * The start marker. The sandbox's command is wrapped so that its first stdout line is a
+ * random nonce, printed by /bin/sh inside the sandbox just before it execs the program.
+ * Seeing it proves that the sandbox started and the program is about to run: a non-zero
+ * exit without it is a failure of the sandbox (ctr's own error), never of the program.
+ * The nonce lives only in sh's argv, which exec replaces, so the program cannot forge it.
+ */
+import { randomBytes } from 'node:crypto';
+
+export function newNonce(): string {
+  return `kx-start-${randomBytes(16).toString('hex')}`;
+}
+
+export function wrapWithMarker(nonce: string, command: readonly string[]): string[] {
+  return ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', nonce, ...command];
+}
+
+/** Strips the marker line from the head of stdout and tells when it was seen. */
+export class MarkerGate {
+  private pending: Buffer | null = Buffer.alloc(0);
+  private readonly expected: Buffer;
+  seen = false;
+
+  constructor(
+    nonce: string,
+    private readonly onStart: () => void,
+    private readonly sink: (chunk: Buffer) => void,
+  ) {
+    this.expected = Buffer.from(`${nonce}\n`);
+  }
+
+  write(chunk: Buffer): void {
+    if (this.pending === null) {
+      this.sink(chunk);
+      return;
+    }
+    const buf = Buffer.concat([this.pending, chunk]);
+    if (buf.length < this.expected.length && this.expected.subarray(0, buf.length).equals(buf)) {
+      this.pending = buf;
+      return;
+    }
+    this.pending = null;
+    if (buf.subarray(0, this.expected.length).equals(this.expected)) {
+      this.seen = true;
+      this.onStart();
+      const rest = buf.subarray(this.expected.length);
+      if (rest.length) this.sink(rest);
+    } else {
+      // Not our marker: pass it all through (cannot happen with a working image).
+      this.sink(buf);
+    }
+  }
+
+  /** At end of stream: anything held back was not the marker. */
+  end(): void {
+    if (this.pending && this.pending.length) this.sink(this.pending);
+    this.pending = null;
+  }
+}

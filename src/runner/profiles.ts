@@ -1,0 +1,37 @@
+/**
+ * Profiles are concrete sandbox specs. The README's profile table describes this file.
+ */
+import type { Profile } from '../schemas/common.js';
+import type { SecuritySpec } from './types.js';
+
+export const NOBODY = '65534:65534';
+export const ROOT = '0:0';
+
+export interface ProfileDefinition {
+  security: SecuritySpec;
+  /** Runtimes the profile may run on. */
+  runtimes: readonly ('kata' | 'gvisor' | 'runc')[];
+  /** Tighter defaults than the server's (each still capped by the server maximum). */
+  defaults: Partial<{ memoryMb: number; pids: number; diskMb: number; openFiles: number; cpus: number }>;
+}
+
+export const PROFILES: Record<Profile, ProfileDefinition> = {
+  dev: {
+    // Root inside the sandbox (no capabilities, no new privileges) over a writable root: a
+    // per-execution overlay, discarded afterwards. No network: the host network is never
+    // allowed and this service sets up no CNI network.
+    security: { user: ROOT, readOnlyRootfs: false, networkMode: 'none', seccompProfile: 'default', privileged: false },
+    runtimes: ['kata', 'gvisor', 'runc'],
+    defaults: {},
+  },
+  standard: {
+    security: { user: NOBODY, readOnlyRootfs: true, networkMode: 'none', seccompProfile: 'default', privileged: false },
+    runtimes: ['kata', 'gvisor', 'runc'],
+    defaults: {},
+  },
+  hardened: {
+    security: { user: NOBODY, readOnlyRootfs: true, networkMode: 'none', seccompProfile: 'strict', privileged: false },
+    runtimes: ['kata', 'gvisor'],
+    defaults: { memoryMb: 128, pids: 64, diskMb: 16, openFiles: 128, cpus: 0.5 },
+  },
+};

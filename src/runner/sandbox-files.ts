@@ -1,0 +1,44 @@
+/**
+ * The per-execution directory on the host: RUN_DIR/work/<id>/ holds code/ (bound
+ * read-only at /code), spec.json, and for a writable root the overlay's upper, work and
+ * merged directories. The host only writes here and removes it: it never reads back or
+ * follows a path that the sandbox could have written.
+ */
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { SandboxFile } from './types.js';
+
+export interface ExecutionDir {
+  root: string;
+  codeDir: string;
+  specPath: string;
+  overlay: { upper: string; work: string; merged: string };
+}
+
+export function executionDir(workDir: string, id: string): ExecutionDir {
+  const root = path.join(workDir, id);
+  return {
+    root,
+    codeDir: path.join(root, 'code'),
+    specPath: path.join(root, 'spec.json'),
+    overlay: { upper: path.join(root, 'upper'), work: path.join(root, 'ovl-work'), merged: path.join(root, 'rootfs') },
+  };
+}
+
+/** Writes the program's files. Paths were validated (relative, no "..", no empty parts). */
+export async function writeCodeFiles(dir: ExecutionDir, files: readonly SandboxFile[]): Promise<void> {
+  await mkdir(dir.codeDir, { recursive: true, mode: 0o755 });
+  await chmod(dir.root, 0o711);
+  for (const f of files) {
+    const dest = path.join(dir.codeDir, f.path);
+    if (!dest.startsWith(dir.codeDir + path.sep)) throw new Error(`file path escapes the code directory: ${f.path}`);
+    await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+    // 'wx': never write through something that already exists.
+    await writeFile(dest, f.content, { mode: 0o644, flag: 'wx' });
+  }
+}
+
+export async function removeExecutionDir(dir: ExecutionDir): Promise<void> {
+  // rm does not follow symbolic links: a link made by the sandbox is removed, not its target.
+  await rm(dir.root, { recursive: true, force: true, maxRetries: 3 });
+}

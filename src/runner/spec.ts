@@ -1,0 +1,75 @@
+/**
+ * Validate() of the reference package's ResourceSpec, SecuritySpec and SandboxSpec.
+ * Pure: each returns nothing or throws InvalidSpecError / SecurityViolationError with
+ * every field at fault.
+ */
+import { InvalidSpecError, SecurityViolationError, type FieldError } from '../errors.js';
+import type { ResourceSpec, SandboxSpec, SecuritySpec } from './types.js';
+
+const RESOURCE_FIELDS = ['memoryBytes', 'cpuMillis', 'pids', 'tmpfsBytes', 'openFiles', 'outputBytes'] as const;
+
+export function resourceSpecErrors(r: ResourceSpec): FieldError[] {
+  const errs: FieldError[] = [];
+  for (const f of RESOURCE_FIELDS) {
+    const v = r[f];
+    if (!Number.isFinite(v) || v < 0) errs.push({ path: `/resources/${f}`, message: 'must be a finite number, zero or more' });
+    else if (!Number.isInteger(v)) errs.push({ path: `/resources/${f}`, message: 'must be a whole number' });
+  }
+  if (r.memoryBytes > 0 && r.memoryBytes < 4 * 1024 * 1024) {
+    errs.push({ path: '/resources/memoryBytes', message: 'must be at least 4 MiB' });
+  }
+  return errs;
+}
+
+export function validateResourceSpec(r: ResourceSpec): void {
+  const errs = resourceSpecErrors(r);
+  if (errs.length) throw new InvalidSpecError(`invalid resources: ${errs.map((e) => `${e.path} ${e.message}`).join('; ')}`, errs);
+}
+
+const USER_RE = /^\d{1,10}:\d{1,10}$/;
+
+/** Policy violations are SecurityViolationError; malformed values are InvalidSpecError. */
+export function validateSecuritySpec(s: SecuritySpec): void {
+  const violations: FieldError[] = [];
+  if (s.privileged) violations.push({ path: '/security/privileged', message: 'privileged sandboxes are never allowed' });
+  if (s.networkMode === 'host') violations.push({ path: '/security/networkMode', message: 'the host network is never allowed' });
+  if (violations.length) {
+    throw new SecurityViolationError(`security policy violation: ${violations.map((v) => v.message).join('; ')}`, violations);
+  }
+  const errs: FieldError[] = [];
+  if (!USER_RE.test(s.user)) errs.push({ path: '/security/user', message: 'must be "uid:gid" in numbers' });
+  if (!['none'].includes(s.networkMode)) errs.push({ path: '/security/networkMode', message: 'must be "none"' });
+  if (!['default', 'strict', 'unconfined'].includes(s.seccompProfile)) {
+    errs.push({ path: '/security/seccompProfile', message: 'must be default, strict or unconfined' });
+  }
+  if (errs.length) throw new InvalidSpecError(`invalid security settings: ${errs.map((e) => `${e.path} ${e.message}`).join('; ')}`, errs);
+}
+
+const ID_RE = /^[a-z0-9][a-z0-9-]{7,63}$/;
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/;
+
+export function validateSandboxSpec(spec: SandboxSpec): void {
+  validateSecuritySpec(spec.security);
+  const errs = resourceSpecErrors(spec.resources);
+  if (!ID_RE.test(spec.id)) errs.push({ path: '/id', message: 'must be 8 to 64 lowercase letters, digits or dashes' });
+  if (!spec.image) errs.push({ path: '/image', message: 'is required' });
+  if (spec.command.length === 0 || spec.command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+    errs.push({ path: '/command', message: 'must be a non-empty list of strings without NUL' });
+  }
+  if (!spec.workingDir.startsWith('/')) errs.push({ path: '/workingDir', message: 'must be absolute' });
+  spec.env.forEach((e, i) => {
+    if (!ENV_RE.test(e) || e.includes('\0')) errs.push({ path: `/env/${i}`, message: 'must be NAME=value' });
+  });
+  if (!Number.isInteger(spec.timeoutMs) || spec.timeoutMs <= 0) errs.push({ path: '/timeoutMs', message: 'must be a positive whole number' });
+  for (const key of Object.keys(spec.labels)) {
+    if (!LABEL_KEY_RE.test(key)) errs.push({ path: `/labels/${key}`, message: 'is not a valid label key' });
+  }
+  spec.files.forEach((f, i) => {
+    if (f.path.startsWith('/') || f.path.split('/').some((p) => p === '..' || p === '.' || p === '') || f.path.includes('\0')) {
+      errs.push({ path: `/files/${i}/path`, message: 'must be a relative path without "." or ".." parts' });
+    }
+  });
+  if (spec.runtime === 'kata' && !spec.hypervisor) errs.push({ path: '/hypervisor', message: 'is required for kata' });
+  if (errs.length) throw new InvalidSpecError(`invalid sandbox spec: ${errs.map((e) => `${e.path} ${e.message}`).join('; ')}`, errs);
+}

@@ -1,0 +1,123 @@
+/**
+ * The runner layer's contract: the counterparts of the reference Go package's
+ * SandboxSpec, ResourceSpec, SecuritySpec, SandboxResult, SandboxRunner, ImageResolver,
+ * HealthChecker and Logger (kata-backend-api.txt). Validation lives in spec.ts.
+ */
+import type { Hypervisor, RuntimeKind } from '../schemas/common.js';
+
+/** ResourceSpec: limits the sandbox enforces. Zero means "not set". */
+export interface ResourceSpec {
+  memoryBytes: number;
+  /** CPU quota in millicores (1000 = one core). */
+  cpuMillis: number;
+  pids: number;
+  /** Size of the writable /tmp tmpfs. */
+  tmpfsBytes: number;
+  openFiles: number;
+  /** Cap per output stream; the head and the tail are kept. */
+  outputBytes: number;
+}
+
+export type NetworkMode = 'none' | 'host';
+export type SeccompProfile = 'default' | 'strict' | 'unconfined';
+
+/** SecuritySpec: what the sandboxed program may do. */
+export interface SecuritySpec {
+  /** "uid:gid". */
+  user: string;
+  readOnlyRootfs: boolean;
+  networkMode: NetworkMode;
+  seccompProfile: SeccompProfile;
+  privileged: boolean;
+}
+
+/** A file the program needs, written to the read-only code directory (/code). */
+export interface SandboxFile {
+  /** Relative path inside /code, already validated. */
+  path: string;
+  content: Buffer;
+}
+
+/** SandboxSpec: what to run, where and under which limits. Runners never mutate it. */
+export interface SandboxSpec {
+  /** Execution id: unique, also the container id. */
+  id: string;
+  image: string;
+  runtime: RuntimeKind;
+  hypervisor: Hypervisor | null;
+  kernelPath: string;
+  imagePath: string;
+  command: string[];
+  workingDir: string;
+  /** "NAME=value" entries. */
+  env: string[];
+  files: SandboxFile[];
+  resources: ResourceSpec;
+  security: SecuritySpec;
+  timeoutMs: number;
+  labels: Record<string, string>;
+}
+
+export interface CapturedStream {
+  /** What was kept: the whole stream, or its head and tail around a marker. */
+  data: Buffer;
+  totalBytes: number;
+  droppedBytes: number;
+}
+
+/** SandboxResult: what came out. A program that failed is a result, not an error. */
+export interface SandboxResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: CapturedStream;
+  stderr: CapturedStream;
+  timedOut: boolean;
+  oomKilled: boolean;
+  /** The sandbox was stopped because its output went far past the cap. */
+  outputLimitHit: boolean;
+  timing: { setupMs: number; runMs: number; teardownMs: number };
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * SandboxRunner executes one spec in a fresh sandbox.
+ * Contract: safe for concurrent use; honours `signal` and `spec.timeoutMs`; never
+ * mutates the spec; whatever happens, nothing of the sandbox survives the call.
+ * Throws KataExecError subclasses only for failures of the service or the runtime.
+ */
+export interface SandboxRunner {
+  run(spec: SandboxSpec, opts?: RunOptions): Promise<SandboxResult>;
+}
+
+export interface ImageInfo {
+  ref: string;
+  /** Language versions read from the image's labels. */
+  labels: Record<string, string>;
+}
+
+/** ImageResolver: checks that an image is present and prepares what running it needs. */
+export interface ImageResolver {
+  resolve(image: string): Promise<ImageInfo>;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+/** HealthChecker: is the runtime usable right now? */
+export interface HealthChecker {
+  check(): Promise<HealthReport>;
+}
+
+/** Logger: pino's shape. Best-effort, safe for concurrent use. */
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}

@@ -1,0 +1,122 @@
+import { Type, type Static } from 'typebox';
+import { Hypervisor, Isolation, Profile, RuntimeKind } from './common.js';
+
+export const Limits = Type.Object(
+  {
+    memoryMb: Type.Optional(Type.Integer({ minimum: 16, description: 'Memory limit in MiB (cgroup; the VM size on Kata).' })),
+    cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'CPU quota in cores, e.g. 0.5.' })),
+    pids: Type.Optional(Type.Integer({ minimum: 1, description: 'Maximum number of processes and threads.' })),
+    diskMb: Type.Optional(Type.Integer({ minimum: 1, description: 'Size of the writable /tmp (tmpfs), in MiB.' })),
+    outputBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Cap on each of stdout and stderr, in bytes.' })),
+    openFiles: Type.Optional(Type.Integer({ minimum: 8, description: 'RLIMIT_NOFILE inside the sandbox.' })),
+  },
+  { additionalProperties: false, description: 'Per-request limits. Omitted ones take the server default; each is capped by a server maximum.' },
+);
+export type Limits = Static<typeof Limits>;
+
+export const ExecuteRequest = Type.Object(
+  {
+    language: Type.String({
+      minLength: 1,
+      maxLength: 32,
+      description: 'Language of `code`: python, javascript or bash (aliases: py, python3, js, node, sh). GET /v1/runtimes lists them.',
+      examples: ['python'],
+    }),
+    code: Type.String({ description: 'The program. It reaches the sandbox as a read-only file.', examples: ['print(6*7)'] }),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Wall-clock timeout in milliseconds, sandbox start included.' })),
+    limits: Type.Optional(Limits),
+    profile: Type.Optional(Profile),
+    metadata: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}$' }), Type.String({ maxLength: 256 }), {
+        maxProperties: 16,
+        description: 'Free key/value pairs echoed back in the result and written to the audit log.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ExecuteRequest = Static<typeof ExecuteRequest>;
+
+export const ExecutionStatus = Type.Union(
+  [
+    Type.Literal('ok'),
+    Type.Literal('error'),
+    Type.Literal('timeout'),
+    Type.Literal('oom'),
+    Type.Literal('output_limit'),
+    Type.Literal('killed'),
+    Type.Literal('sandbox_error'),
+  ],
+  {
+    description:
+      '`ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started.',
+  },
+);
+export type ExecutionStatus = Static<typeof ExecutionStatus>;
+
+export const EffectiveLimits = Type.Object({
+  timeoutMs: Type.Integer(),
+  memoryMb: Type.Integer(),
+  cpus: Type.Number(),
+  pids: Type.Integer(),
+  diskMb: Type.Integer(),
+  outputBytes: Type.Integer(),
+  openFiles: Type.Integer(),
+});
+export type EffectiveLimits = Static<typeof EffectiveLimits>;
+
+export const LimitsEnforced = Type.Object(
+  {
+    timeout: Type.Boolean(),
+    memory: Type.Boolean(),
+    cpu: Type.Boolean(),
+    pids: Type.Boolean(),
+    disk: Type.Boolean(),
+    output: Type.Boolean(),
+    openFiles: Type.Boolean(),
+    network: Type.Boolean({ description: 'True when the sandbox had no network.' }),
+    readOnlyRootfs: Type.Boolean(),
+  },
+  { description: 'Which limits the chosen runtime really enforced for this execution.' },
+);
+export type LimitsEnforced = Static<typeof LimitsEnforced>;
+
+export const BackendInfo = Type.Object({
+  kind: RuntimeKind,
+  ociRuntime: Type.String({ description: 'The containerd runtime name, e.g. io.containerd.kata-qemu.v2.' }),
+  hypervisor: Type.Union([Hypervisor, Type.Null()]),
+  isolation: Isolation,
+  profile: Profile,
+});
+export type BackendInfo = Static<typeof BackendInfo>;
+
+export const Timing = Type.Object(
+  {
+    queuedMs: Type.Number({ description: 'Waiting for a free slot.' }),
+    setupMs: Type.Number({ description: 'From the slot to the program starting inside the sandbox.' }),
+    runMs: Type.Number({ description: 'The program itself, to its exit.' }),
+    teardownMs: Type.Number({ description: 'Deleting the sandbox and its files.' }),
+  },
+  { description: 'Where the time went.' },
+);
+export type Timing = Static<typeof Timing>;
+
+export const ExecuteResult = Type.Object({
+  id: Type.String({ description: 'Execution id; also the container id and the request id in logs.' }),
+  status: ExecutionStatus,
+  exitCode: Type.Union([Type.Integer(), Type.Null()], { description: 'The exit code; 128+N when ended by signal N; null when it never exited by itself.' }),
+  signal: Type.Union([Type.String(), Type.Null()], { description: 'The signal that ended the program, e.g. SIGKILL.' }),
+  stdout: Type.String({ description: 'Standard output, as UTF-8; invalid bytes are replaced by U+FFFD.' }),
+  stderr: Type.String(),
+  truncated: Type.Boolean({ description: 'True when either stream exceeded limits.outputBytes; the head and the tail were kept.' }),
+  droppedBytes: Type.Object({ stdout: Type.Integer(), stderr: Type.Integer() }, { description: 'Bytes left out of the middle of each stream.' }),
+  value: Type.Optional(Type.Unknown({ description: 'The last stdout line of the form __OUT__:<json>, parsed. Absent when there is none or it is not valid JSON.' })),
+  durationMs: Type.Number({ description: 'Wall-clock time of the whole execution, queue included.' }),
+  timing: Timing,
+  language: Type.String(),
+  backend: BackendInfo,
+  limits: EffectiveLimits,
+  limitsEnforced: LimitsEnforced,
+  metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+export type ExecuteResult = Static<typeof ExecuteResult>;

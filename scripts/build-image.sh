@@ -41,7 +41,7 @@ trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 
 echo "build-image: debootstrap $suite from the host's Debian mirror"
-debootstrap --variant=minbase --include=python3-minimal,nodejs,bash,coreutils \
+debootstrap --variant=minbase --include=python3,nodejs,bash,coreutils,procps \
   "$suite" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 

@@ -36,6 +36,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // JSON only: any other body is a 415, not a schema error about a string.
+  app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
   await registerOpenApi(app);
   app.addHook('onSend', async (request, reply) => {

@@ -148,14 +148,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${name} is not a setting of kata-exec (see the configuration table in README.md)`);
       continue;
     }
-    if (value !== undefined && value !== '') raw[name] = value;
+    if (value === undefined || value === '') continue;
+    const s = known[name] as { type?: string };
+    // Value.Convert would turn "2.7" into 2 for an integer, or "false" into 0: refuse instead.
+    if ((s.type === 'integer' && !/^-?\d+$/.test(value)) || (s.type === 'number' && !/^-?(\d+\.?\d*|\.\d+)$/.test(value))) {
+      problems.push(`${name}=${JSON.stringify(value)} is invalid: set it to ${describe(known[name]!)}`);
+      continue;
+    }
+    raw[name] = value;
   }
   const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
   for (const err of Value.Errors(ConfigSchema, withDefaults)) {
     const name = err.instancePath.replace(/^\//, '');
     const schema = known[name];
     if (!schema) continue;
-    problems.push(`${name}=${JSON.stringify(raw[name])} is invalid: set it to ${describe(schema)}`);
+    problems.push(`${name}=${JSON.stringify(env[name])} is invalid: set it to ${describe(schema)}`);
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   const e = withDefaults as ConfigEnv;

@@ -25,6 +25,7 @@ export const ErrorCode = {
   ShuttingDown: 'SHUTTING_DOWN',
   ProfileNotSupported: 'PROFILE_NOT_SUPPORTED',
   NotFound: 'NOT_FOUND',
+  ClientClosed: 'CLIENT_CLOSED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

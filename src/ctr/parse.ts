@@ -8,7 +8,13 @@ export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'not_f
  */
 export function classifyCtrError(stderr: string): CtrFailure {
   const line = lastCtrLine(stderr) ?? stderr;
-  if (/failed to dial|connection refused|transport is closing|error reading from server|connection error|Unavailable desc|no such file or directory.*\.sock|context deadline exceeded/i.test(line)) {
+  // A shim that failed (e.g. a Kata agent that never answered: "failed to create shim
+  // task: ... context deadline exceeded") is the sandbox failing, not containerd.
+  if (/failed to (create|start) shim|OCI runtime/i.test(line) && !/failed to dial/i.test(line)) {
+    if (/binary not installed|failed to resolve runtime path/i.test(line)) return 'runtime_not_installed';
+    return 'other';
+  }
+  if (/failed to dial|connection refused|transport is closing|error reading from server|connection error|Unavailable desc|no such file or directory.*\.sock/i.test(line)) {
     return 'daemon_unavailable';
   }
   if (/binary not installed|failed to resolve runtime path|runtime ".*" binary/i.test(line)) return 'runtime_not_installed';

@@ -62,7 +62,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       // Fastify's own client errors: malformed JSON, empty body...
-      return sendProblem(reply, problem(ErrorCode.ValidationFailed, err.message.replace(/\/[^\s'"]+/g, '<path>')));
+      return sendProblem(reply, problem(ErrorCode.ValidationFailed, err.message.replace(/(^|[\s'"(=])\/[^\s'"]+/g, '$1<path>')));
     }
     request.log.error({ err }, 'unhandled error');
     return sendProblem(reply, problem(ErrorCode.Internal, `internal error; quote request id ${request.id}`));

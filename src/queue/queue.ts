@@ -18,10 +18,10 @@ export class ShuttingDownError extends KataExecError {
   }
 }
 
-export class AbortedError extends Error {
+/** The client went away while its execution waited: nobody is left to answer. */
+export class AbortedError extends KataExecError {
   constructor() {
-    super('aborted while waiting in the queue');
-    this.name = 'AbortedError';
+    super(ErrorCode.ClientClosed, 'the client closed the request while it waited in the queue');
   }
 }
 
@@ -54,6 +54,7 @@ export class BoundedQueue {
   /** Runs fn when a slot is free; returns its result and how long it waited (ms). */
   async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<{ value: T; waitedMs: number }> {
     if (this.closed) throw new ShuttingDownError();
+    if (signal?.aborted) throw new AbortedError();
     const t0 = performance.now();
     if (this.running >= this.concurrency) {
       if (this.waiters.length >= this.maxDepth) throw new QueueFullError(this.waiters.length, this.retryAfterSeconds());

@@ -4,7 +4,7 @@ export const Profile = Type.Union(
   [Type.Literal('dev'), Type.Literal('standard'), Type.Literal('hardened')],
   {
     description:
-      'Sandbox profile. `dev`: network allowed, writable root. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc.',
+      'Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc.',
   },
 );
 export type Profile = Static<typeof Profile>;

@@ -19,7 +19,7 @@ export const ExecuteRequest = Type.Object(
     language: Type.String({
       minLength: 1,
       maxLength: 32,
-      description: 'Language of `code`: python, javascript or bash (aliases: py, python3, js, node, sh). GET /v1/runtimes lists them.',
+      description: 'Language of `code`: python, javascript or bash (aliases: py, python3, js, node, sh).',
       examples: ['python'],
     }),
     code: Type.String({ description: 'The program. It reaches the sandbox as a read-only file.', examples: ['print(6*7)'] }),

@@ -16,7 +16,14 @@ const errorResponses = Object.fromEntries(
     [500, 'INTERNAL or RUNNER_NOT_CONFIGURED.'],
     [502, 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.'],
     [503, 'QUEUE_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.'],
-  ].map(([status, description]) => [status, { ...ErrorBody, description }]),
+  ].map(([status, description]) => [
+    status,
+    {
+      description,
+      ...(status === 503 ? { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying.' } } } : {}),
+      content: { 'application/problem+json': { schema: ErrorBody } },
+    },
+  ]),
 );
 
 export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = async (app, opts) => {

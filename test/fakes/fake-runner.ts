@@ -1,0 +1,189 @@
+/**
+ * FakeSandboxRunner: a SandboxRunner for tests that never touches containerd.
+ *
+ * - records every spec (and its options) it receives, in call order;
+ * - answers with scripted results: one per call (`next`), else a default (`always`), each
+ *   a plain description, a ready SandboxResult, an Error to throw, or a function of the spec;
+ * - can hold calls until released (`hold`), to saturate the queue without sleeping;
+ * - honours opts.signal: an aborted call resolves as a program killed by SIGKILL.
+ */
+import type { CapturedStream, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../../src/runner/types.js';
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A stream as the runner captured it. `droppedBytes` > 0 means the middle was cut out. */
+export function captured(data: string | Buffer, droppedBytes = 0): CapturedStream {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  return { data: buf, totalBytes: buf.length + droppedBytes, droppedBytes };
+}
+
+/** A short description of a result; everything omitted is a clean exit 0 with no output. */
+export interface ResultInit {
+  exitCode?: number | null;
+  signal?: string | null;
+  stdout?: string | Buffer | CapturedStream;
+  stderr?: string | Buffer | CapturedStream;
+  timedOut?: boolean;
+  oomKilled?: boolean;
+  outputLimitHit?: boolean;
+  timing?: Partial<SandboxResult['timing']>;
+}
+
+function toStream(s: string | Buffer | CapturedStream | undefined): CapturedStream {
+  if (s === undefined) return captured('');
+  if (typeof s === 'string' || Buffer.isBuffer(s)) return captured(s);
+  return s;
+}
+
+export function sandboxResult(init: ResultInit = {}): SandboxResult {
+  return {
+    exitCode: init.exitCode === undefined ? 0 : init.exitCode,
+    signal: init.signal ?? null,
+    stdout: toStream(init.stdout),
+    stderr: toStream(init.stderr),
+    timedOut: init.timedOut ?? false,
+    oomKilled: init.oomKilled ?? false,
+    outputLimitHit: init.outputLimitHit ?? false,
+    timing: { setupMs: 12, runMs: 34, teardownMs: 5, ...init.timing },
+  };
+}
+
+/** What a killed sandbox reports: SIGKILL, exit 137, nothing printed. */
+export function killedResult(): SandboxResult {
+  return sandboxResult({ exitCode: 137, signal: 'SIGKILL', timing: { runMs: 0, setupMs: 0, teardownMs: 0 } });
+}
+
+type Outcome = ResultInit | SandboxResult | Error;
+export type Script = Outcome | ((spec: SandboxSpec, call: RunCall) => Outcome | Promise<Outcome>);
+
+export interface RunCall {
+  /** 0-based call number. */
+  index: number;
+  spec: SandboxSpec;
+  opts: RunOptions;
+  /** How the call ended, once it has. */
+  outcome?: 'result' | 'threw' | 'aborted';
+}
+
+export interface Gate {
+  /** Lets every held call (and every later one) go on. */
+  release(): void;
+  readonly released: boolean;
+}
+
+export class FakeSandboxRunner implements SandboxRunner {
+  readonly calls: RunCall[] = [];
+  private readonly scripted: Script[] = [];
+  private fallback: Script;
+  private gate: Deferred<void> | null = null;
+  private readonly callWaiters: { n: number; resolve: () => void }[] = [];
+
+  /** `fallback` answers every call without a `next` entry; by default a clean exit 0. */
+  constructor(fallback: Script = {}) {
+    this.fallback = fallback;
+  }
+
+  get specs(): SandboxSpec[] {
+    return this.calls.map((c) => c.spec);
+  }
+
+  get lastSpec(): SandboxSpec {
+    const c = this.calls.at(-1);
+    if (!c) throw new Error('the fake runner was never called');
+    return c.spec;
+  }
+
+  /** Scripts the next calls, one entry each, in order. */
+  next(...scripts: Script[]): this {
+    this.scripted.push(...scripts);
+    return this;
+  }
+
+  /** Scripts every call that has no `next` entry. */
+  always(script: Script): this {
+    this.fallback = script;
+    return this;
+  }
+
+  /** The next call throws `err` (e.g. new VmCreationFailedError()). */
+  throwNext(err: Error): this {
+    return this.next(err);
+  }
+
+  /** Every call from now on waits, once recorded, until the gate is released or its signal aborts. */
+  hold(): Gate {
+    const d = deferred<void>();
+    this.gate = d;
+    let released = false;
+    return {
+      release: () => {
+        released = true;
+        if (this.gate === d) this.gate = null;
+        d.resolve();
+      },
+      get released() {
+        return released;
+      },
+    };
+  }
+
+  /** Resolves once the runner has received at least `n` calls. */
+  waitForCalls(n: number): Promise<void> {
+    if (this.calls.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.callWaiters.push({ n, resolve }));
+  }
+
+  async run(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {
+    const call: RunCall = { index: this.calls.length, spec, opts };
+    this.calls.push(call);
+    for (const w of this.callWaiters.filter((w) => this.calls.length >= w.n)) {
+      this.callWaiters.splice(this.callWaiters.indexOf(w), 1);
+      w.resolve();
+    }
+    const script = this.scripted.length > 0 ? this.scripted.shift()! : this.fallback;
+    const { signal } = opts;
+
+    const aborted = new Promise<'aborted'>((resolve) => {
+      if (signal?.aborted) resolve('aborted');
+      else signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    const finish = (r: SandboxResult): SandboxResult => {
+      call.outcome = 'result';
+      return r;
+    };
+    const killed = (): SandboxResult => {
+      call.outcome = 'aborted';
+      return killedResult();
+    };
+
+    if (signal?.aborted) return killed();
+    if (this.gate) {
+      const gate = this.gate.promise.then(() => 'released' as const);
+      if ((await Promise.race([gate, aborted])) === 'aborted') return killed();
+    }
+
+    const produce = async (): Promise<Outcome> => (typeof script === 'function' ? script(spec, call) : script);
+    const outcome = await Promise.race([produce(), aborted]);
+    if (outcome === 'aborted') return killed();
+    if (outcome instanceof Error) {
+      call.outcome = 'threw';
+      throw outcome;
+    }
+    // A full SandboxResult is also a valid ResultInit: normalising keeps it as is.
+    return finish(sandboxResult(outcome));
+  }
+}

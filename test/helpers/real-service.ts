@@ -1,0 +1,147 @@
+/**
+ * The real service, over the real containerd that global-setup started: the same wiring
+ * as src/server.ts (createCtrBackend, Executor, ExecutionService, buildApp), listening on
+ * a loopback port. No fake anywhere.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import { inject } from 'vitest';
+import { buildApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { Metrics } from '../../src/metrics.js';
+import { ExecutionService } from '../../src/queue/execution-service.js';
+import { createCtrBackend, type CtrBackend } from '../../src/runner/create.js';
+import { Executor } from '../../src/runner/executor.js';
+import type { ExecuteResult } from '../../src/schemas/execute.js';
+import { pino } from 'pino';
+
+export interface RealService {
+  app: FastifyInstance;
+  url: string;
+  config: Config;
+  backend: CtrBackend;
+  service: ExecutionService;
+  metrics: Metrics;
+  runDir: string;
+  close(): Promise<void>;
+}
+
+export function testContainerd() {
+  return inject('containerd');
+}
+
+export function testRuntimes(): string[] {
+  return inject('containerd').runtimes;
+}
+
+export async function startRealService(runtime: string, env: Record<string, string> = {}): Promise<RealService> {
+  const c = inject('containerd');
+  const runDir = path.join(c.root, `svc-${runtime}-${randomBytes(3).toString('hex')}`);
+  const config = loadConfig({
+    KATA_EXEC_CONTAINERD_ADDRESS: c.address,
+    KATA_EXEC_NAMESPACE: c.namespace,
+    KATA_EXEC_RUNTIME: runtime,
+    KATA_EXEC_RUN_DIR: runDir,
+    KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
+    KATA_EXEC_IMAGE: c.image,
+    KATA_EXEC_PORT: '0',
+    ...env,
+  });
+  // The stand-in Kata shim must be found by the service's own detection too.
+  if (runtime === 'kata') process.env.PATH = `${c.shimDir}:${process.env.PATH}`;
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const backend = await createCtrBackend(config, logger);
+  const metrics = new Metrics();
+  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId: 'test' });
+  const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
+  const app = await buildApp({ config, logger, service, health: backend.health, metrics });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  return {
+    app,
+    url: `http://127.0.0.1:${addr.port}`,
+    config,
+    backend,
+    service,
+    metrics,
+    runDir,
+    close: async () => {
+      await service.drain();
+      await backend.close();
+      await app.close();
+    },
+  };
+}
+
+export async function post(svc: RealService, body: unknown): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
+  const res = await request(`${svc.url}/v1/execute`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) };
+}
+
+export async function execute(svc: RealService, body: Record<string, unknown>): Promise<ExecuteResult> {
+  const r = await post(svc, body);
+  if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${JSON.stringify(r.json)}`);
+  return r.json as ExecuteResult;
+}
+
+function ctr(args: string[]): string {
+  const c = inject('containerd');
+  return execFileSync('ctr', ['--address', c.address, '-n', c.namespace, ...args], { encoding: 'utf8' });
+}
+
+export function containerIds(): string[] {
+  return ctr(['containers', 'list', '-q']).split('\n').filter(Boolean);
+}
+
+export interface Leaks {
+  containers: string[];
+  tasks: string[];
+  snapshots: string[];
+  workDirs: string[];
+  processes: string[];
+}
+
+/**
+ * Everything of ours that could outlive an execution: containers, tasks, snapshots other
+ * than the image's own layers and our rootfs views, work directories, and host processes
+ * (shims, runsc) of this test namespace.
+ */
+export function findLeaks(runDir?: string): Leaks {
+  const c = inject('containerd');
+  const containers = containerIds().filter((id) => id.startsWith('kx-'));
+  const tasks = ctr(['tasks', 'list', '-q']).split('\n').filter(Boolean);
+  const snapshots = ctr(['snapshots', 'list'])
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((cols) => cols[0] && cols[cols.length - 1] !== 'Committed' && !cols[0].startsWith(c.root))
+    .map((cols) => cols[0]!);
+  const workDir = runDir ? path.join(runDir, 'work') : null;
+  const workDirs = workDir && existsSync(workDir) ? readdirSync(workDir) : [];
+  const processes = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(`-namespace ${c.namespace}`) || (l.includes('runsc') && l.includes('kx-') && !l.includes('ps -eo')));
+  return { containers, tasks, snapshots, workDirs, processes };
+}
+
+/** Polls briefly (shims exit just after their container is deleted), then returns what is left. */
+export async function settledLeaks(runDir?: string): Promise<Leaks> {
+  let leaks = findLeaks(runDir);
+  for (let i = 0; i < 30 && Object.values(leaks).some((v) => v.length > 0); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    leaks = findLeaks(runDir);
+  }
+  return leaks;
+}
+
+export const NO_LEAKS: Leaks = { containers: [], tasks: [], snapshots: [], workDirs: [], processes: [] };

@@ -1,0 +1,130 @@
+/**
+ * The core execute path against the real containerd, on every runtime of TEST_RUNTIMES
+ * (runc and gvisor here; TEST_RUNTIMES=kata on a Kata host runs the same cases in VMs).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { NO_LEAKS, execute, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+
+describe.each(testRuntimes())('execute on %s', (runtime) => {
+  let svc: RealService;
+
+  beforeAll(async () => {
+    svc = await startRealService(runtime);
+  });
+  afterAll(async () => {
+    await svc?.close();
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+  afterEach(async () => {
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+
+  it('is ready: containerd answers, the runtime is installed, the image is present', async () => {
+    const res = await request(`${svc.url}/readyz`);
+    const body = (await res.body.json()) as { status: string; checks: { name: string; ok: boolean }[] };
+    expect(res.statusCode).toBe(200);
+    expect(body.status).toBe('ready');
+    expect(body.checks.map((c) => c.name).sort()).toEqual(['containerd', 'image', 'runtime']);
+  });
+
+  it.each([
+    ['python', 'print(6*7)'],
+    ['javascript', 'console.log(6*7)'],
+    ['bash', 'echo $((6*7))'],
+  ])('runs %s and returns what it printed', async (language, code) => {
+    const r = await execute(svc, { language, code });
+    expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42\n', stderr: '', signal: null, truncated: false });
+    expect(r.backend.kind).toBe(runtime);
+    expect(r.backend.profile).toBe('standard');
+    expect(r.durationMs).toBeGreaterThan(0);
+    expect(r.timing.setupMs).toBeGreaterThan(0);
+    expect(r.limitsEnforced.readOnlyRootfs).toBe(true);
+  });
+
+  it('reports a failing program as a 200 with its exit code and stderr', async () => {
+    const r = await execute(svc, { language: 'bash', code: 'echo out; echo oops >&2; exit 7' });
+    expect(r).toMatchObject({ status: 'error', exitCode: 7, stdout: 'out\n', stderr: 'oops\n' });
+  });
+
+  it('reports a Python exception with its traceback', async () => {
+    const r = await execute(svc, { language: 'python', code: 'raise ValueError("bad input")' });
+    expect(r.status).toBe('error');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('ValueError: bad input');
+  });
+
+  it('parses the last __OUT__ line as the value', async () => {
+    const r = await execute(svc, {
+      language: 'python',
+      code: 'import json\nprint("__OUT__:" + json.dumps({"n": 1}))\nprint("__OUT__:" + json.dumps({"n": 2, "ok": True}))',
+    });
+    expect(r.value).toEqual({ n: 2, ok: true });
+  });
+
+  it('survives output that is not UTF-8', async () => {
+    const r = await execute(svc, { language: 'python', code: 'import sys; sys.stdout.buffer.write(b"a\\xff\\xfe\\x00b\\n")' });
+    expect(r.status).toBe('ok');
+    expect(r.stdout).toBe('a\uFFFD\uFFFD\u0000b\n');
+  });
+
+  it('kills the sandbox at the deadline and says timeout', async () => {
+    const timeoutMs = 1500;
+    const r = await execute(svc, { language: 'python', code: 'import time\nprint("started", flush=True)\ntime.sleep(60)', timeoutMs });
+    expect(r.status).toBe('timeout');
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.stdout).toBe('started\n');
+    expect(r.durationMs).toBeGreaterThanOrEqual(timeoutMs);
+    // Close to the timeout: the kill goes through containerd at once, not after the program.
+    expect(r.durationMs).toBeLessThan(timeoutMs + 5000);
+  });
+
+  it('runs the program as nobody on a read-only root with a writable /tmp', async () => {
+    const r = await execute(svc, {
+      language: 'bash',
+      code: 'id -u; echo x > /tmp/f && cat /tmp/f; touch /etc/nope 2>/dev/null && echo wrote-etc || echo ro-etc; touch /code/x 2>/dev/null && echo wrote-code || echo ro-code',
+    });
+    expect(r.stdout).toBe('65534\nx\nro-etc\nro-code\n');
+  });
+
+  it('gives the dev profile a writable root that does not outlive the execution', async () => {
+    const first = await execute(svc, { language: 'bash', code: 'echo hi > /marker && cat /marker', profile: 'dev' });
+    expect(first).toMatchObject({ status: 'ok', stdout: 'hi\n' });
+    expect(first.limitsEnforced.readOnlyRootfs).toBe(false);
+    const second = await execute(svc, { language: 'bash', code: 'test -e /marker && echo leaked || echo clean', profile: 'dev' });
+    expect(second.stdout).toBe('clean\n');
+  });
+
+  it('runs several executions at once, each in its own sandbox', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => execute(svc, { language: 'python', code: `import socket\nprint(${i}, socket.gethostname())` })),
+    );
+    results.forEach((r, i) => expect(r.stdout).toBe(`${i} sandbox\n`));
+    expect(new Set(results.map((r) => r.id)).size).toBe(4);
+  });
+
+  it('refuses an unknown language with the known ones', async () => {
+    const r = await post(svc, { language: 'cobol', code: 'x' });
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('UNKNOWN_LANGUAGE');
+    expect(r.json.known).toEqual(['python', 'javascript', 'bash']);
+  });
+});
+
+describe('a service whose image is missing', () => {
+  it('answers 503 IMAGE_NOT_FOUND naming the command to run, and readyz says why', async () => {
+    const svc = await startRealService(testRuntimes()[0]!, { KATA_EXEC_IMAGE: 'not-built-here:latest' });
+    try {
+      const r = await post(svc, { language: 'python', code: 'print(1)' });
+      expect(r.status).toBe(503);
+      expect(r.json.code).toBe('IMAGE_NOT_FOUND');
+      expect(r.json.detail).toContain('npm run setup');
+      const ready = await request(`${svc.url}/readyz`);
+      expect(ready.statusCode).toBe(503);
+      const body = (await ready.body.json()) as { checks: { name: string; ok: boolean }[] };
+      expect(body.checks.find((c) => c.name === 'image')?.ok).toBe(false);
+    } finally {
+      await svc.close();
+    }
+  });
+});

@@ -1,0 +1,227 @@
+import { describe, expect, it } from 'vitest';
+import type { RuntimeTarget } from '../../src/ctr/argv.js';
+import { buildOciSpec, type OciSeccomp, type OciSpecInput } from '../../src/ctr/oci-spec.js';
+import { loadConfig } from '../../src/config.js';
+import { CPU_PERIOD_US, GVISOR_PIDS_HEADROOM, kataAnnotations } from '../../src/runner/ctr-runner.js';
+import { Executor } from '../../src/runner/executor.js';
+import type { Profile } from '../../src/schemas/common.js';
+import type { SandboxSpec } from '../../src/runner/types.js';
+
+const RUNC: RuntimeTarget = {
+  kind: 'runc',
+  ociRuntime: 'io.containerd.runc.v2',
+  runcBinary: null,
+  runtimeConfigPath: null,
+  snapshotter: null,
+  hypervisor: null,
+  launch: 'config',
+};
+const GVISOR: RuntimeTarget = { ...RUNC, kind: 'gvisor', runcBinary: '/run/kata-exec/runsc-wrapper' };
+const KATA: RuntimeTarget = { ...RUNC, kind: 'kata', ociRuntime: 'io.containerd.kata-qemu.v2', hypervisor: 'qemu' };
+
+const DEFAULT_SECCOMP: OciSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] };
+const STRICT_SECCOMP: OciSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['write'], action: 'SCMP_ACT_ALLOW' }] };
+
+const cfg = loadConfig({
+  KATA_EXEC_KERNEL_PATH: '/opt/kata/vmlinux',
+  KATA_EXEC_IMAGE_PATH: '/opt/kata/kata.img',
+});
+const ID = 'kx-0123456789abcdef';
+const CODE_DIR = `/run/kata-exec/work/${ID}/code`;
+const ROOTFS = '/run/kata-exec/rootfs';
+
+function specFor(rt: RuntimeTarget, profile: Profile): SandboxSpec {
+  return new Executor({ config: cfg, runtime: rt, runner: null, instanceId: 'inst' }).prepare(
+    { language: 'python', code: 'print(1)', profile, limits: { memoryMb: 256, cpus: 0.5, pids: 100, diskMb: 32, openFiles: 300 } },
+    ID,
+  ).spec;
+}
+
+/** The input CtrSandboxRunner.buildArgv gives buildOciSpec in config mode. */
+function inputFor(spec: SandboxSpec, rt: RuntimeTarget): OciSpecInput {
+  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
+  const cpuQuota = spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
+  const seccomp =
+    spec.security.seccompProfile === 'unconfined' ? null : spec.security.seccompProfile === 'strict' ? STRICT_SECCOMP : DEFAULT_SECCOMP;
+  return {
+    rootfsPath: ROOTFS,
+    readOnlyRootfs: spec.security.readOnlyRootfs,
+    args: ['/bin/sh', '-c', 'x', 'nonce', ...spec.command],
+    env: spec.env,
+    cwd: spec.workingDir,
+    uid,
+    gid,
+    hostname: 'sandbox',
+    codeDir: CODE_DIR,
+    cgroupsPath: `/kata-exec/${spec.id}`,
+    memoryBytes: spec.resources.memoryBytes,
+    cpuQuota,
+    cpuPeriod: CPU_PERIOD_US,
+    pids: spec.resources.pids > 0 && rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
+    nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
+    tmpfsBytes: spec.resources.tmpfsBytes,
+    openFiles: spec.resources.openFiles,
+    network: spec.security.networkMode,
+    seccomp,
+    annotations: kataAnnotations(spec),
+  };
+}
+
+interface Spec {
+  hostname: string;
+  process: {
+    user: { uid: number; gid: number; additionalGids: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: Record<string, string[]>;
+    rlimits: { type: string; hard: number; soft: number }[];
+    noNewPrivileges: boolean;
+    terminal: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  mounts: { destination: string; type: string; source: string; options: string[] }[];
+  annotations: Record<string, string>;
+  linux: {
+    cgroupsPath: string;
+    resources: {
+      devices: unknown[];
+      memory?: { limit: number; swap: number };
+      cpu?: { quota: number; period: number };
+      pids?: { limit: number };
+    };
+    namespaces: { type: string }[];
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    seccomp?: OciSeccomp;
+  };
+}
+
+const build = (i: OciSpecInput) => buildOciSpec(i) as unknown as Spec;
+const rlimit = (s: Spec, type: string) => s.process.rlimits.find((r) => r.type === type);
+const mount = (s: Spec, dst: string) => s.mounts.find((m) => m.destination === dst);
+const nsTypes = (s: Spec) => s.linux.namespaces.map((n) => n.type);
+
+describe('buildOciSpec: settings common to every profile and runtime', () => {
+  const cases: [string, RuntimeTarget, Profile][] = [
+    ['runc standard', RUNC, 'standard'],
+    ['runc dev', RUNC, 'dev'],
+    ['gvisor standard', GVISOR, 'standard'],
+    ['gvisor hardened', GVISOR, 'hardened'],
+    ['kata standard', KATA, 'standard'],
+    ['kata hardened', KATA, 'hardened'],
+  ];
+
+  it.each(cases)('%s', (_name, rt, profile) => {
+    const spec = specFor(rt, profile);
+    const s = build(inputFor(spec, rt));
+    const caps = s.process.capabilities;
+    expect(Object.keys(caps).sort()).toEqual(['ambient', 'bounding', 'effective', 'inheritable', 'permitted']);
+    for (const set of Object.values(caps)) expect(set).toEqual([]);
+    expect(s.process.noNewPrivileges).toBe(true);
+    expect(s.process.terminal).toBe(false);
+    expect(rlimit(s, 'RLIMIT_CORE')).toEqual({ type: 'RLIMIT_CORE', hard: 0, soft: 0 });
+    expect(nsTypes(s)).toEqual(expect.arrayContaining(['pid', 'ipc', 'uts', 'mount', 'network']));
+    expect(s.linux.cgroupsPath).toBe(`/kata-exec/${ID}`);
+    expect(s.root.path).toBe(ROOTFS);
+    expect(s.process.cwd).toBe('/code');
+    expect(s.process.args.slice(-3)).toEqual(['python3', '-u', '/code/main.py']);
+    expect(s.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }]);
+    // /code: the host's code directory, read-only.
+    expect(mount(s, '/code')).toEqual({ destination: '/code', type: 'bind', source: CODE_DIR, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+    // No other bind mount from the host.
+    expect(s.mounts.filter((m) => m.type === 'bind').map((m) => m.destination)).toEqual(['/code']);
+    expect(mount(s, '/sys')?.options).toContain('ro');
+    expect(s.linux.maskedPaths).toContain('/proc/kcore');
+    expect(s.linux.readonlyPaths).toContain('/proc/sysrq-trigger');
+    // memory: swap == limit
+    expect(s.linux.resources.memory).toEqual({ limit: 256 * 1024 * 1024, swap: 256 * 1024 * 1024 });
+    expect(s.linux.resources.cpu).toEqual({ quota: 50_000, period: 100_000 });
+    expect(mount(s, '/tmp')).toEqual({
+      destination: '/tmp',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'nodev', 'mode=1777', `size=${32 * 1024 * 1024}`],
+    });
+    expect(rlimit(s, 'RLIMIT_NOFILE')).toEqual({ type: 'RLIMIT_NOFILE', hard: 300, soft: 300 });
+  });
+});
+
+describe('buildOciSpec: per profile', () => {
+  it('standard: read-only root, nobody, default seccomp', () => {
+    const s = build(inputFor(specFor(RUNC, 'standard'), RUNC));
+    expect(s.root.readonly).toBe(true);
+    expect(s.process.user).toEqual({ uid: 65534, gid: 65534, additionalGids: [65534] });
+    expect(s.linux.seccomp).toBe(DEFAULT_SECCOMP);
+  });
+
+  it('dev: writable root, uid 0, still no capabilities', () => {
+    const s = build(inputFor(specFor(RUNC, 'dev'), RUNC));
+    expect(s.root.readonly).toBe(false);
+    expect(s.process.user).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
+    expect(s.process.capabilities.bounding).toEqual([]);
+  });
+
+  it('hardened: the strict seccomp profile', () => {
+    const s = build(inputFor(specFor(KATA, 'hardened'), KATA));
+    expect(s.linux.seccomp).toBe(STRICT_SECCOMP);
+    expect(s.root.readonly).toBe(true);
+  });
+
+  it('seccomp null: no linux.seccomp key at all', () => {
+    const s = build({ ...inputFor(specFor(RUNC, 'standard'), RUNC), seccomp: null });
+    expect('seccomp' in s.linux).toBe(false);
+  });
+});
+
+describe('buildOciSpec: per runtime', () => {
+  it('runc: pids cgroup is the limit, no RLIMIT_NPROC, no annotations', () => {
+    const s = build(inputFor(specFor(RUNC, 'standard'), RUNC));
+    expect(s.linux.resources.pids).toEqual({ limit: 100 });
+    expect(rlimit(s, 'RLIMIT_NPROC')).toBeUndefined();
+    expect(s.annotations).toEqual({});
+  });
+
+  it('gvisor: RLIMIT_NPROC is the limit, the cgroup a backstop above it', () => {
+    const s = build(inputFor(specFor(GVISOR, 'standard'), GVISOR));
+    expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 100, soft: 100 });
+    expect(s.linux.resources.pids).toEqual({ limit: 100 + GVISOR_PIDS_HEADROOM });
+  });
+
+  it('kata: annotations passed through', () => {
+    const s = build(inputFor(specFor(KATA, 'standard'), KATA));
+    expect(s.annotations).toEqual({
+      'io.katacontainers.config.hypervisor.kernel': '/opt/kata/vmlinux',
+      'io.katacontainers.config.hypervisor.image': '/opt/kata/kata.img',
+      'io.katacontainers.config.hypervisor.default_memory': '384',
+      'io.katacontainers.config.hypervisor.default_vcpus': '1',
+    });
+  });
+});
+
+describe('buildOciSpec: optional settings', () => {
+  const base = inputFor(specFor(RUNC, 'standard'), RUNC);
+
+  it('network none has a network namespace; host has none', () => {
+    expect(nsTypes(build({ ...base, network: 'none' }))).toContain('network');
+    expect(nsTypes(build({ ...base, network: 'host' }))).not.toContain('network');
+  });
+
+  it('zero limits leave out memory, cpu, pids, NOFILE, NPROC and the tmpfs size', () => {
+    const s = build({ ...base, memoryBytes: 0, cpuQuota: 0, pids: 0, openFiles: 0, nproc: 0, tmpfsBytes: 0 });
+    expect(s.linux.resources.memory).toBeUndefined();
+    expect(s.linux.resources.cpu).toBeUndefined();
+    expect(s.linux.resources.pids).toBeUndefined();
+    expect(s.process.rlimits).toEqual([{ type: 'RLIMIT_CORE', hard: 0, soft: 0 }]);
+    expect(mount(s, '/tmp')?.options.some((o) => o.startsWith('size='))).toBe(false);
+  });
+
+  it('NPROC set on its own', () => {
+    const s = build({ ...base, nproc: 7 });
+    expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 7, soft: 7 });
+  });
+
+  it('arbitrary annotations pass through unchanged', () => {
+    expect(build({ ...base, annotations: { a: 'b' } }).annotations).toEqual({ a: 'b' });
+  });
+});

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import {
+  classifyCtrError,
+  lastCtrLine,
+  parseIdList,
+  parseImageList,
+  parseSnapshotKeys,
+  parseTaskList,
+  signalFromExitStatus,
+} from '../../src/ctr/parse.js';
+
+describe('classifyCtrError (ctr 1.6 messages)', () => {
+  it.each([
+    [
+      'ctr: failed to dial "/x.sock": context deadline exceeded: connection error: desc = "transport: error while dialing: dial unix:///x.sock: timeout"',
+      'daemon_unavailable',
+    ],
+    [
+      'ctr: failed to start shim: failed to resolve runtime path: runtime "io.containerd.kata-qemu.v2" binary not installed "containerd-shim-kata-qemu-v2": file does not exist: unknown',
+      'runtime_not_installed',
+    ],
+    ['ctr: no running task found: task kx-1 not found: not found', 'not_found'],
+    ['ctr: container "x": already exists', 'already_exists'],
+    ['ctr: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing"', 'daemon_unavailable'],
+    ['ctr: container "kx-1" in namespace "kata-exec": not found', 'not_found'],
+    ['ctr: something else went wrong', 'other'],
+  ] as const)('%s -> %s', (line, want) => {
+    expect(classifyCtrError(line)).toBe(want);
+  });
+
+  // A Kata VM that booted but whose agent never answered (kata-containers#4723) must not
+  // look like containerd being down (503 + Retry-After): containerd answered, the sandbox
+  // failed (502 VM_CREATION_FAILED).
+  it('a shim task timeout is not containerd being unavailable', () => {
+    expect(
+      classifyCtrError('ctr: failed to create shim task: Failed to Check if grpc server is working: context deadline exceeded: unknown'),
+    ).not.toBe('daemon_unavailable');
+  });
+
+  it('reads the last ctr line, not the program output before it', () => {
+    const stderr = 'Traceback: already exists\nctr: no running task found: task kx-1 not found: not found\n';
+    expect(classifyCtrError(stderr)).toBe('not_found');
+  });
+
+  it('the last of several ctr lines counts', () => {
+    expect(classifyCtrError('ctr: container "x": already exists\nctr: failed to dial "/s.sock": connection refused\n')).toBe('daemon_unavailable');
+  });
+
+  it('without a ctr line, the whole text is classified', () => {
+    expect(classifyCtrError('time="x" level=fatal msg="failed to dial \\"/x.sock\\": connection refused"')).toBe('daemon_unavailable');
+    expect(classifyCtrError('')).toBe('other');
+  });
+});
+
+describe('lastCtrLine', () => {
+  it('finds the last line that starts with "ctr: "', () => {
+    expect(lastCtrLine('a\nctr: one\nb\nctr: two\nc')).toBe('ctr: two');
+    expect(lastCtrLine('no ctr here\n  ctr: indented')).toBeNull();
+  });
+});
+
+describe('parseIdList', () => {
+  it('one id a line, blanks dropped', () => {
+    expect(parseIdList('kx-1\n\n  kx-2  \n')).toEqual(['kx-1', 'kx-2']);
+    expect(parseIdList('')).toEqual([]);
+  });
+});
+
+describe('parseTaskList', () => {
+  it('skips the header and parses rows', () => {
+    const out = 'TASK        PID      STATUS    \nkx-abc      12345    RUNNING\nkx-def      0        STOPPED\n\n';
+    expect(parseTaskList(out)).toEqual([
+      { id: 'kx-abc', pid: 12345, status: 'RUNNING' },
+      { id: 'kx-def', pid: 0, status: 'STOPPED' },
+    ]);
+  });
+
+  it('header only: empty', () => {
+    expect(parseTaskList('TASK    PID    STATUS    \n')).toEqual([]);
+  });
+});
+
+describe('parseImageList', () => {
+  it('reads ref and digest; SIZE has a space in it', () => {
+    const digest = 'sha256:2ac1b0f7a1c2d9e4e0f7f4a7c1b2e3d4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0';
+    const out = [
+      'REF                        TYPE                                    DIGEST  SIZE     PLATFORMS   LABELS ',
+      `toolruntime-sandbox:latest application/vnd.oci.image.index.v1+json ${digest} 68.8 MiB linux/amd64 - `,
+      `docker.io/library/busybox:1.36 application/vnd.docker.distribution.manifest.list.v2+json sha256:ffff 2.1 MiB linux/386,linux/amd64 -`,
+      '',
+    ].join('\n');
+    expect(parseImageList(out)).toEqual([
+      { ref: 'toolruntime-sandbox:latest', digest },
+      { ref: 'docker.io/library/busybox:1.36', digest: 'sha256:ffff' },
+    ]);
+  });
+
+  it('header only or garbage: empty', () => {
+    expect(parseImageList('REF TYPE DIGEST SIZE PLATFORMS LABELS\n')).toEqual([]);
+    expect(parseImageList('REF TYPE DIGEST SIZE PLATFORMS LABELS\nsomething odd here\n')).toEqual([]);
+  });
+});
+
+describe('parseSnapshotKeys', () => {
+  it('first column after the header', () => {
+    expect(parseSnapshotKeys('KEY PARENT KIND\nkx-1 sha256:aa Active\nsha256:bb  Committed\n')).toEqual(['kx-1', 'sha256:bb']);
+  });
+});
+
+describe('signalFromExitStatus', () => {
+  it.each([
+    [137, 'SIGKILL'],
+    [143, 'SIGTERM'],
+    [139, 'SIGSEGV'],
+    [134, 'SIGABRT'],
+    [159, 'SIGSYS'],
+    [129, 'SIGHUP'],
+  ])('%d -> %s', (status, sig) => {
+    expect(signalFromExitStatus(status)).toBe(sig);
+  });
+
+  it.each([0, 1, 2, 127, 128, 255, -1])('%d -> null', (status) => {
+    expect(signalFromExitStatus(status)).toBeNull();
+  });
+
+  it('null -> null; an unnamed signal number gets SIG<n>', () => {
+    expect(signalFromExitStatus(null)).toBeNull();
+    expect(signalFromExitStatus(128 + 40)).toBe('SIG40');
+  });
+});

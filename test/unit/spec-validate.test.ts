@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidSpecError, SecurityViolationError, type KataExecError } from '../../src/errors.js';
+import { validateResourceSpec, validateSandboxSpec, validateSecuritySpec } from '../../src/runner/spec.js';
+import type { SandboxSpec } from '../../src/runner/types.js';
+
+const MiB = 1024 * 1024;
+
+function valid(): SandboxSpec {
+  return {
+    id: 'kx-0123456789abcdef',
+    image: 'toolruntime-sandbox:latest',
+    runtime: 'kata',
+    hypervisor: 'qemu',
+    kernelPath: '',
+    imagePath: '',
+    command: ['python3', '-u', '/code/main.py'],
+    workingDir: '/code',
+    env: ['PATH=/usr/bin:/bin', 'EMPTY='],
+    files: [
+      { path: 'main.py', content: Buffer.from('print(1)') },
+      { path: 'lib/util.py', content: Buffer.from('') },
+    ],
+    resources: { memoryBytes: 256 * MiB, cpuMillis: 1000, pids: 128, tmpfsBytes: 64 * MiB, openFiles: 256, outputBytes: 1 * MiB },
+    security: { user: '65534:65534', readOnlyRootfs: true, networkMode: 'none', seccompProfile: 'default', privileged: false },
+    timeoutMs: 10_000,
+    labels: { 'org.kata-exec.managed': 'true' },
+  };
+}
+
+function err(f: () => void): KataExecError {
+  try {
+    f();
+  } catch (e) {
+    return e as KataExecError;
+  }
+  throw new Error('expected a throw');
+}
+
+const paths = (e: KataExecError) => (e.fields ?? []).map((f) => f.path);
+
+describe('validateSandboxSpec', () => {
+  it('accepts a valid spec', () => {
+    expect(() => validateSandboxSpec(valid())).not.toThrow();
+  });
+
+  it('accepts zero resources (not set)', () => {
+    const s = valid();
+    s.resources = { memoryBytes: 0, cpuMillis: 0, pids: 0, tmpfsBytes: 0, openFiles: 0, outputBytes: 0 };
+    expect(() => validateSandboxSpec(s)).not.toThrow();
+  });
+
+  it('privileged: SecurityViolationError', () => {
+    const s = valid();
+    s.security.privileged = true;
+    const e = err(() => validateSandboxSpec(s));
+    expect(e).toBeInstanceOf(SecurityViolationError);
+    expect(e.code).toBe('SECURITY_VIOLATION');
+    expect(paths(e)).toEqual(['/security/privileged']);
+  });
+
+  it('host network: SecurityViolationError', () => {
+    const s = valid();
+    s.security.networkMode = 'host';
+    const e = err(() => validateSandboxSpec(s));
+    expect(e).toBeInstanceOf(SecurityViolationError);
+    expect(paths(e)).toEqual(['/security/networkMode']);
+  });
+
+  it('both violations are reported together', () => {
+    const s = valid();
+    s.security.privileged = true;
+    s.security.networkMode = 'host';
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/security/privileged', '/security/networkMode']);
+  });
+
+  it.each([
+    ['memoryBytes', -1],
+    ['cpuMillis', 1.5],
+    ['pids', -10],
+    ['tmpfsBytes', Number.NaN],
+    ['openFiles', Number.POSITIVE_INFINITY],
+    ['outputBytes', 0.1],
+  ] as const)('resources.%s = %s: InvalidSpecError naming the field', (field, v) => {
+    const s = valid();
+    s.resources[field] = v;
+    const e = err(() => validateSandboxSpec(s));
+    expect(e).toBeInstanceOf(InvalidSpecError);
+    expect(e.code).toBe('INVALID_SPEC');
+    expect(paths(e)).toContain(`/resources/${field}`);
+  });
+
+  it('memory below 4 MiB is refused', () => {
+    const s = valid();
+    s.resources.memoryBytes = 4 * MiB - 1;
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/resources/memoryBytes']);
+  });
+
+  it.each(['short', 'Kx-0123456789', '-x01234567', 'kx_0123456789', 'a'.repeat(65), 'kx-01234567;rm'])('bad id %j', (id) => {
+    const s = valid();
+    s.id = id;
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/id']);
+  });
+
+  it('empty command', () => {
+    const s = valid();
+    s.command = [];
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/command']);
+  });
+
+  it('command with NUL', () => {
+    const s = valid();
+    s.command = ['python3', 'a\0b'];
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/command']);
+  });
+
+  it('relative working directory', () => {
+    const s = valid();
+    s.workingDir = 'code';
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/workingDir']);
+  });
+
+  it.each(['NOEQUALS', '=value', '1X=a', 'A B=c', 'X=a\0b'])('bad env entry %j', (entry) => {
+    const s = valid();
+    s.env = ['OK=1', entry];
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/env/1']);
+  });
+
+  it.each(['../etc/passwd', 'a/../../b', '/etc/passwd', '', 'a//b', './main.py', 'dir/', 'a\0b'])('bad file path %j', (p) => {
+    const s = valid();
+    s.files = [{ path: 'main.py', content: Buffer.alloc(0) }, { path: p, content: Buffer.alloc(0) }];
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/files/1/path']);
+  });
+
+  it('kata without a hypervisor', () => {
+    const s = valid();
+    s.hypervisor = null;
+    expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/hypervisor']);
+  });
+
+  it('gvisor and runc need no hypervisor', () => {
+    for (const runtime of ['gvisor', 'runc'] as const) {
+      const s = valid();
+      s.runtime = runtime;
+      s.hypervisor = null;
+      expect(() => validateSandboxSpec(s)).not.toThrow();
+    }
+  });
+
+  it('non-positive or fractional timeout', () => {
+    for (const t of [0, -1, 1.5]) {
+      const s = valid();
+      s.timeoutMs = t;
+      expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/timeoutMs']);
+    }
+  });
+
+  it('bad label key and empty image', () => {
+    const s = valid();
+    s.labels = { 'bad key': 'x' };
+    s.image = '';
+    expect(paths(err(() => validateSandboxSpec(s))).sort()).toEqual(['/image', '/labels/bad key']);
+  });
+
+  it('every field at fault is listed at once', () => {
+    const s = valid();
+    s.id = 'X';
+    s.command = [];
+    s.resources.pids = -1;
+    expect(paths(err(() => validateSandboxSpec(s))).sort()).toEqual(['/command', '/id', '/resources/pids']);
+  });
+});
+
+describe('validateSecuritySpec', () => {
+  const sec = valid().security;
+
+  it('bad user format is InvalidSpecError, not a violation', () => {
+    const e = err(() => validateSecuritySpec({ ...sec, user: 'nobody' }));
+    expect(e).toBeInstanceOf(InvalidSpecError);
+    expect(paths(e)).toEqual(['/security/user']);
+  });
+
+  it('unknown seccomp profile', () => {
+    const e = err(() => validateSecuritySpec({ ...sec, seccompProfile: 'none' as 'default' }));
+    expect(paths(e)).toEqual(['/security/seccompProfile']);
+  });
+
+  it('accepts every known seccomp profile', () => {
+    for (const p of ['default', 'strict', 'unconfined'] as const) expect(() => validateSecuritySpec({ ...sec, seccompProfile: p })).not.toThrow();
+  });
+});
+
+describe('validateResourceSpec', () => {
+  it('throws InvalidSpecError with the field and passes a valid one', () => {
+    const r = valid().resources;
+    expect(() => validateResourceSpec(r)).not.toThrow();
+    const e = err(() => validateResourceSpec({ ...r, openFiles: -3 }));
+    expect(e).toBeInstanceOf(InvalidSpecError);
+    expect(e.fields).toEqual([{ path: '/resources/openFiles', message: expect.any(String) }]);
+  });
+});

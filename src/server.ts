@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   }
   if (backend.reconciled.containers) metrics.reconciled.inc({ kind: 'container' }, backend.reconciled.containers);
   if (backend.reconciled.workDirs) metrics.reconciled.inc({ kind: 'workdir' }, backend.reconciled.workDirs);
+  if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'ctr-client' }, backend.reconciled.clients);
 
   const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId });
   const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });

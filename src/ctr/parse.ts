@@ -102,3 +102,32 @@ export function signalFromExitStatus(status: number | null): string | null {
   if (status === null || status <= 128 || status > 128 + 64) return null;
   return SIGNALS[status - 128] ?? `SIG${status - 128}`;
 }
+
+export interface ContainerdEvent {
+  namespace: string;
+  topic: string;
+  containerId: string | null;
+  exitStatus: number | null;
+}
+
+/**
+ * One line of `ctr events`: "<date> <time> <zone> <zone-name> <namespace> <topic> <json>",
+ * e.g. `2026-11-28 15:34:42.93 +0000 UTC kata-exec /tasks/oom {"container_id":"kx-1"}`.
+ */
+export function parseEventLine(line: string): ContainerdEvent | null {
+  const m = /^\S+ \S+ \S+ \S+ (\S+) (\/\S+) (\{.*\})\s*$/.exec(line);
+  if (!m) return null;
+  let payload: { container_id?: unknown; id?: unknown; exit_status?: unknown };
+  try {
+    payload = JSON.parse(m[3]!) as typeof payload;
+  } catch {
+    return null;
+  }
+  const id = typeof payload.container_id === 'string' ? payload.container_id : typeof payload.id === 'string' ? payload.id : null;
+  return {
+    namespace: m[1]!,
+    topic: m[2]!,
+    containerId: id,
+    exitStatus: typeof payload.exit_status === 'number' ? payload.exit_status : null,
+  };
+}

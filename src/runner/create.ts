@@ -9,6 +9,7 @@ import path from 'node:path';
 import { privateContainerdSocket, SYSTEM_CONTAINERD_SOCKET, type Config } from '../config.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import { CtrClient } from '../ctr/client.js';
+import { ContainerdEvents } from '../ctr/events.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { DaemonUnavailableError } from '../errors.js';
 import { CtrSandboxRunner, type SeccompProvider } from './ctr-runner.js';
@@ -113,7 +114,17 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
   const reconciled = await reconcile(ctr, workDir, logger);
   const images = new RootfsImageResolver(ctr, rootfsDir);
   const seccomp = new CtrSeccompProvider(ctr, config.image);
-  const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger });
+  // Read containerd's default seccomp profile now, not on the first request; a failure
+  // here (no image yet) is retried by the first execution.
+  await seccomp.profile('default').catch((err: unknown) => logger.warn({ err }, 'seccomp profile not read yet'));
+  const events = new ContainerdEvents(config.ctrPath, target, (err) => logger.warn({ err }, 'containerd event stream'));
+  events.start();
+  const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events });
+  // Sandboxes that could not be deleted while containerd was away are deleted when it is back.
+  const sweeper = setInterval(() => {
+    if (runner.orphanCount > 0) void runner.sweepOrphans();
+  }, 5000);
+  sweeper.unref();
   const health = new CtrHealthChecker(ctr, runtime, images, config.image, config.runscPath);
   logger.info({ address, runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor }, 'sandbox backend ready');
 
@@ -126,6 +137,8 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
     address,
     reconciled,
     close: async () => {
+      clearInterval(sweeper);
+      events.stop();
       await reconcile(ctr, workDir, logger).catch(() => undefined);
       await images.releaseAll();
     },

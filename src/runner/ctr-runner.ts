@@ -28,7 +28,8 @@ import {
 } from '../errors.js';
 import { MarkerGate, newNonce, wrapWithMarker } from './marker.js';
 import { CappedCapture } from './output.js';
-import type { RootfsImageResolver } from './rootfs.js';
+import { killOrphanShims } from './reconcile.js';
+import { asServiceError, type RootfsImageResolver } from './rootfs.js';
 import { executionDir, removeExecutionDir, writeCodeFiles, type ExecutionDir } from './sandbox-files.js';
 import { validateSandboxSpec } from './spec.js';
 import type { Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
@@ -51,6 +52,15 @@ export interface SeccompProvider {
   profile(kind: 'default' | 'strict'): Promise<OciSeccomp>;
 }
 
+/** What the runner needs of containerd's event stream (src/ctr/events.ts). */
+export interface OomEvents {
+  sawOom(id: string, ms: number): Promise<boolean>;
+  forget(id: string): void;
+}
+
+/** How long to wait, after an exit by SIGKILL that we did not send, for containerd's OOM event. */
+const OOM_EVENT_WAIT_MS = 500;
+
 export interface CtrRunnerDeps {
   ctr: CtrClient;
   ctrPath: string;
@@ -61,12 +71,44 @@ export interface CtrRunnerDeps {
   /** RUN_DIR/work */
   workDir: string;
   logger: Logger;
+  events: OomEvents | null;
 }
 
 const ms = (a: number, b: number) => Math.max(0, Math.round((b - a) * 10) / 10);
 
 export class CtrSandboxRunner implements SandboxRunner {
+  /** Sandboxes whose deletion failed because containerd was unreachable; swept later. */
+  private readonly orphans = new Set<string>();
+
   constructor(private readonly d: CtrRunnerDeps) {}
+
+  get orphanCount(): number {
+    return this.orphans.size;
+  }
+
+  /** Kills and deletes the sandboxes that containerd could not delete before. */
+  async sweepOrphans(): Promise<number> {
+    let removed = 0;
+    for (const id of [...this.orphans]) {
+      try {
+        await this.d.ctr.killTask(id);
+        await this.d.ctr.removeContainer(id);
+        this.orphans.delete(id);
+        removed++;
+        this.d.logger.info({ executionId: id }, 'deleted a sandbox left while containerd was away');
+      } catch (err) {
+        if (!(err instanceof CtrError && err.kind === 'daemon_unavailable')) this.d.logger.warn({ err, id }, 'orphan sweep failed');
+        return removed;
+      }
+    }
+    if (removed > 0) {
+      // Give the reloaded shims a moment to exit by themselves, then end the ones that did not.
+      await new Promise((r) => setTimeout(r, 1000));
+      const live = await this.d.ctr.listContainers().catch(() => null);
+      if (live) await killOrphanShims(this.d.target.address, this.d.target.namespace, new Set(live));
+    }
+    return removed;
+  }
 
   get runtime(): RuntimeTarget {
     return this.d.runtime;
@@ -200,13 +242,18 @@ export class CtrSandboxRunner implements SandboxRunner {
 
       const exitCode = exit.exitCode;
       const signal = signalFromExitStatus(exitCode);
+      // A SIGKILL we did not send: containerd says whether the kernel's OOM killer sent it.
+      const oomKilled =
+        gate.seen && signal === 'SIGKILL' && !killRequested && this.d.events !== null
+          ? await this.d.events.sawOom(spec.id, OOM_EVENT_WAIT_MS)
+          : false;
       result = {
         exitCode: !gate.seen ? null : exitCode,
         signal,
         stdout: stdout.result(),
         stderr: errOut,
         timedOut,
-        oomKilled: false,
+        oomKilled,
         outputLimitHit,
         timing: {
           setupMs: ms(t0, tStart || tDone),
@@ -214,6 +261,8 @@ export class CtrSandboxRunner implements SandboxRunner {
           teardownMs: 0,
         },
       };
+    } catch (err) {
+      throw asServiceError(err);
     } finally {
       await this.teardown(spec.id, dir, overlayMounted, needsForceDelete, log);
     }
@@ -298,7 +347,8 @@ export class CtrSandboxRunner implements SandboxRunner {
           break;
         } catch (err) {
           if (err instanceof CtrError && err.kind === 'daemon_unavailable') {
-            log.warn({ err }, 'containerd unreachable during teardown; reconciliation will remove the sandbox');
+            log.warn({ err }, 'containerd unreachable during teardown; the sandbox is swept when it is back');
+            this.orphans.add(id);
             break;
           }
           log.warn({ err, attempt }, 'force-delete failed; retrying');
@@ -306,6 +356,7 @@ export class CtrSandboxRunner implements SandboxRunner {
         }
       }
     }
+    this.d.events?.forget(id);
     if (overlayMounted) await umount(dir.overlay.merged).catch((err: unknown) => log.error({ err }, 'umount failed'));
     await removeExecutionDir(dir).catch((err: unknown) => log.error({ err }, 'removing the work directory failed'));
   }

@@ -7,7 +7,7 @@ import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
-import { DaemonUnavailableError, ErrorCode, KataExecError } from '../errors.js';
+import { DaemonUnavailableError, ErrorCode, KataExecError, VmCreationFailedError } from '../errors.js';
 import type { ImageInfo, ImageResolver } from './types.js';
 
 export class ImageNotFoundError extends KataExecError {
@@ -32,8 +32,12 @@ export async function isMountPoint(dir: string): Promise<boolean> {
   return info.split('\n').some((l) => l.split(' ')[4] === dir);
 }
 
+/** A ctr failure outside the sandbox's own run, as the error the API reports. */
 export function asServiceError(err: unknown): unknown {
-  if (err instanceof CtrError && err.kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause: err });
+  if (err instanceof CtrError) {
+    if (err.kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause: err });
+    return new VmCreationFailedError('preparing the sandbox failed', { cause: err });
+  }
   return err;
 }
 

@@ -130,8 +130,17 @@ export function findLeaks(runDir?: string): Leaks {
   const workDirs = workDir && existsSync(workDir) ? readdirSync(workDir) : [];
   const processes = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
     .split('\n')
-    .filter((l) => l.includes(`-namespace ${c.namespace}`) || (l.includes('runsc') && l.includes('kx-') && !l.includes('ps -eo')));
+    // This run's only: shims and ctr clients name our socket, which lives under c.root.
+    .filter((l) => l.includes(c.root) && (l.includes('containerd-shim') || / ctr /.test(` ${l.trim().split(/\s+/).slice(1).join(' ')}`)))
+    .concat(runscProcesses(c.root));
   return { containers, tasks, snapshots, workDirs, processes };
+}
+
+/** runsc processes of our sandboxes: their --root is under this run's containerd state. */
+function runscProcesses(root: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('runsc') && l.includes(root));
 }
 
 /** Polls briefly (shims exit just after their container is deleted), then returns what is left. */

@@ -55,6 +55,9 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_QUEUE_DEPTH: Int(64, 0, 100000, 'Executions that may wait for a slot; past it requests get 503 with Retry-After.'),
   KATA_EXEC_BODY_LIMIT_BYTES: Int(1048576, 1024, 67108864, 'Largest request body; larger ones get 413.'),
   KATA_EXEC_SHUTDOWN_GRACE_MS: Int(30000, 0, 600000, 'On SIGTERM, how long in-flight executions may take to finish.'),
+  KATA_EXEC_POOL_SIZE: Int(2, 0, 64, 'Warm sandboxes kept ready per pooled profile (0: no pool). Each is used once.'),
+  KATA_EXEC_POOL_PROFILES: Str('standard', 'Comma-separated profiles to keep warm, with their default limits; other requests run cold.'),
+  KATA_EXEC_POOL_MAX_AGE_MS: Int(300000, 1000, 86400000, 'A warm sandbox older than this is replaced.'),
   KATA_EXEC_TIMEOUT_MS_DEFAULT: Int(10000, 100, 3600000, 'Default wall-clock timeout.'),
   KATA_EXEC_TIMEOUT_MS_MAX: Int(60000, 100, 3600000, 'Largest timeout a request may ask for.'),
   KATA_EXEC_MEMORY_MB_DEFAULT: Int(256, 16, 1048576, 'Default memory limit (MiB).'),
@@ -102,6 +105,7 @@ export interface Config {
   queueDepth: number;
   bodyLimitBytes: number;
   shutdownGraceMs: number;
+  pool: { size: number; profiles: ('dev' | 'standard' | 'hardened')[]; maxAgeMs: number };
   limits: {
     timeoutMs: LimitBounds;
     memoryMb: LimitBounds;
@@ -188,6 +192,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (def > max) problems.push(`KATA_EXEC_${envName}_DEFAULT (${def}) is above KATA_EXEC_${envName}_MAX (${max}): lower the default or raise the maximum`);
     limits[key] = { default: def, max };
   }
+  const poolProfiles = e.KATA_EXEC_POOL_PROFILES.split(',').map((p) => p.trim()).filter(Boolean);
+  const badProfile = poolProfiles.find((p) => !['dev', 'standard', 'hardened'].includes(p));
+  if (badProfile) problems.push(`KATA_EXEC_POOL_PROFILES has "${badProfile}": set a comma-separated list of dev, standard, hardened`);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -212,6 +219,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queueDepth: e.KATA_EXEC_QUEUE_DEPTH,
     bodyLimitBytes: e.KATA_EXEC_BODY_LIMIT_BYTES,
     shutdownGraceMs: e.KATA_EXEC_SHUTDOWN_GRACE_MS,
+    pool: {
+      size: e.KATA_EXEC_POOL_SIZE,
+      profiles: [...new Set(poolProfiles)] as Config['pool']['profiles'],
+      maxAgeMs: e.KATA_EXEC_POOL_MAX_AGE_MS,
+    },
     limits,
   };
 }

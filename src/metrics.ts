@@ -53,6 +53,40 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly poolHits = new Counter({
+    name: 'kata_exec_pool_hits_total',
+    help: 'Executions served by a warm sandbox, by profile.',
+    labelNames: ['profile'] as const,
+    registers: [this.registry],
+  });
+
+  readonly poolMisses = new Counter({
+    name: 'kata_exec_pool_misses_total',
+    help: 'Executions of a pooled profile that found no warm sandbox and ran cold.',
+    labelNames: ['profile'] as const,
+    registers: [this.registry],
+  });
+
+  readonly poolReady = new Gauge({
+    name: 'kata_exec_pool_ready',
+    help: 'Warm sandboxes ready now.',
+    registers: [this.registry],
+  });
+
+  readonly poolCreate = new Histogram({
+    name: 'kata_exec_pool_create_seconds',
+    help: 'Time to create and start a warm sandbox.',
+    buckets: [0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5],
+    registers: [this.registry],
+  });
+
+  readonly poolAge = new Histogram({
+    name: 'kata_exec_pool_age_at_use_seconds',
+    help: 'Age of a warm sandbox when an execution took it.',
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900],
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kata_exec_' });
   }

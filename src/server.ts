@@ -12,9 +12,7 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { Metrics } from './metrics.js';
-import { ExecutionService } from './queue/execution-service.js';
-import { createCtrBackend } from './runner/create.js';
-import { Executor } from './runner/executor.js';
+import { createService } from './service.js';
 
 async function main(): Promise<void> {
   let config;
@@ -31,33 +29,23 @@ async function main(): Promise<void> {
   const metrics = new Metrics({ defaultMetrics: true });
   const instanceId = randomBytes(6).toString('hex');
 
-  let backend;
+  let svc;
   try {
-    backend = await createCtrBackend(config, logger);
+    svc = await createService(config, logger, metrics, instanceId);
   } catch (err) {
     logger.fatal({ err: err instanceof Error ? { message: err.message, cause: String(err.cause ?? '') } : err }, 'cannot start');
     process.stderr.write(`kata-exec: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   }
-  if (backend.reconciled.containers) metrics.reconciled.inc({ kind: 'container' }, backend.reconciled.containers);
-  if (backend.reconciled.workDirs) metrics.reconciled.inc({ kind: 'workdir' }, backend.reconciled.workDirs);
-  if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'ctr-client' }, backend.reconciled.clients);
-
-  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId });
-  const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
   let draining = false;
-  const app = await buildApp({ config, logger, service, health: backend.health, metrics, isDraining: () => draining });
+  const app = await buildApp({ config, logger, service: svc.service, health: svc.backend.health, metrics, isDraining: () => draining });
 
   closeWithGrace({ delay: config.shutdownGraceMs + 20_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
     logger.info({ signal }, 'draining');
     draining = true;
-    const drained = service.drain();
-    const graceOver = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownGraceMs).unref());
-    const outcome = await Promise.race([drained.then(() => 'drained' as const), graceOver]);
-    if (outcome === 'timeout') logger.warn('grace period over: killing the remaining sandboxes');
-    // Kills and deletes whatever still runs (their executions answer with an error), then unmounts.
-    await backend.close();
+    const outcome = await svc.shutdown(config.shutdownGraceMs);
+    if (outcome === 'timeout') logger.warn('the grace period ended: the remaining sandboxes were killed');
     await app.close();
     logger.info('stopped');
   });

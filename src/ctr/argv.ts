@@ -55,13 +55,22 @@ function labelArgs(labels: Record<string, string>): string[] {
 export function runWithConfigArgv(
   t: CtrTarget,
   rt: RuntimeTarget,
-  opts: { id: string; specPath: string; labels: Record<string, string> },
+  opts: { id: string; specPath: string; labels: Record<string, string>; detach?: boolean },
 ): string[] {
-  return [...globalArgs(t), 'run', '--rm', ...runtimeArgs(rt), ...labelArgs(opts.labels), '--config', opts.specPath, opts.id];
+  // --rm: ctr deletes the task and the container when the program ends. --detach (the warm
+  // pool): ctr returns once the task started; the service deletes it later.
+  const mode = opts.detach ? '--detach' : '--rm';
+  return [...globalArgs(t), 'run', mode, ...runtimeArgs(rt), ...labelArgs(opts.labels), '--config', opts.specPath, opts.id];
+}
+
+/** `ctr tasks exec`: one more process in a running sandbox (the warm pool's path). */
+export function execInTaskArgv(t: CtrTarget, id: string, o: { execId: string; cwd: string; command: string[] }): string[] {
+  return [...globalArgs(t), 'tasks', 'exec', '--exec-id', o.execId, '--cwd', o.cwd, id, ...o.command];
 }
 
 export interface ImageRunOptions {
   id: string;
+  detach?: boolean;
   image: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
@@ -84,7 +93,7 @@ export interface ImageRunOptions {
  * reported as not enforced in this mode.
  */
 export function runWithImageArgv(t: CtrTarget, rt: RuntimeTarget, o: ImageRunOptions): string[] {
-  const a = [...globalArgs(t), 'run', '--rm', ...runtimeArgs(rt), ...labelArgs(o.labels)];
+  const a = [...globalArgs(t), 'run', o.detach ? '--detach' : '--rm', ...runtimeArgs(rt), ...labelArgs(o.labels)];
   for (const [k, v] of Object.entries(o.annotations).sort(([x], [y]) => x.localeCompare(y))) a.push('--annotation', `${k}=${v}`);
   if (o.readOnly) a.push('--read-only');
   if (o.memoryBytes > 0) a.push('--memory-limit', String(o.memoryBytes));
@@ -103,8 +112,9 @@ export function killTaskArgv(t: CtrTarget, id: string, signal = 'SIGKILL'): stri
   return [...globalArgs(t), 'tasks', 'kill', '--all', '--signal', signal, id];
 }
 
-export function deleteTaskArgv(t: CtrTarget, id: string): string[] {
-  return [...globalArgs(t), 'tasks', 'delete', '--force', id];
+/** Without force the task must have stopped; --force kills it first (runsc fails that on a sandbox already stopped). */
+export function deleteTaskArgv(t: CtrTarget, id: string, force = true): string[] {
+  return [...globalArgs(t), 'tasks', 'delete', ...(force ? ['--force'] : []), id];
 }
 
 export function deleteContainerArgv(t: CtrTarget, id: string): string[] {

@@ -83,6 +83,11 @@ export class CtrClient {
     await this.run(unmountImageArgv(this.target, target));
   }
 
+  /** Runs a `ctr run --detach` argv: resolves once the task started. */
+  async runDetached(argv: string[]): Promise<void> {
+    await this.run(argv, 60_000);
+  }
+
   /** SIGKILL to every process of the task. A task that is already gone is not an error. */
   async killTask(id: string): Promise<void> {
     try {
@@ -92,15 +97,31 @@ export class CtrClient {
     }
   }
 
-  /** Force-deletes the task, then the container; each step tolerates "not found". */
+  /**
+   * Deletes the task, then the container; each step tolerates "not found". A task that
+   * has stopped is deleted plainly; one still running is SIGKILLed, given a moment to stop,
+   * and only then force-deleted.
+   */
   async removeContainer(id: string): Promise<void> {
-    for (const argv of [deleteTaskArgv(this.target, id), deleteContainerArgv(this.target, id)]) {
+    const tolerate = (err: unknown) => {
+      if (!(err instanceof CtrError && err.kind === 'not_found')) throw err;
+    };
+    let deleted = false;
+    for (let i = 0; i < 20 && !deleted; i++) {
       try {
-        await this.run(argv);
+        await this.run(deleteTaskArgv(this.target, id, false));
+        deleted = true;
       } catch (err) {
-        if (!(err instanceof CtrError && err.kind === 'not_found')) throw err;
+        if (err instanceof CtrError && err.kind === 'not_found') deleted = true;
+        else if (err instanceof CtrError && err.kind === 'daemon_unavailable') throw err;
+        else {
+          if (i === 0) await this.killTask(id);
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
     }
+    if (!deleted) await this.run(deleteTaskArgv(this.target, id, true)).catch(tolerate);
+    await this.run(deleteContainerArgv(this.target, id)).catch(tolerate);
   }
 
   /** containerd's default seccomp profile, as `ctr run --seccomp` would apply it. */

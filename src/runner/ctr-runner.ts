@@ -14,7 +14,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
+import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { spawnStreaming } from '../ctr/exec.js';
 import { mountOverlay, umount } from '../ctr/host.js';
@@ -26,7 +26,7 @@ import {
   VmCreationFailedError,
   VmExecutionFailedError,
 } from '../errors.js';
-import { MarkerGate, newNonce, wrapWithMarker } from './marker.js';
+import { MarkerGate, newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
 import { CappedCapture } from './output.js';
 import { killOrphanShims } from './reconcile.js';
 import { asServiceError, type RootfsImageResolver } from './rootfs.js';
@@ -60,6 +60,23 @@ export interface OomEvents {
 
 /** How long to wait, after an exit by SIGKILL that we did not send, for containerd's OOM event. */
 const OOM_EVENT_WAIT_MS = 500;
+
+/** A started sandbox of the warm pool, idle, untouched by user code. */
+export interface WarmSandbox {
+  id: string;
+  template: SandboxSpec;
+  dir: ExecutionDir;
+  overlayMounted: boolean;
+  createdAt: number;
+  createMs: number;
+}
+
+interface Watched {
+  result: SandboxResult;
+  needsForceDelete: boolean;
+  /** When the program ended (its streams closed). */
+  tEnd: number;
+}
 
 export interface CtrRunnerDeps {
   ctr: CtrClient;
@@ -121,133 +138,210 @@ export class CtrSandboxRunner implements SandboxRunner {
     const dir = executionDir(this.d.workDir, spec.id);
     let overlayMounted = false;
     let needsForceDelete = true;
-    let tStart = 0;
-    let tStreamsEnd = 0;
-    let tDone = 0;
-    let result: SandboxResult;
-
+    let watched: Watched | undefined;
     try {
-      const image = await this.d.images.resolve(spec.image);
-      await writeCodeFiles(dir, spec.files);
-      let rootfs = image.rootfsPath;
-      if (!spec.security.readOnlyRootfs) {
-        await Promise.all([dir.overlay.upper, dir.overlay.work, dir.overlay.merged].map((p) => mkdir(p, { recursive: true })));
-        await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged);
+      const rootfs = await this.prepare(spec, dir, () => {
         overlayMounted = true;
-        rootfs = dir.overlay.merged;
-      }
+      });
+      await writeCodeFiles(dir, spec.files);
       const nonce = newNonce();
       const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command));
+      watched = await this.watch(spec, argv, nonce, opts, log, t0);
+      needsForceDelete = watched.needsForceDelete;
+    } catch (err) {
+      throw asServiceError(err);
+    } finally {
+      await this.teardown(spec.id, dir, overlayMounted, needsForceDelete, log);
+    }
+    // Teardown: from the program's end (its streams closing) to everything being gone,
+    // which includes ctr's own task and container delete.
+    watched.result.timing.teardownMs = ms(watched.tEnd, performance.now());
+    return watched.result;
+  }
 
-      const stdout = new CappedCapture(spec.resources.outputBytes);
-      const stderr = new CappedCapture(spec.resources.outputBytes);
-      let timedOut = false;
-      let outputLimitHit = false;
-      let aborted = false;
-      let killRequested = false;
+  /**
+   * Creates and starts a sandbox for the warm pool: the spec's limits and security, an idle
+   * init (`sleep infinity`) and an empty /code. No user code has touched it.
+   */
+  async createWarm(template: SandboxSpec): Promise<WarmSandbox> {
+    validateSandboxSpec(template);
+    const log = this.d.logger.child({ component: 'warm-pool', executionId: template.id });
+    const t0 = performance.now();
+    const dir = executionDir(this.d.workDir, template.id);
+    let overlayMounted = false;
+    try {
+      const rootfs = await this.prepare(template, dir, () => {
+        overlayMounted = true;
+      });
+      await writeCodeFiles(dir, []);
+      const argv = await this.buildArgv(template, dir, rootfs, ['sleep', 'infinity'], { detach: true });
+      await this.d.ctr.runDetached(argv);
+      return { id: template.id, template, dir, overlayMounted, createdAt: Date.now(), createMs: ms(t0, performance.now()) };
+    } catch (err) {
+      await this.teardown(template.id, dir, overlayMounted, true, log);
+      throw asServiceError(err);
+    }
+  }
 
-      const proc = spawnStreaming(this.d.ctrPath, argv);
-      const tSpawn = performance.now();
-      log.debug({ argv }, 'ctr run');
+  /**
+   * Runs one program in a warm sandbox, then destroys it: a warm sandbox is used once.
+   * The program runs through `ctr task exec` under a wrapper that, once it exits, SIGKILLs
+   * whatever it left (kill -1 spares only init and the wrapper), as the end of init does on
+   * the cold path. The result comes back before the sandbox is deleted; `destroyed` settles
+   * when it is.
+   */
+  async runWarm(warm: WarmSandbox, spec: SandboxSpec, opts: RunOptions = {}): Promise<{ result: SandboxResult; destroyed: Promise<void> }> {
+    const log = this.d.logger.child({ component: 'ctr-runner', executionId: spec.id, sandbox: warm.id });
+    const t0 = performance.now();
+    try {
+      await writeCodeFiles(warm.dir, spec.files);
+      const nonce = newNonce();
+      const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command) });
+      const watched = await this.watch({ ...spec, id: warm.id }, argv, nonce, opts, log, t0);
+      return { result: watched.result, destroyed: this.destroyWarm(warm) };
+    } catch (err) {
+      return Promise.reject(asServiceError(err)).finally(() => this.destroyWarm(warm));
+    }
+  }
 
-      let killLoop: NodeJS.Timeout | undefined;
-      const killSandbox = (why: string) => {
-        if (killRequested) return;
-        killRequested = true;
-        log.info({ why }, 'killing sandbox');
-        const started = performance.now();
-        // The task may not exist yet (still being created): keep trying until ctr returns.
-        const attempt = () => {
-          this.d.ctr.killTask(spec.id).catch((err: unknown) => log.warn({ err }, 'kill failed'));
-          if (performance.now() - started > KILL_GRACE_MS) {
-            log.warn('ctr did not return after kill; ending the client and force-deleting');
-            proc.kill('SIGKILL');
-            return;
-          }
-          killLoop = setTimeout(attempt, 250);
-        };
-        attempt();
-      };
+  async destroyWarm(warm: WarmSandbox): Promise<void> {
+    const log = this.d.logger.child({ component: 'warm-pool', executionId: warm.id });
+    await this.d.ctr.killTask(warm.id).catch(() => undefined);
+    await this.teardown(warm.id, warm.dir, warm.overlayMounted, true, log);
+  }
 
-      const limit = spec.resources.outputBytes * OUTPUT_KILL_FACTOR + 1024 * 1024;
-      const watchOutput = () => {
-        if (!outputLimitHit && (stdout.totalBytes > limit || stderr.totalBytes > limit)) {
-          outputLimitHit = true;
-          killSandbox('output far past its cap');
+  /** The root filesystem: the shared read-only rootfs, or an overlay over it when writable. */
+  private async prepare(spec: SandboxSpec, dir: ExecutionDir, mounted: () => void): Promise<string> {
+    const image = await this.d.images.resolve(spec.image);
+    if (spec.security.readOnlyRootfs) return image.rootfsPath;
+    await Promise.all([dir.overlay.upper, dir.overlay.work, dir.overlay.merged].map((p) => mkdir(p, { recursive: true })));
+    await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged);
+    mounted();
+    return dir.overlay.merged;
+  }
+
+  /**
+   * Runs one ctr client to its end and watches it: output into bounded captures, the
+   * start marker, the deadline, the caller's abort and runaway output, each of which
+   * SIGKILLs the task through containerd.
+   */
+  private async watch(spec: SandboxSpec, argv: string[], nonce: string, opts: RunOptions, log: Logger, t0: number): Promise<Watched> {
+    let tStart = 0;
+    let tStreamsEnd = 0;
+    const stdout = new CappedCapture(spec.resources.outputBytes);
+    const stderr = new CappedCapture(spec.resources.outputBytes);
+    let timedOut = false;
+    let outputLimitHit = false;
+    let aborted = false;
+    let killRequested = false;
+
+    const proc = spawnStreaming(this.d.ctrPath, argv);
+    log.debug({ argv }, 'ctr');
+
+    let killLoop: NodeJS.Timeout | undefined;
+    const killSandbox = (why: string) => {
+      if (killRequested) return;
+      killRequested = true;
+      log.info({ why }, 'killing sandbox');
+      const started = performance.now();
+      // The task may not exist yet (still being created): keep trying until ctr returns.
+      const attempt = () => {
+        this.d.ctr.killTask(spec.id).catch((err: unknown) => log.warn({ err }, 'kill failed'));
+        if (performance.now() - started > KILL_GRACE_MS) {
+          log.warn('ctr did not return after kill; ending the client and force-deleting');
+          proc.kill('SIGKILL');
+          return;
         }
+        killLoop = setTimeout(attempt, 250);
       };
-      const gate = new MarkerGate(
-        nonce,
-        () => {
-          tStart = performance.now();
-        },
-        (c) => {
-          stdout.write(c);
-          watchOutput();
-        },
-      );
-      const streamEnd = (s: NodeJS.ReadableStream) =>
-        new Promise<void>((resolve) => {
-          s.once('end', resolve);
-          s.once('close', resolve);
-          s.once('error', () => resolve());
-        });
-      proc.stdout.on('data', (c: Buffer) => gate.write(c));
-      proc.stderr.on('data', (c: Buffer) => {
-        stderr.write(c);
+      attempt();
+    };
+
+    const limit = spec.resources.outputBytes * OUTPUT_KILL_FACTOR + 1024 * 1024;
+    const watchOutput = () => {
+      if (!outputLimitHit && (stdout.totalBytes > limit || stderr.totalBytes > limit)) {
+        outputLimitHit = true;
+        killSandbox('output far past its cap');
+      }
+    };
+    const gate = new MarkerGate(
+      nonce,
+      () => {
+        tStart = performance.now();
+      },
+      (c) => {
+        stdout.write(c);
         watchOutput();
+      },
+    );
+    const streamEnd = (st: NodeJS.ReadableStream) =>
+      new Promise<void>((resolve) => {
+        st.once('end', resolve);
+        st.once('close', resolve);
+        st.once('error', () => resolve());
       });
-      const streamsDone = Promise.all([streamEnd(proc.stdout), streamEnd(proc.stderr)]).then(() => {
-        tStreamsEnd = performance.now();
-      });
+    proc.stdout.on('data', (c: Buffer) => gate.write(c));
+    proc.stderr.on('data', (c: Buffer) => {
+      stderr.write(c);
+      watchOutput();
+    });
+    const streamsDone = Promise.all([streamEnd(proc.stdout), streamEnd(proc.stderr)]).then(() => {
+      tStreamsEnd = performance.now();
+    });
 
-      const deadline = setTimeout(() => {
-        timedOut = true;
-        killSandbox('timeout');
-      }, spec.timeoutMs);
-      const onAbort = () => {
-        aborted = true;
-        killSandbox('aborted by the caller');
-      };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (opts.signal?.aborted) onAbort();
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      killSandbox('timeout');
+    }, spec.timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      killSandbox('aborted by the caller');
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
 
-      const exit = await proc.done;
-      await streamsDone;
-      gate.end();
-      tDone = performance.now();
-      clearTimeout(deadline);
-      clearTimeout(killLoop);
-      opts.signal?.removeEventListener('abort', onAbort);
+    const exit = await proc.done;
+    await streamsDone;
+    gate.end();
+    const tDone = performance.now();
+    clearTimeout(deadline);
+    clearTimeout(killLoop);
+    opts.signal?.removeEventListener('abort', onAbort);
 
-      if (exit.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
-      const errOut = stderr.result();
-      const ctrLine = lastCtrLine(errOut.data.toString('utf8'));
-      // `ctr run --rm` deleted task and container itself when it returned an exit status
-      // without an error line of its own.
-      needsForceDelete = exit.exitCode === null || ctrLine !== null || killRequested;
+    if (exit.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
+    const errOut = stderr.result();
+    const ctrLine = lastCtrLine(errOut.data.toString('utf8'));
+    // ctr deleted what it made itself when it returned an exit status without an error
+    // line of its own.
+    const needsForceDelete = exit.exitCode === null || ctrLine !== null || killRequested;
 
-      if (!gate.seen && !timedOut && !aborted) {
-        throw this.creationError(errOut.data.toString('utf8'), exit.exitCode);
-      }
-      if (gate.seen && ctrLine !== null && exit.exitCode === 1 && classifyCtrError(ctrLine) === 'daemon_unavailable') {
-        // ctr lost containerd mid-run; a program that merely printed such a line is not
-        // misread, because containerd must really be unreachable now.
-        const reachable = await this.d.ctr.version().then(
-          () => true,
-          () => false,
-        );
-        if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran', { cause: ctrLine });
-      }
+    if (!gate.seen && !timedOut && !aborted) {
+      throw this.creationError(errOut.data.toString('utf8'), exit.exitCode);
+    }
+    if (gate.seen && ctrLine !== null && exit.exitCode === 1 && classifyCtrError(ctrLine) === 'daemon_unavailable') {
+      // ctr lost containerd mid-run; a program that merely printed such a line is not
+      // misread, because containerd must really be unreachable now.
+      const reachable = await this.d.ctr.version().then(
+        () => true,
+        () => false,
+      );
+      if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran', { cause: ctrLine });
+    }
 
-      const exitCode = exit.exitCode;
-      const signal = signalFromExitStatus(exitCode);
-      // A SIGKILL we did not send: containerd says whether the kernel's OOM killer sent it.
-      const oomKilled =
-        gate.seen && signal === 'SIGKILL' && !killRequested && this.d.events !== null
-          ? await this.d.events.sawOom(spec.id, OOM_EVENT_WAIT_MS)
-          : false;
-      result = {
+    const exitCode = exit.exitCode;
+    const signal = signalFromExitStatus(exitCode);
+    // A failure we did not cause: containerd says whether the kernel's OOM killer was in it.
+    // A SIGKILL waits a little for the event; other exits (gVisor's whole sandbox dying
+    // under an exec answers 128) only look at what already came.
+    const oomKilled =
+      gate.seen && exitCode !== 0 && !killRequested && this.d.events !== null
+        ? await this.d.events.sawOom(spec.id, signal === 'SIGKILL' ? OOM_EVENT_WAIT_MS : 50)
+        : false;
+    const tEnd = tStreamsEnd || tDone;
+    return {
+      needsForceDelete,
+      tEnd,
+      result: {
         exitCode: !gate.seen ? null : exitCode,
         signal,
         stdout: stdout.result(),
@@ -257,23 +351,15 @@ export class CtrSandboxRunner implements SandboxRunner {
         outputLimitHit,
         timing: {
           setupMs: ms(t0, tStart || tDone),
-          runMs: tStart ? ms(tStart, tStreamsEnd || tDone) : 0,
+          runMs: tStart ? ms(tStart, tEnd) : 0,
           teardownMs: 0,
         },
-      };
-    } catch (err) {
-      throw asServiceError(err);
-    } finally {
-      await this.teardown(spec.id, dir, overlayMounted, needsForceDelete, log);
-    }
-    // Teardown: from the program's end (its streams closing) to everything being gone,
-    // which includes ctr's own task and container delete.
-    result.timing.teardownMs = ms(tStreamsEnd || tDone, performance.now());
-    return result;
+      },
+    };
   }
 
   /** Builds the ctr argv (and writes the OCI spec file in config mode). */
-  private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[]): Promise<string[]> {
+  private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[], o: { detach?: boolean } = {}): Promise<string[]> {
     const rt = this.d.runtime;
     const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
     const annotations = kataAnnotations(spec);
@@ -281,6 +367,7 @@ export class CtrSandboxRunner implements SandboxRunner {
     const seccomp = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
     if (rt.launch === 'image') {
       return runWithImageArgv(this.d.target, rt, {
+        detach: o.detach ?? false,
         id: spec.id,
         image: spec.image,
         labels: spec.labels,
@@ -324,7 +411,7 @@ export class CtrSandboxRunner implements SandboxRunner {
       annotations,
     });
     await writeFile(dir.specPath, JSON.stringify(oci), { mode: 0o600 });
-    return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels });
+    return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: o.detach ?? false });
   }
 
   private creationError(stderr: string, exitCode: number | null): Error {

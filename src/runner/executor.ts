@@ -50,6 +50,11 @@ export function newExecutionId(): string {
   return `kx-${randomBytes(10).toString('hex')}`;
 }
 
+/** The warm pool as the executor sees it: a warm run, or null for the cold path. */
+export interface WarmRunner {
+  tryRun(spec: SandboxSpec, opts: { signal?: AbortSignal }): Promise<SandboxResult> | null;
+}
+
 export interface ExecutorDeps {
   config: Config;
   runtime: RuntimeTarget;
@@ -65,7 +70,23 @@ export interface Prepared {
 }
 
 export class Executor {
+  private pool: WarmRunner | null = null;
+
   constructor(private readonly d: ExecutorDeps) {}
+
+  /** The pool is made from this executor's templates, so it is attached after construction. */
+  usePool(pool: WarmRunner | null): void {
+    this.pool = pool;
+  }
+
+  /** What a pooled sandbox of this profile is made from: its default limits, no code yet. */
+  template(profile: Profile): SandboxSpec {
+    return this.prepare({ language: 'bash', code: '', profile }).spec;
+  }
+
+  supportsProfile(profile: Profile): boolean {
+    return PROFILES[profile].runtimes.includes(this.d.runtime.kind);
+  }
 
   get runtime(): RuntimeTarget {
     return this.d.runtime;
@@ -138,7 +159,8 @@ export class Executor {
 
   async run(p: Prepared, opts: { signal?: AbortSignal; queuedMs: number; startedAt: number }): Promise<ExecuteResult> {
     if (!this.d.runner) throw new RunnerNotConfiguredError();
-    const r = await this.d.runner.run(p.spec, opts.signal ? { signal: opts.signal } : {});
+    const runOpts = opts.signal ? { signal: opts.signal } : {};
+    const r = await (this.pool?.tryRun(p.spec, runOpts) ?? this.d.runner.run(p.spec, runOpts));
     return this.toResult(p, r, opts.queuedMs, opts.startedAt);
   }
 

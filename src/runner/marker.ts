@@ -15,6 +15,19 @@ export function wrapWithMarker(nonce: string, command: readonly string[]): strin
   return ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', nonce, ...command];
 }
 
+/**
+ * For `ctr task exec` into a warm sandbox: the program is not init, so its exit does not
+ * end the sandbox's other processes. The wrapper waits for it, then SIGKILLs every other
+ * process but init, and exits with the program's status. (Not `kill -1`: gVisor's includes
+ * init, which ends the sandbox under the exec.)
+ */
+export const REAP_SCRIPT =
+  'printf "%s\\n" "$0" && "$@"; c=$?; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p" 2>/dev/null; done; exit $c';
+
+export function wrapWithMarkerAndReap(nonce: string, command: readonly string[]): string[] {
+  return ['/bin/sh', '-c', REAP_SCRIPT, nonce, ...command];
+}
+
 /** Strips the marker line from the head of stdout and tells when it was seen. */
 export class MarkerGate {
   private pending: Buffer | null = Buffer.alloc(0);

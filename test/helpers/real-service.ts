@@ -13,9 +13,10 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Metrics } from '../../src/metrics.js';
-import { ExecutionService } from '../../src/queue/execution-service.js';
-import { createCtrBackend, type CtrBackend } from '../../src/runner/create.js';
-import { Executor } from '../../src/runner/executor.js';
+import type { ExecutionService } from '../../src/queue/execution-service.js';
+import type { CtrBackend } from '../../src/runner/create.js';
+import type { WarmPool } from '../../src/runner/pool.js';
+import { createService } from '../../src/service.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { pino } from 'pino';
 
@@ -25,6 +26,7 @@ export interface RealService {
   config: Config;
   backend: CtrBackend;
   service: ExecutionService;
+  pool: WarmPool;
   metrics: Metrics;
   runDir: string;
   close(): Promise<void>;
@@ -49,15 +51,15 @@ export async function startRealService(runtime: string, env: Record<string, stri
     KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
     KATA_EXEC_IMAGE: c.image,
     KATA_EXEC_PORT: '0',
+    // No warm pool unless a test asks for one: pooled sandboxes would be counted as leaks.
+    KATA_EXEC_POOL_SIZE: '0',
     ...env,
   });
   // The stand-in Kata shim must be found by the service's own detection too.
   if (runtime === 'kata') process.env.PATH = `${c.shimDir}:${process.env.PATH}`;
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const backend = await createCtrBackend(config, logger);
   const metrics = new Metrics();
-  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId: 'test' });
-  const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
+  const { backend, service, pool, shutdown } = await createService(config, logger, metrics, 'test');
   const app = await buildApp({ config, logger, service, health: backend.health, metrics });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -68,11 +70,11 @@ export async function startRealService(runtime: string, env: Record<string, stri
     config,
     backend,
     service,
+    pool,
     metrics,
     runDir,
     close: async () => {
-      await service.drain();
-      await backend.close();
+      await shutdown(config.shutdownGraceMs);
       await app.close();
     },
   };

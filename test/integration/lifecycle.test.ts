@@ -35,6 +35,7 @@ function serviceEnv(runDir: string, extra: Record<string, string> = {}): Record<
     KATA_EXEC_RUNTIME: runtime,
     KATA_EXEC_RUN_DIR: runDir,
     KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
+    KATA_EXEC_POOL_SIZE: '0',
     PATH: runtime === 'kata' ? `${c.shimDir}:${process.env.PATH}` : (process.env.PATH ?? ''),
     ...extra,
   };

@@ -1,0 +1,170 @@
+/**
+ * The warm pool: sandboxes created and started ahead of time, idle and untouched by user
+ * code, kept per pool key (runtime, image, profile and the limits fixed at creation). An
+ * execution whose spec matches a key takes one, runs there through `ctr task exec`, and
+ * the sandbox is destroyed afterwards: never used twice, so isolation is exactly that of
+ * a fresh sandbox. Anything else, or an empty key, takes the cold path.
+ *
+ * Refill runs in the background, one creation at a time, and only while the service has
+ * an idle slot: under sustained load the pool steps aside instead of competing with the
+ * executions for the CPU.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Metrics } from '../metrics.js';
+import type { Profile } from '../schemas/common.js';
+import type { CtrSandboxRunner, WarmSandbox } from './ctr-runner.js';
+import type { Logger, RunOptions, SandboxResult, SandboxSpec } from './types.js';
+
+export interface PoolSettings {
+  size: number;
+  profiles: Profile[];
+  maxAgeMs: number;
+}
+
+export interface PoolDeps {
+  runner: Pick<CtrSandboxRunner, 'createWarm' | 'runWarm' | 'destroyWarm'>;
+  /** A spec for the profile with its default limits: what a pooled sandbox is made from. */
+  template: (profile: Profile) => SandboxSpec;
+  /** True when a slot is idle: refilling then costs the executions nothing. */
+  canRefill: () => boolean;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** What must be equal for a request to use a pooled sandbox: all that is fixed at creation. */
+export function poolKey(spec: SandboxSpec): string {
+  const { outputBytes: _perExecution, ...fixed } = spec.resources;
+  return JSON.stringify([spec.image, spec.runtime, spec.hypervisor, spec.kernelPath, spec.imagePath, spec.workingDir, spec.env, spec.security, fixed]);
+}
+
+const TICK_MS = 200;
+
+export class WarmPool {
+  private readonly ready = new Map<string, WarmSandbox[]>();
+  private readonly profileOfKey = new Map<string, Profile>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private creating = 0;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+
+  constructor(
+    private readonly s: PoolSettings,
+    private readonly d: PoolDeps,
+  ) {
+    for (const p of s.profiles) this.profileOfKey.set(poolKey(d.template(p)), p);
+  }
+
+  start(): void {
+    if (this.s.size <= 0 || this.timer) return;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+    this.tick();
+  }
+
+  get readyCount(): number {
+    let n = 0;
+    for (const l of this.ready.values()) n += l.length;
+    return n;
+  }
+
+  /**
+   * Runs the spec in a pooled sandbox when one of its key is ready; null means "take the
+   * cold path". The sandbox is destroyed afterwards, in the background.
+   */
+  tryRun(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> | null {
+    if (this.closed || this.s.size <= 0) return null;
+    const key = poolKey(spec);
+    const profile = this.profileOfKey.get(key);
+    if (!profile) return null;
+    const warm = this.ready.get(key)?.shift();
+    if (!warm) {
+      this.d.metrics.poolMisses.inc({ profile });
+      return null;
+    }
+    this.d.metrics.poolHits.inc({ profile });
+    this.d.metrics.poolAge.observe((Date.now() - warm.createdAt) / 1000);
+    this.updateGauge();
+    return this.d.runner.runWarm(warm, spec, opts).then(({ result, destroyed }) => {
+      this.track(destroyed);
+      return result;
+    });
+  }
+
+  private track(p: Promise<unknown>): void {
+    const t = p.catch((err: unknown) => this.d.logger.warn({ err }, 'destroying a pooled sandbox failed'));
+    this.pending.add(t);
+    void t.finally(() => this.pending.delete(t));
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    this.expire();
+    // One creation at a time, while a slot is idle, with a back-off after failures.
+    if (this.creating > 0 || !this.d.canRefill() || this.pending.size > 2) return;
+    for (const [key, profile] of this.profileOfKey) {
+      const have = this.ready.get(key)?.length ?? 0;
+      if (have >= this.s.size) continue;
+      this.create(key, profile);
+      return;
+    }
+  }
+
+  private create(key: string, profile: Profile): void {
+    this.creating++;
+    const t0 = performance.now();
+    const created = this.d.runner
+      .createWarm(this.d.template(profile))
+      .then((warm) => {
+        this.failures = 0;
+        this.d.metrics.poolCreate.observe((performance.now() - t0) / 1000);
+        if (this.closed) {
+          this.track(this.d.runner.destroyWarm(warm));
+          return;
+        }
+        const list = this.ready.get(key) ?? [];
+        list.push(warm);
+        this.ready.set(key, list);
+        this.updateGauge();
+      })
+      .catch((err: unknown) => {
+        this.failures++;
+        this.d.logger.warn({ err, profile }, 'creating a pooled sandbox failed');
+      })
+      .finally(() => {
+        // After failures, wait before the next try (up to 10 s) instead of spinning.
+        const backoff = Math.min(10_000, this.failures * 1000);
+        setTimeout(() => {
+          this.creating--;
+        }, backoff).unref();
+      });
+    this.pending.add(created);
+    void created.finally(() => this.pending.delete(created));
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const list of this.ready.values()) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (now - list[i]!.createdAt > this.s.maxAgeMs) {
+          const [old] = list.splice(i, 1);
+          this.track(this.d.runner.destroyWarm(old!));
+        }
+      }
+    }
+    this.updateGauge();
+  }
+
+  private updateGauge(): void {
+    this.d.metrics.poolReady.set(this.readyCount);
+  }
+
+  /** Stops refilling, destroys every pooled sandbox and waits for pending work. */
+  async drain(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const list of this.ready.values()) for (const w of list.splice(0)) this.track(this.d.runner.destroyWarm(w));
+    this.updateGauge();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Wires the running service from its configuration: the ctr backend, the executor, the
+ * bounded queue and the warm pool. server.ts and the integration tests both use it, so the
+ * tests run exactly what production runs.
+ */
+import type { Config } from './config.js';
+import type { Metrics } from './metrics.js';
+import { ExecutionService } from './queue/execution-service.js';
+import { createCtrBackend, type CtrBackend } from './runner/create.js';
+import { Executor } from './runner/executor.js';
+import { WarmPool } from './runner/pool.js';
+import type { Logger } from './runner/types.js';
+
+export interface Service {
+  backend: CtrBackend;
+  executor: Executor;
+  service: ExecutionService;
+  pool: WarmPool;
+  /** Stops taking work, waits for running executions (up to graceMs), then deletes everything. */
+  shutdown(graceMs: number): Promise<'drained' | 'timeout'>;
+}
+
+export async function createService(config: Config, logger: Logger, metrics: Metrics, instanceId: string): Promise<Service> {
+  const backend = await createCtrBackend(config, logger);
+  if (backend.reconciled.containers) metrics.reconciled.inc({ kind: 'container' }, backend.reconciled.containers);
+  if (backend.reconciled.workDirs) metrics.reconciled.inc({ kind: 'workdir' }, backend.reconciled.workDirs);
+  if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'process' }, backend.reconciled.clients);
+
+  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId });
+  const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
+  const profiles = config.pool.profiles.filter((p) => {
+    if (executor.supportsProfile(p)) return true;
+    logger.warn({ profile: p, runtime: backend.runtime.kind }, 'not pooling a profile this runtime cannot run');
+    return false;
+  });
+  const pool = new WarmPool(
+    { size: config.pool.size, profiles, maxAgeMs: config.pool.maxAgeMs },
+    {
+      runner: backend.runner,
+      template: (p) => executor.template(p),
+      canRefill: () => {
+        const s = service.queue.stats();
+        return s.waiting === 0 && s.running < service.queue.concurrency;
+      },
+      metrics,
+      logger,
+    },
+  );
+  executor.usePool(pool);
+  pool.start();
+
+  return {
+    backend,
+    executor,
+    service,
+    pool,
+    shutdown: async (graceMs) => {
+      const drained = service.drain();
+      const graceOver = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+      const outcome = await Promise.race([drained.then(() => 'drained' as const), graceOver]);
+      await pool.drain();
+      // Kills and deletes whatever still runs (those executions answer with an error), then unmounts.
+      await backend.close();
+      return outcome;
+    },
+  };
+}

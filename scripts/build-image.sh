@@ -18,6 +18,10 @@ image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}
 suite=${KATA_EXEC_DEB_SUITE:-bookworm}
 out=${1:-${KATA_EXEC_STATE_DIR:-/var/lib/kata-exec}/images/sandbox.oci.tar}
 stamp="$out.sha256"
+# One build at a time: a second caller waits, then finds the archive up to date.
+mkdir -p "$(dirname "$out")"
+exec 9>"$out.lock"
+flock 9
 want=$( { sha256sum "$0" | cut -d' ' -f1; echo "$image $suite"; } | sha256sum | cut -d' ' -f1)
 
 if [[ -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
@@ -58,6 +62,27 @@ py=$(chroot "$rootfs" python3 -c 'import platform; print(platform.python_version
 nd=$(chroot "$rootfs" node -e 'process.stdout.write(process.versions.node)')
 bs=$(chroot "$rootfs" bash -c 'echo ${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}')
 echo "build-image: python $py, node $nd, bash $bs"
+# Python's stdout line-buffered (not -u: unbuffered writes to a pipe can be partial under
+# gVisor and Python then drops the rest), so output before a timeout is not lost.
+pylib=$(chroot "$rootfs" python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+# Debian's sitecustomize.py is an absolute link to /etc: replace the link itself (writing
+# through it would follow it out of the rootfs, onto the build host's own file).
+rm -f "$rootfs$pylib/sitecustomize.py"
+cat >"$rootfs$pylib/sitecustomize.py" <<'PY'
+import sys
+for _s in (sys.stdout, sys.stderr):
+    try:
+        _s.reconfigure(line_buffering=True)
+    except Exception:
+        pass
+PY
+# debootstrap copied the build host's name and resolver: a sandbox gets neither.
+rm -f "$rootfs/etc/hostname" "$rootfs/etc/resolv.conf"
+echo sandbox >"$rootfs/etc/hostname"
+: >"$rootfs/etc/resolv.conf"
+# The service reads the versions from here (GET /v1/runtimes): measured, not typed by hand.
+mkdir -p "$rootfs/etc/kata-exec"
+printf '{"python":"%s","javascript":"%s","bash":"%s"}\n' "$py" "$nd" "$bs" >"$rootfs/etc/kata-exec/languages.json"
 
 oci="$work/oci"
 umoci init --layout "$oci"

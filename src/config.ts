@@ -55,6 +55,12 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_QUEUE_DEPTH: Int(64, 0, 100000, 'Executions that may wait for a slot; past it requests get 503 with Retry-After.'),
   KATA_EXEC_BODY_LIMIT_BYTES: Int(1048576, 1024, 67108864, 'Largest request body; larger ones get 413.'),
   KATA_EXEC_SHUTDOWN_GRACE_MS: Int(30000, 0, 600000, 'On SIGTERM, how long in-flight executions may take to finish.'),
+  KATA_EXEC_API_KEYS: Str(
+    '',
+    'API keys as `name:sha256hex` pairs, comma-separated; the hex is the SHA-256 of the bearer token (`npm run -s hash-key -- TOKEN`). Empty: no authentication (then keep the service on loopback).',
+  ),
+  KATA_EXEC_RATE_LIMIT_PER_MINUTE: Int(600, 0, 1000000, 'Executions a key (or, without keys, a client address) may start per minute; 0: no limit. Past it: 429 RATE_LIMITED.'),
+  KATA_EXEC_KEY_CONCURRENCY: Int(0, 0, 100000, 'Executions one key may have queued or running at once; 0: only the global queue bounds it. Past it: 429 QUOTA_EXCEEDED.'),
   KATA_EXEC_POOL_SIZE: Int(2, 0, 64, 'Warm sandboxes kept ready per pooled profile (0: no pool). Each is used once.'),
   KATA_EXEC_POOL_PROFILES: Str('standard', 'Comma-separated profiles to keep warm, with their default limits; other requests run cold.'),
   KATA_EXEC_POOL_MAX_AGE_MS: Int(300000, 1000, 86400000, 'A warm sandbox older than this is replaced.'),
@@ -106,6 +112,10 @@ export interface Config {
   bodyLimitBytes: number;
   shutdownGraceMs: number;
   pool: { size: number; profiles: ('dev' | 'standard' | 'hardened')[]; maxAgeMs: number };
+  /** SHA-256 (hex) of each bearer token, by key name. Empty: authentication off. */
+  apiKeys: { name: string; sha256: string }[];
+  rateLimitPerMinute: number;
+  keyConcurrency: number;
   limits: {
     timeoutMs: LimitBounds;
     memoryMb: LimitBounds;
@@ -192,6 +202,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (def > max) problems.push(`KATA_EXEC_${envName}_DEFAULT (${def}) is above KATA_EXEC_${envName}_MAX (${max}): lower the default or raise the maximum`);
     limits[key] = { default: def, max };
   }
+  const apiKeys: Config['apiKeys'] = [];
+  for (const entry of e.KATA_EXEC_API_KEYS.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_.-]{1,64}):([0-9a-fA-F]{64})$/.exec(entry);
+    if (!m) {
+      problems.push('KATA_EXEC_API_KEYS must be name:sha256hex pairs separated by commas (the hex is 64 digits: npm run -s hash-key -- TOKEN)');
+      break;
+    }
+    if (apiKeys.some((k) => k.name === m[1])) problems.push(`KATA_EXEC_API_KEYS names "${m[1]}" twice`);
+    apiKeys.push({ name: m[1]!, sha256: m[2]!.toLowerCase() });
+  }
   const poolProfiles = e.KATA_EXEC_POOL_PROFILES.split(',').map((p) => p.trim()).filter(Boolean);
   const badProfile = poolProfiles.find((p) => !['dev', 'standard', 'hardened'].includes(p));
   if (badProfile) problems.push(`KATA_EXEC_POOL_PROFILES has "${badProfile}": set a comma-separated list of dev, standard, hardened`);
@@ -219,6 +239,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queueDepth: e.KATA_EXEC_QUEUE_DEPTH,
     bodyLimitBytes: e.KATA_EXEC_BODY_LIMIT_BYTES,
     shutdownGraceMs: e.KATA_EXEC_SHUTDOWN_GRACE_MS,
+    apiKeys,
+    rateLimitPerMinute: e.KATA_EXEC_RATE_LIMIT_PER_MINUTE,
+    keyConcurrency: e.KATA_EXEC_KEY_CONCURRENCY,
     pool: {
       size: e.KATA_EXEC_POOL_SIZE,
       profiles: [...new Set(poolProfiles)] as Config['pool']['profiles'],

@@ -26,6 +26,9 @@ export const ErrorCode = {
   ProfileNotSupported: 'PROFILE_NOT_SUPPORTED',
   NotFound: 'NOT_FOUND',
   ClientClosed: 'CLIENT_CLOSED',
+  Unauthorized: 'UNAUTHORIZED',
+  RateLimited: 'RATE_LIMITED',
+  QuotaExceeded: 'QUOTA_EXCEEDED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   let draining = false;
-  const app = await buildApp({ config, logger, service: svc.service, health: svc.backend.health, metrics, isDraining: () => draining });
+  const app = await buildApp({ config, logger, service: svc.service, health: svc.backend.health, catalog: svc.catalog, metrics, isDraining: () => draining });
 
   closeWithGrace({ delay: config.shutdownGraceMs + 20_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');
@@ -51,8 +51,14 @@ async function main(): Promise<void> {
   });
 
   await app.listen({ host: config.host, port: config.port });
-  if (config.host !== '127.0.0.1' && config.host !== '::1' && config.host !== 'localhost') {
-    logger.warn({ host: config.host }, 'listening beyond loopback without authentication: anyone who reaches this port can run code');
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.host);
+  if (config.apiKeys.length === 0) {
+    logger.warn(
+      { host: config.host },
+      loopback
+        ? 'AUTHENTICATION IS OFF (no KATA_EXEC_API_KEYS): listening on loopback only'
+        : 'AUTHENTICATION IS OFF (no KATA_EXEC_API_KEYS) and listening beyond loopback: anyone who reaches this port can run code',
+    );
   }
 }
 

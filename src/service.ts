@@ -6,6 +6,7 @@
 import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import { ExecutionService } from './queue/execution-service.js';
+import { HostCatalog } from './runner/catalog.js';
 import { createCtrBackend, type CtrBackend } from './runner/create.js';
 import { Executor } from './runner/executor.js';
 import { WarmPool } from './runner/pool.js';
@@ -16,6 +17,7 @@ export interface Service {
   executor: Executor;
   service: ExecutionService;
   pool: WarmPool;
+  catalog: HostCatalog;
   /** Stops taking work, waits for running executions (up to graceMs), then deletes everything. */
   shutdown(graceMs: number): Promise<'drained' | 'timeout'>;
 }
@@ -27,7 +29,11 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'process' }, backend.reconciled.clients);
 
   const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId });
-  const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
+  const service = new ExecutionService(executor, metrics, logger, {
+    concurrency: config.concurrency,
+    queueDepth: config.queueDepth,
+    keyConcurrency: config.keyConcurrency,
+  });
   const profiles = config.pool.profiles.filter((p) => {
     if (executor.supportsProfile(p)) return true;
     logger.warn({ profile: p, runtime: backend.runtime.kind }, 'not pooling a profile this runtime cannot run');
@@ -48,12 +54,14 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   );
   executor.usePool(pool);
   pool.start();
+  const catalog = new HostCatalog(config, backend.runtime, async () => (await backend.images.resolve(config.image)).rootfsPath);
 
   return {
     backend,
     executor,
     service,
     pool,
+    catalog,
     shutdown: async (graceMs) => {
       const drained = service.drain();
       const graceOver = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());

@@ -38,34 +38,41 @@ function fieldsFromValidation(err: FastifyError): FieldError[] {
   });
 }
 
+/** The problem body (and Retry-After) for any error; unknown ones become INTERNAL and are logged. */
+export function problemFor(err: unknown, request: FastifyRequest): { body: ErrorBody; retryAfterSeconds?: number } {
+  if (isKataExecError(err)) {
+    const status = statusOfCode(err.code);
+    if (status >= 500) request.log.error({ err, cause: err.cause }, err.message);
+    else request.log.info({ code: err.code }, err.message);
+    const extra: Partial<ErrorBody> = {};
+    if (err.fields) extra.errors = err.fields;
+    if (err instanceof UnknownLanguageError) extra.known = err.known;
+    return { body: problem(err.code, err.message, extra), ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) };
+  }
+  const e = err as FastifyError;
+  if (e?.validation) {
+    const fields = fieldsFromValidation(e);
+    const detail = `invalid request: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`;
+    return { body: problem(ErrorCode.ValidationFailed, detail, { errors: fields }) };
+  }
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { body: problem(ErrorCode.PayloadTooLarge, 'the request body is larger than this service accepts') };
+  }
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { body: problem(EXTRA_CODES.UnsupportedMediaType, 'send the body as application/json') };
+  }
+  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500 && typeof e.message === 'string') {
+    // Fastify's own client errors: malformed JSON, empty body...
+    return { body: problem(ErrorCode.ValidationFailed, e.message.replace(/(^|[\s'"(=])\/[^\s'"]+/g, '$1<path>')) };
+  }
+  request.log.error({ err }, 'unhandled error');
+  return { body: problem(ErrorCode.Internal, `internal error; quote request id ${request.id}`) };
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (isKataExecError(err)) {
-      const status = statusOfCode(err.code);
-      if (status >= 500) request.log.error({ err, cause: err.cause }, err.message);
-      else request.log.info({ code: err.code }, err.message);
-      const extra: Partial<ErrorBody> = {};
-      if (err.fields) extra.errors = err.fields;
-      if (err instanceof UnknownLanguageError) extra.known = err.known;
-      return sendProblem(reply, problem(err.code, err.message, extra), err.retryAfterSeconds);
-    }
-    if (err.validation) {
-      const fields = fieldsFromValidation(err);
-      const detail = `invalid request: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`;
-      return sendProblem(reply, problem(ErrorCode.ValidationFailed, detail, { errors: fields }));
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendProblem(reply, problem(ErrorCode.PayloadTooLarge, 'the request body is larger than this service accepts'));
-    }
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendProblem(reply, problem(EXTRA_CODES.UnsupportedMediaType, 'send the body as application/json'));
-    }
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      // Fastify's own client errors: malformed JSON, empty body...
-      return sendProblem(reply, problem(ErrorCode.ValidationFailed, err.message.replace(/(^|[\s'"(=])\/[^\s'"]+/g, '$1<path>')));
-    }
-    request.log.error({ err }, 'unhandled error');
-    return sendProblem(reply, problem(ErrorCode.Internal, `internal error; quote request id ${request.id}`));
+    const p = problemFor(err, request);
+    return sendProblem(reply, p.body, p.retryAfterSeconds);
   });
 
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,6 @@
 /** @fastify/swagger: the OpenAPI 3.1 document is generated from the routes' TypeBox schemas. */
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 
 export const OPENAPI_INFO = {
@@ -14,12 +15,21 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     openapi: {
       openapi: '3.1.0',
       info: OPENAPI_INFO,
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (when the server has KATA_EXEC_API_KEYS).' } },
+      },
+      security: [{ bearer: [] }],
       tags: [
         { name: 'execute', description: 'Run code.' },
         { name: 'health', description: 'Probes and metrics.' },
       ],
     },
   });
+}
+
+/** Swagger UI at /docs, on the same document ("Try it out" runs real executions). */
+export async function registerSwaggerUi(app: FastifyInstance): Promise<void> {
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: true } });
 }
 
 export function registerOpenApiRoute(app: FastifyInstance): void {

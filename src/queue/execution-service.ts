@@ -8,22 +8,43 @@ import type { Metrics } from '../metrics.js';
 import type { ExecuteRequest, ExecuteResult } from '../schemas/execute.js';
 import type { Executor } from '../runner/executor.js';
 import type { Logger } from '../runner/types.js';
+import { KeyQuota } from './key-quota.js';
 import { BoundedQueue } from './queue.js';
+
+/**
+ * SHA-256 of the program, for logs that must never hold the code: of `code` itself when
+ * that is all (so a client can match it), else over every file with its path.
+ */
+export function codeDigest(req: ExecuteRequest): string {
+  if (!req.files?.length) return createHash('sha256').update(req.code ?? '').digest('hex');
+  const h = createHash('sha256');
+  if (req.code !== undefined) h.update('code\0').update(req.code);
+  for (const f of req.files ?? []) h.update(`\0${f.path}\0${f.encoding ?? 'utf8'}\0`).update(f.content);
+  return h.digest('hex');
+}
 
 export interface ExecuteContext {
   requestId: string;
+  /** The API key's name, or the client address without keys: what quotas count by. */
+  key?: string;
   signal?: AbortSignal;
+  /** Called when the execution leaves the queue and its sandbox is being made. */
+  onStart?: (executionId: string) => void;
+  /** Each chunk of output as the program writes it. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 export class ExecutionService {
   readonly queue: BoundedQueue;
+  private readonly quota: KeyQuota;
 
   constructor(
     private readonly executor: Executor,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    opts: { concurrency: number; queueDepth: number },
+    opts: { concurrency: number; queueDepth: number; keyConcurrency?: number },
   ) {
+    this.quota = new KeyQuota(opts.keyConcurrency ?? 0);
     this.queue = new BoundedQueue(opts.concurrency, opts.queueDepth, (s) => {
       metrics.queueDepth.set(s.waiting);
       metrics.inFlight.set(s.running);
@@ -40,16 +61,25 @@ export class ExecutionService {
     const audit = {
       requestId: ctx.requestId,
       language: req.language,
-      codeSha256: createHash('sha256').update(req.code).digest('hex'),
+      codeSha256: codeDigest(req),
       runtime,
       profile: req.profile ?? 'standard',
+      key: ctx.key ?? null,
     };
+    let release: (() => void) | undefined;
     try {
       const prepared = this.executor.prepare(req);
+      release = this.quota.acquire(ctx.key ?? 'anonymous');
       const log = this.logger.child({ executionId: prepared.spec.id });
       const { value: result } = await this.queue.run(async () => {
         const queuedMs = Date.now() - startedAt;
-        return this.executor.run(prepared, { queuedMs, startedAt, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+        ctx.onStart?.(prepared.spec.id);
+        return this.executor.run(prepared, {
+          queuedMs,
+          startedAt,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}),
+        });
       }, ctx.signal);
       if (req.metadata) result.metadata = req.metadata;
       this.metrics.executions.inc({ runtime, language: result.language, status: result.status });
@@ -65,6 +95,8 @@ export class ExecutionService {
       this.metrics.failures.inc({ code });
       this.logger.info({ audit: { ...audit, error: code, durationMs: Date.now() - startedAt } }, 'execution refused or failed');
       throw err;
+    } finally {
+      release?.();
     }
   }
 

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { spawnStreaming } from '../ctr/exec.js';
-import { mountOverlay, umount } from '../ctr/host.js';
+import { mountOverlay, mountTmpfs, umount } from '../ctr/host.js';
 import { buildOciSpec, CODE_DIR_IN_SANDBOX, type OciSeccomp } from '../ctr/oci-spec.js';
 import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
 import {
@@ -214,9 +214,13 @@ export class CtrSandboxRunner implements SandboxRunner {
   private async prepare(spec: SandboxSpec, dir: ExecutionDir, mounted: () => void): Promise<string> {
     const image = await this.d.images.resolve(spec.image);
     if (spec.security.readOnlyRootfs) return image.rootfsPath;
-    await Promise.all([dir.overlay.upper, dir.overlay.work, dir.overlay.merged].map((p) => mkdir(p, { recursive: true })));
-    await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged);
+    // The writable layer is a tmpfs as large as the disk limit: writes to / are capped like
+    // /tmp's, never land on the host disk, and are gone with the sandbox.
+    await Promise.all([dir.overlay.scratch, dir.overlay.merged].map((p) => mkdir(p, { recursive: true })));
+    await mountTmpfs(dir.overlay.scratch, spec.resources.tmpfsBytes);
     mounted();
+    await Promise.all([dir.overlay.upper, dir.overlay.work].map((p) => mkdir(p)));
+    await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged);
     return dir.overlay.merged;
   }
 
@@ -235,8 +239,13 @@ export class CtrSandboxRunner implements SandboxRunner {
     let aborted = false;
     let killRequested = false;
 
-    const proc = spawnStreaming(this.d.ctrPath, argv);
+    const proc = spawnStreaming(this.d.ctrPath, argv, { stdin: spec.stdin ? 'pipe' : 'ignore' });
     log.debug({ argv }, 'ctr');
+    if (spec.stdin && proc.stdin) {
+      // A program that exits without reading its input closes the pipe: not an error.
+      proc.stdin.on('error', () => undefined);
+      proc.stdin.end(spec.stdin);
+    }
 
     let killLoop: NodeJS.Timeout | undefined;
     const killSandbox = (why: string) => {
@@ -271,6 +280,7 @@ export class CtrSandboxRunner implements SandboxRunner {
       },
       (c) => {
         stdout.write(c);
+        opts.onOutput?.('stdout', c);
         watchOutput();
       },
     );
@@ -283,6 +293,7 @@ export class CtrSandboxRunner implements SandboxRunner {
     proc.stdout.on('data', (c: Buffer) => gate.write(c));
     proc.stderr.on('data', (c: Buffer) => {
       stderr.write(c);
+      opts.onOutput?.('stderr', c);
       watchOutput();
     });
     const streamsDone = Promise.all([streamEnd(proc.stdout), streamEnd(proc.stderr)]).then(() => {
@@ -444,7 +455,9 @@ export class CtrSandboxRunner implements SandboxRunner {
       }
     }
     this.d.events?.forget(id);
-    if (overlayMounted) await umount(dir.overlay.merged).catch((err: unknown) => log.error({ err }, 'umount failed'));
+    if (overlayMounted) {
+      for (const m of [dir.overlay.merged, dir.overlay.scratch]) await umount(m).catch((err: unknown) => log.error({ err, m }, 'umount failed'));
+    }
     await removeExecutionDir(dir).catch((err: unknown) => log.error({ err }, 'removing the work directory failed'));
   }
 }

@@ -13,8 +13,9 @@ import { findLanguage, knownLanguages } from './languages.js';
 import { decodeCapture } from './output.js';
 import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
+import { buildEnv, buildSources, checkArgs } from './sources.js';
 import { isolationOf } from './runtime.js';
-import type { SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
 
 export const LABEL_MANAGED = 'org.kata-exec.managed';
 export const LABEL_EXECUTION = 'org.kata-exec.execution';
@@ -46,13 +47,16 @@ export class ProfileNotSupportedError extends KataExecError {
   }
 }
 
+/** The sandbox's own environment; a request's `env` comes on top (never the service's). */
+export const SANDBOX_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/tmp', 'TMPDIR=/tmp', 'PYTHONDONTWRITEBYTECODE=1'];
+
 export function newExecutionId(): string {
   return `kx-${randomBytes(10).toString('hex')}`;
 }
 
 /** The warm pool as the executor sees it: a warm run, or null for the cold path. */
 export interface WarmRunner {
-  tryRun(spec: SandboxSpec, opts: { signal?: AbortSignal }): Promise<SandboxResult> | null;
+  tryRun(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> | null;
 }
 
 export interface ExecutorDeps {
@@ -101,6 +105,7 @@ export class Executor {
     if (!def.runtimes.includes(this.d.runtime.kind)) throw new ProfileNotSupportedError(profile, this.d.runtime.kind);
     const limits = this.resolveLimits(req, def.defaults);
     const c = this.d.config;
+    const sources = buildSources(req, lang.file);
 
     const spec: SandboxSpec = {
       id,
@@ -109,10 +114,11 @@ export class Executor {
       hypervisor: this.d.runtime.hypervisor,
       kernelPath: c.kernelPath,
       imagePath: c.imagePath,
-      command: lang.command(`/code/${lang.file}`),
+      command: [...lang.command(`/code/${sources.entry}`), ...checkArgs(req.args)],
       workingDir: '/code',
-      env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/tmp', 'TMPDIR=/tmp', 'PYTHONDONTWRITEBYTECODE=1'],
-      files: [{ path: lang.file, content: Buffer.from(req.code, 'utf8') }],
+      env: buildEnv(SANDBOX_ENV, req.env),
+      files: sources.files,
+      stdin: req.stdin !== undefined && req.stdin.length > 0 ? Buffer.from(req.stdin, 'utf8') : null,
       resources: {
         memoryBytes: limits.memoryMb * 1024 * 1024,
         cpuMillis: Math.round(limits.cpus * 1000),
@@ -157,9 +163,9 @@ export class Executor {
     return limits;
   }
 
-  async run(p: Prepared, opts: { signal?: AbortSignal; queuedMs: number; startedAt: number }): Promise<ExecuteResult> {
+  async run(p: Prepared, opts: RunOptions & { queuedMs: number; startedAt: number }): Promise<ExecuteResult> {
     if (!this.d.runner) throw new RunnerNotConfiguredError();
-    const runOpts = opts.signal ? { signal: opts.signal } : {};
+    const runOpts: RunOptions = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) };
     const r = await (this.pool?.tryRun(p.spec, runOpts) ?? this.d.runner.run(p.spec, runOpts));
     return this.toResult(p, r, opts.queuedMs, opts.startedAt);
   }

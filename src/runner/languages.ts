@@ -16,7 +16,9 @@ export const LANGUAGES: readonly Language[] = [
     name: 'python',
     aliases: ['py', 'python3'],
     file: 'main.py',
-    command: (f) => ['python3', '-u', f],
+    // Not -u: the image's sitecustomize makes stdout line-buffered instead (an unbuffered
+    // write to a pipe can be partial under gVisor, and Python then drops the rest).
+    command: (f) => ['python3', f],
     versionLabel: 'org.kata-exec.python',
   },
   {

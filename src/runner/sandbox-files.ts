@@ -12,7 +12,8 @@ export interface ExecutionDir {
   root: string;
   codeDir: string;
   specPath: string;
-  overlay: { upper: string; work: string; merged: string };
+  /** A writable root: upper and work live on a tmpfs of the disk limit's size (`scratch`). */
+  overlay: { scratch: string; upper: string; work: string; merged: string };
 }
 
 export function executionDir(workDir: string, id: string): ExecutionDir {
@@ -21,7 +22,12 @@ export function executionDir(workDir: string, id: string): ExecutionDir {
     root,
     codeDir: path.join(root, 'code'),
     specPath: path.join(root, 'spec.json'),
-    overlay: { upper: path.join(root, 'upper'), work: path.join(root, 'ovl-work'), merged: path.join(root, 'rootfs') },
+    overlay: {
+      scratch: path.join(root, 'scratch'),
+      upper: path.join(root, 'scratch', 'upper'),
+      work: path.join(root, 'scratch', 'work'),
+      merged: path.join(root, 'rootfs'),
+    },
   };
 }
 

@@ -65,6 +65,7 @@ export function validateSandboxSpec(spec: SandboxSpec): void {
   for (const key of Object.keys(spec.labels)) {
     if (!LABEL_KEY_RE.test(key)) errs.push({ path: `/labels/${key}`, message: 'is not a valid label key' });
   }
+  if (spec.files.length > 64) errs.push({ path: '/files', message: 'at most 64 files' });
   spec.files.forEach((f, i) => {
     if (f.path.startsWith('/') || f.path.split('/').some((p) => p === '..' || p === '.' || p === '') || f.path.includes('\0')) {
       errs.push({ path: `/files/${i}/path`, message: 'must be a relative path without "." or ".." parts' });

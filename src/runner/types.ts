@@ -52,6 +52,8 @@ export interface SandboxSpec {
   /** "NAME=value" entries. */
   env: string[];
   files: SandboxFile[];
+  /** Standard input of the program; null: empty (end of file at once). */
+  stdin: Buffer | null;
   resources: ResourceSpec;
   security: SecuritySpec;
   timeoutMs: number;
@@ -80,6 +82,8 @@ export interface SandboxResult {
 
 export interface RunOptions {
   signal?: AbortSignal;
+  /** Each chunk of output as the program writes it (streaming); the captures still apply. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /**

@@ -14,15 +14,52 @@ export const Limits = Type.Object(
 );
 export type Limits = Static<typeof Limits>;
 
+export const SourceFile = Type.Object(
+  {
+    path: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[A-Za-z0-9_.-][A-Za-z0-9_./-]*$',
+      description: 'Relative path under /code: letters, digits, ".", "_", "-" and "/"; no absolute path, no "..", at most 8 levels.',
+      examples: ['main.py', 'lib/util.py'],
+    }),
+    content: Type.String({ description: 'The file content, in `encoding`.' }),
+    encoding: Type.Optional(Type.Union([Type.Literal('utf8'), Type.Literal('base64')], { description: 'utf8 (default) or base64.' })),
+  },
+  { additionalProperties: false },
+);
+export type SourceFile = Static<typeof SourceFile>;
+
 export const ExecuteRequest = Type.Object(
   {
     language: Type.String({
       minLength: 1,
       maxLength: 32,
-      description: 'Language of `code`: python, javascript or bash (aliases: py, python3, js, node, sh).',
+      description: 'Language of the program: python, javascript or bash (aliases: py, python3, js, node, sh). GET /v1/runtimes lists them with their versions.',
       examples: ['python'],
     }),
-    code: Type.String({ description: 'The program. It reaches the sandbox as a read-only file.', examples: ['print(6*7)'] }),
+    code: Type.Optional(
+      Type.String({
+        description: 'The program, written to /code/main.<ext> (read-only). Required unless `files` is given; with `files` it is one more file, the entry point unless `entrypoint` says otherwise.',
+        examples: ['print(6*7)'],
+      }),
+    ),
+    files: Type.Optional(
+      Type.Array(SourceFile, { minItems: 1, maxItems: 64, description: 'Several files, written under /code (read-only).' }),
+    ),
+    entrypoint: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'With `files`: the path of the file to run. Default: `code` when given, else the first file.' }),
+    ),
+    stdin: Type.Optional(Type.String({ description: 'Fed to the program on standard input (then end of file).' })),
+    args: Type.Optional(
+      Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 64, description: 'Command-line arguments passed to the program.' }),
+    ),
+    env: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 4096 }), {
+        maxProperties: 64,
+        description: 'Environment variables for the program. PATH, HOME, TMPDIR and LANG are the sandbox\'s own; the service\'s variables never reach it.',
+      }),
+    ),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Wall-clock timeout in milliseconds, sandbox start included.' })),
     limits: Type.Optional(Limits),
     profile: Type.Optional(Profile),

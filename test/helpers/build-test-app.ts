@@ -11,7 +11,9 @@ import { Metrics } from '../../src/metrics.js';
 import { ExecutionService } from '../../src/queue/execution-service.js';
 import { Executor } from '../../src/runner/executor.js';
 import type { Logger } from '../../src/runner/types.js';
+import { FakeCatalog } from '../fakes/fake-catalog.js';
 import { FakeHealthChecker } from '../fakes/fake-health.js';
+import type { RuntimesInfo } from '../../src/schemas/runtimes.js';
 import { FakeSandboxRunner } from '../fakes/fake-runner.js';
 
 export const GVISOR_TARGET: RuntimeTarget = {
@@ -67,6 +69,7 @@ export interface TestAppOptions {
   /** A prepared runner; `null` builds the Executor without one (RUNNER_NOT_CONFIGURED). */
   runner?: FakeSandboxRunner | null;
   health?: FakeHealthChecker;
+  catalog?: FakeCatalog;
   isDraining?: () => boolean;
 }
 
@@ -99,13 +102,38 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const logger = new RecordingLogger();
   const executor = new Executor({ config, runtime, runner: opts.runner === null ? null : runner, instanceId: 'test-instance' });
   const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
+  const catalog = opts.catalog ?? new FakeCatalog(sampleRuntimes(config));
   const app = await buildApp({
     config,
     logger: false,
     service,
     health,
+    catalog,
     metrics,
     ...(opts.isDraining ? { isDraining: opts.isDraining } : {}),
   });
   return { app, runner, health, metrics, service, executor, config, runtime, logger };
+}
+
+/** A plausible GET /v1/runtimes answer for the fake catalog. */
+export function sampleRuntimes(config: Config): RuntimesInfo {
+  return {
+    languages: [
+      { name: 'python', aliases: ['py', 'python3'], version: '3.11.2', entryFile: 'main.py' },
+      { name: 'javascript', aliases: ['js', 'node', 'nodejs'], version: '18.20.4', entryFile: 'main.js' },
+      { name: 'bash', aliases: ['sh', 'shell'], version: '5.2.15', entryFile: 'main.sh' },
+    ],
+    runtimes: [
+      { kind: 'kata', isolation: 'vm', installed: false, active: false, ociRuntime: 'io.containerd.kata-qemu.v2', hypervisors: [] },
+      { kind: 'gvisor', isolation: 'gvisor', installed: true, active: true, ociRuntime: 'io.containerd.runc.v2', hypervisors: [] },
+      { kind: 'runc', isolation: 'container', installed: true, active: false, ociRuntime: 'io.containerd.runc.v2', hypervisors: [] },
+    ],
+    image: config.image,
+    limits: config.limits,
+    profiles: [
+      { name: 'dev', available: true, defaults: {} },
+      { name: 'standard', available: true, defaults: {} },
+      { name: 'hardened', available: true, defaults: { memoryMb: 128 } },
+    ],
+  };
 }

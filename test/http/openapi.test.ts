@@ -44,20 +44,21 @@ describe('OpenAPI document', () => {
   it('is OpenAPI 3.1.0 and documents every public route, and nothing else', () => {
     expect(served.openapi).toBe('3.1.0');
     expect(served.info).toMatchObject({ title: 'kata-exec', version: expect.any(String) });
-    expect(Object.keys(served.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/execute']);
+    expect(Object.keys(served.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/execute', '/v1/runtimes']);
     expect(Object.keys(served.paths['/v1/execute']!)).toEqual(['post']);
     for (const p of ['/healthz', '/readyz', '/metrics']) expect(Object.keys(served.paths[p]!)).toEqual(['get']);
     expect(Object.keys(served.paths['/readyz']!.get!.responses).sort()).toEqual(['200', '503']);
   });
 
-  it('POST /v1/execute: the request schema requires language and code and refuses other fields', () => {
+  it('POST /v1/execute: the request schema requires the language (code or files) and refuses other fields', () => {
     const op = served.paths['/v1/execute']!.post!;
     expect(op.requestBody?.required).toBe(true);
     const schema = op.requestBody!.content['application/json']!.schema;
-    expect(schema.required).toEqual(expect.arrayContaining(['language', 'code']));
-    expect(schema.required).toHaveLength(2);
+    expect(schema.required).toEqual(['language']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties ?? {})).toEqual(expect.arrayContaining(['language', 'code', 'timeoutMs', 'limits', 'profile', 'metadata']));
+    expect(Object.keys(schema.properties ?? {})).toEqual(
+      expect.arrayContaining(['language', 'code', 'files', 'entrypoint', 'stdin', 'args', 'env', 'timeoutMs', 'limits', 'profile', 'metadata']),
+    );
   });
 
   it('POST /v1/execute: documents the 200 result and the 400/413/503 problems', () => {

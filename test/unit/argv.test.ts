@@ -154,7 +154,7 @@ describe('runtimeArgs', () => {
 const cfg = loadConfig({});
 const FC = target({ runtime: 'kata', hypervisor: 'firecracker' });
 const CODE_DIR = '/run/kata-exec/work/kx-aaaaaaaaaa/code';
-const WRAPPED = ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', 'kx-start-n', 'python3', '-u', '/code/main.py'];
+const WRAPPED = ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', 'kx-start-n', 'python3', '/code/main.py'];
 
 function prepared(profile: Profile): SandboxSpec {
   const ex = new Executor({ config: cfg, runtime: FC, runner: null, instanceId: 'inst-1' });

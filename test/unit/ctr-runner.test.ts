@@ -18,6 +18,7 @@ function spec(over: Partial<SandboxSpec> = {}, res: Partial<SandboxSpec['resourc
     workingDir: '/code',
     env: [],
     files: [],
+    stdin: null,
     resources: { memoryBytes: 256 * MiB, cpuMillis: 1000, pids: 128, tmpfsBytes: 64 * MiB, openFiles: 256, outputBytes: 1024, ...res },
     security: { user: '65534:65534', readOnlyRootfs: true, networkMode: 'none', seccompProfile: 'default', privileged: false },
     timeoutMs: 1000,

@@ -56,9 +56,9 @@ describe('Executor.prepare: languages', () => {
   });
 
   it.each([
-    ['python', 'python', 'main.py', ['python3', '-u', '/code/main.py']],
-    ['py', 'python', 'main.py', ['python3', '-u', '/code/main.py']],
-    ['PY', 'python', 'main.py', ['python3', '-u', '/code/main.py']],
+    ['python', 'python', 'main.py', ['python3', '/code/main.py']],
+    ['py', 'python', 'main.py', ['python3', '/code/main.py']],
+    ['PY', 'python', 'main.py', ['python3', '/code/main.py']],
     ['javascript', 'javascript', 'main.js', ['node', '/code/main.js']],
     ['js', 'javascript', 'main.js', ['node', '/code/main.js']],
     ['node', 'javascript', 'main.js', ['node', '/code/main.js']],

@@ -30,13 +30,12 @@ describe('newNonce', () => {
 
 describe('wrapWithMarker', () => {
   it('runs sh that prints $0 then execs the command, nonce as $0', () => {
-    expect(wrapWithMarker(NONCE, ['python3', '-u', '/code/main.py'])).toEqual([
+    expect(wrapWithMarker(NONCE, ['python3', '/code/main.py'])).toEqual([
       '/bin/sh',
       '-c',
       'printf "%s\\n" "$0" && exec "$@"',
       NONCE,
       'python3',
-      '-u',
       '/code/main.py',
     ]);
   });

@@ -125,7 +125,7 @@ describe('buildOciSpec: settings common to every profile and runtime', () => {
     expect(s.linux.cgroupsPath).toBe(`/kata-exec/${ID}`);
     expect(s.root.path).toBe(ROOTFS);
     expect(s.process.cwd).toBe('/code');
-    expect(s.process.args.slice(-3)).toEqual(['python3', '-u', '/code/main.py']);
+    expect(s.process.args.slice(-2)).toEqual(['python3', '/code/main.py']);
     expect(s.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }]);
     // /code: the host's code directory, read-only.
     expect(mount(s, '/code')).toEqual({ destination: '/code', type: 'bind', source: CODE_DIR, options: ['rbind', 'ro', 'nosuid', 'nodev'] });

@@ -2,17 +2,25 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorBody } from '../../schemas/common.js';
 import { ExecuteRequest, ExecuteResult } from '../../schemas/execute.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
+import { problemFor } from '../error-handler.js';
+import { SseWriter, wantsEventStream } from '../sse.js';
 
 export interface ExecuteRouteOptions {
   service: ExecutionService;
+  /** Executions per minute per key (or client address); 0: no limit. */
+  rateLimitPerMinute: number;
+  /** Cap of each stream's live output when streaming (the server default output cap). */
+  streamCapBytes: number;
 }
 
 const errorResponses = Object.fromEntries(
   [
     [400, 'Invalid request: VALIDATION_FAILED, UNKNOWN_LANGUAGE, LIMIT_EXCEEDED or INVALID_SPEC.'],
+    [401, 'UNAUTHORIZED: API keys are configured and the request has no valid `Authorization: Bearer <key>`.'],
     [413, 'PAYLOAD_TOO_LARGE: the body is over the size limit; no sandbox was created.'],
     [415, 'UNSUPPORTED_MEDIA_TYPE: send application/json.'],
     [422, 'SECURITY_VIOLATION or PROFILE_NOT_SUPPORTED.'],
+    [429, 'RATE_LIMITED or QUOTA_EXCEEDED for this key; honour Retry-After.'],
     [500, 'INTERNAL or RUNNER_NOT_CONFIGURED.'],
     [502, 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.'],
     [503, 'QUEUE_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.'],
@@ -20,7 +28,7 @@ const errorResponses = Object.fromEntries(
     status,
     {
       description,
-      ...(status === 503 ? { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying.' } } } : {}),
+      ...(status === 503 || status === 429 ? { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying.' } } } : {}),
       content: { 'application/problem+json': { schema: ErrorBody } },
     },
   ]),
@@ -30,14 +38,28 @@ export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = asy
   app.post(
     '/v1/execute',
     {
+      ...(opts.rateLimitPerMinute > 0
+        ? { config: { rateLimit: { max: opts.rateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.apiKey ?? r.ip } } }
+        : {}),
       schema: {
         operationId: 'execute',
         summary: 'Run code in a brand-new sandbox and return what it printed',
         description:
-          'Creates a fresh sandbox (a Kata VM, gVisor or runc, per the server), runs `code` in it, deletes it, and answers with stdout, stderr, the exit code and the duration. A program that fails is still a 200: look at `status` and `exitCode`. Only failures of the service itself are 4xx/5xx.',
+          'Creates a fresh sandbox (a Kata VM, gVisor or runc, per the server), runs the program in it, deletes it, and answers with stdout, stderr, the exit code and the duration. A program that fails is still a 200: look at `status` and `exitCode`. Only failures of the service itself are 4xx/5xx.\n\nWith `Accept: text/event-stream` the answer is a stream of server-sent events instead: `start` {id}, `stdout` and `stderr` {data} as the program writes, then one `result` (this same body) or one `error` (a problem body). Refusals before the execution starts stay ordinary problem responses.',
         tags: ['execute'],
         body: ExecuteRequest,
-        response: { 200: { ...ExecuteResult, description: 'The program ran (whatever its exit code).' }, ...errorResponses },
+        response: {
+          200: {
+            description: 'The program ran (whatever its exit code).',
+            content: {
+              'application/json': { schema: ExecuteResult },
+              'text/event-stream': {
+                schema: { type: 'string', description: 'Server-sent events: start, stdout, stderr, then result or error.' },
+              },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -46,7 +68,28 @@ export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = asy
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) ac.abort();
       });
-      return opts.service.execute(request.body, { requestId: request.id, signal: ac.signal });
+      const ctx = { requestId: request.id, key: request.apiKey ?? request.ip, signal: ac.signal };
+      if (!wantsEventStream(request.headers.accept)) return opts.service.execute(request.body, ctx);
+
+      const sse = new SseWriter(reply, request.body.limits?.outputBytes ?? opts.streamCapBytes);
+      try {
+        const result = await opts.service.execute(request.body, {
+          ...ctx,
+          onStart: (id) => {
+            sse.open(request.id);
+            sse.send('start', { id });
+          },
+          onOutput: (stream, chunk) => sse.output(stream, chunk),
+        });
+        sse.open(request.id);
+        sse.send('result', result);
+      } catch (err) {
+        if (!sse.isOpen) throw err;
+        sse.send('error', problemFor(err, request).body);
+      } finally {
+        sse.end();
+      }
+      return reply;
     },
   );
 };

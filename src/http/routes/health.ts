@@ -22,6 +22,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRouteOptions> = async
         operationId: 'healthz',
         summary: 'Liveness: the process answers',
         tags: ['health'],
+        security: [],
         response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
     },
@@ -35,6 +36,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRouteOptions> = async
         operationId: 'readyz',
         summary: 'Readiness: containerd answers, the runtime is installed and the image is present',
         tags: ['health'],
+        security: [],
         response: {
           200: { ...Readiness, description: 'Ready to execute.' },
           503: { ...Readiness, description: 'Not ready; `checks` says why.' },

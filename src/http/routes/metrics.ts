@@ -10,6 +10,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ metrics: Metrics }> = as
         operationId: 'metrics',
         summary: 'Prometheus metrics (text exposition format)',
         tags: ['health'],
+        security: [],
         produces: ['text/plain'],
         response: { 200: Type.String({ description: 'Prometheus text format.' }) },
       },

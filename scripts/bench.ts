@@ -1,0 +1,1514 @@
+/**
+ * The benchmark of issue 4: what one execution costs through the service, against the raw
+ * `ctr run --rm` that it wraps, on the same runtime, program and containerd, in one run.
+ *
+ *   npm run bench [-- --quick] [-- --requests 60 --runtimes runc,gvisor --concurrency 1,2,4,8]
+ *
+ * As root, after `bash scripts/setup.sh deps` built /var/lib/kata-exec/images/sandbox.oci.tar.
+ * It starts everything it needs and stops and removes it at the end (also on Ctrl-C):
+ *   - a private containerd in a temporary directory (scripts/containerd.sh), the image
+ *     imported into it (`ctr images import --base-name toolruntime-sandbox`);
+ *   - the service as a separate process (`node --import tsx src/server.ts`), once per line.
+ *
+ * Lines, per runtime (runc, gvisor) and per concurrency (1, 2, 4, 8):
+ *   raw config   `ctr run --rm --config spec.json ID`, the invocation the service makes: the
+ *                same OCI spec (buildOciSpec, the same limits and seccomp profile) over the
+ *                image rootfs mounted once with `ctr images mount`, the program written to a
+ *                per-execution /code; for gvisor --runc-binary is the same runsc wrapper.
+ *                With python (`python3 -u /code/main.py`, print(6*7)) and with /bin/true.
+ *   raw image    plain `ctr run --rm IMAGE ID python3 -c 'print(6*7)'` (a snapshot per run).
+ *   cold         POST /v1/execute {"language":"python","code":"print(6*7)"}, no warm pool.
+ *   warm         the same with KATA_EXEC_POOL_SIZE=N (when the service has a pool).
+ * Every response must be 200 with stdout "42\n" (every raw run exit 0 with "42\n" or
+ * nothing for /bin/true); failures are counted, shown and make the exit status 1.
+ * Then the service's VmRSS around three sets of executions (cold, runc, concurrency 4),
+ * and a breakdown of one execution (ctr client start, sandbox start, program, teardown).
+ *
+ * Timing figures only: nothing here is a test, and no test asserts a time.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { ConfigSchema, loadConfig } from '../src/config.js';
+import {
+  globalArgs,
+  importImageArgv,
+  mountImageArgv,
+  runtimeArgs,
+  runWithConfigArgv,
+  unmountImageArgv,
+  versionArgv,
+  type CtrTarget,
+  type RuntimeTarget,
+} from '../src/ctr/argv.js';
+import { CtrClient } from '../src/ctr/client.js';
+import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
+import { runscWrapperScript } from '../src/runner/create.js';
+import { CPU_PERIOD_US, GVISOR_PIDS_HEADROOM } from '../src/runner/ctr-runner.js';
+import { Executor } from '../src/runner/executor.js';
+import { newNonce, wrapWithMarker } from '../src/runner/marker.js';
+import type { SandboxSpec } from '../src/runner/types.js';
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+type Runtime = 'runc' | 'gvisor';
+const LINES = ['raw-config', 'raw-true', 'raw-image', 'cold', 'warm'] as const;
+type Line = (typeof LINES)[number];
+const LINE_LABEL: Record<Line, string> = {
+  'raw-config': 'raw ctr run --config (python)',
+  'raw-true': 'raw ctr run --config (/bin/true)',
+  'raw-image': 'raw ctr run IMAGE (python -c)',
+  cold: 'service cold (pool 0)',
+  warm: 'service warm (pool N)',
+};
+
+const USAGE = `usage: npm run bench -- [options]
+  --requests N            measured requests per cell (default 60)
+  --warmup N              warm-up requests before each cell, not measured (default 5)
+  --runtimes LIST         runc,gvisor (default both)
+  --concurrency LIST      1,2,4,8 (default)
+  --lines LIST            ${LINES.join(',')} (default all)
+  --pool-size N           warm pool size for the warm line (default 4)
+  --memory-executions N   executions per memory set, 3 sets (default 1000; 0 skips)
+  --memory-runtime R      runtime of the memory sets (default runc)
+  --breakdown N           samples of the per-phase breakdown (default 20; 0 skips)
+  --rss-tolerance-mb N    growth between sets 2 and 3 still called "no growth" (default 4)
+  --json FILE             also write every figure as JSON
+  --markdown FILE         also write the tables as Markdown
+  --quick                 12 requests, 2 warm-ups, 100 executions per memory set, 5 breakdown samples
+  --verbose               print progress details`;
+
+interface Options {
+  requests: number;
+  warmup: number;
+  runtimes: Runtime[];
+  concurrency: number[];
+  lines: Line[];
+  poolSize: number;
+  memoryExecutions: number;
+  memoryRuntime: Runtime;
+  breakdown: number;
+  rssToleranceMb: number;
+  json: string | null;
+  markdown: string | null;
+  verbose: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      requests: { type: 'string' },
+      warmup: { type: 'string' },
+      runtimes: { type: 'string' },
+      concurrency: { type: 'string' },
+      lines: { type: 'string' },
+      'pool-size': { type: 'string' },
+      'memory-executions': { type: 'string' },
+      'memory-runtime': { type: 'string' },
+      breakdown: { type: 'string' },
+      'rss-tolerance-mb': { type: 'string' },
+      json: { type: 'string' },
+      markdown: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  const int = (name: string, v: string | undefined, def: number, min: number): number => {
+    if (v === undefined) return def;
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`--${name} must be an integer >= ${min}`);
+    return Number(v);
+  };
+  const list = <T extends string>(name: string, v: string | undefined, allowed: readonly T[], def: T[]): T[] => {
+    if (v === undefined) return def;
+    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const i of items) if (!allowed.includes(i as T)) throw new Error(`--${name}: ${i} is not one of ${allowed.join(', ')}`);
+    return items as T[];
+  };
+  const concurrency = (values.concurrency ?? '1,2,4,8').split(',').map((s) => {
+    if (!/^\d+$/.test(s.trim()) || Number(s) < 1) throw new Error('--concurrency must be positive integers, e.g. 1,2,4,8');
+    return Number(s);
+  });
+  const requests = int('requests', values.requests, quick ? 12 : 60, 1);
+  const o: Options = {
+    requests,
+    warmup: int('warmup', values.warmup, quick ? 2 : 5, 0),
+    runtimes: list('runtimes', values.runtimes, ['runc', 'gvisor'] as const, ['runc', 'gvisor']),
+    concurrency,
+    lines: list('lines', values.lines, LINES, [...LINES]),
+    poolSize: int('pool-size', values['pool-size'], 4, 1),
+    memoryExecutions: int('memory-executions', values['memory-executions'], quick ? 100 : 1000, 0),
+    memoryRuntime: list('memory-runtime', values['memory-runtime'], ['runc', 'gvisor'] as const, ['runc'])[0]!,
+    breakdown: int('breakdown', values.breakdown, quick ? 5 : 20, 0),
+    rssToleranceMb: int('rss-tolerance-mb', values['rss-tolerance-mb'], 4, 0),
+    json: values.json ?? null,
+    markdown: values.markdown ?? null,
+    verbose: values.verbose ?? false,
+  };
+  if (Math.max(...o.concurrency) > o.requests) throw new Error('--requests must be at least the largest concurrency');
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+const repo = path.resolve(import.meta.dirname, '..');
+const IMAGE = 'toolruntime-sandbox:latest';
+const NAMESPACE = 'kata-exec-bench';
+const PROGRAM = 'print(6*7)';
+const EXPECTED = '42\n';
+const BENCH_LABEL = { 'org.kata-exec.bench': 'raw' };
+
+let verbose = false;
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+const debug = (msg: string) => {
+  if (verbose) log(msg);
+};
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  // Linear interpolation between closest ranks (numpy's default). With 60 samples, p99 is
+  // within the two largest values.
+  const rank = (p / 100) * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
+}
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+const newId = (tag: string) => `kxb-${tag}-${randomBytes(6).toString('hex')}`;
+
+function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  return execFileSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+function trySh(cmd: string, args: string[]): string {
+  try {
+    return sh(cmd, args).trim();
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    return `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || 'not available';
+  }
+}
+function which(bin: string): string | null {
+  try {
+    return sh('sh', ['-c', `command -v ${bin}`]).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Children we started (raw ctr runs, the service): ended on Ctrl-C. */
+const children = new Set<ChildProcess>();
+
+interface ProcResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** ms from spawn: first stdout chunk that contains `mark`, when asked; stdout EOF; exit. */
+  markAt: number | null;
+  stdoutEndAt: number | null;
+  exitAt: number;
+  /** ms from spawn to the first stdout chunk containing `second`. */
+  secondAt: number | null;
+}
+
+function runProc(file: string, args: string[], marks: { mark?: string; second?: string } = {}): Promise<ProcResult> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    let markAt: number | null = null;
+    let secondAt: number | null = null;
+    let stdoutEndAt: number | null = null;
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (c: string) => {
+      stdout += c;
+      const now = performance.now() - t0;
+      if (marks.mark && markAt === null && stdout.includes(marks.mark)) markAt = now;
+      if (marks.second && secondAt === null && stdout.includes(marks.second)) secondAt = now;
+    });
+    child.stdout.on('end', () => {
+      stdoutEndAt = performance.now() - t0;
+    });
+    child.stderr.on('data', (c: string) => {
+      if (stderr.length < 8192) stderr += c;
+    });
+    child.on('error', (err) => {
+      stderr += String(err);
+    });
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr, markAt, secondAt, stdoutEndAt, exitAt: performance.now() - t0 });
+    });
+  });
+}
+
+function loadAvg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}
+
+/** Other engineers' test runs on this machine: containerd processes and vitest runs that are not ours. */
+function foreignActivity(ourRoot: string): string {
+  let containerds = 0;
+  let vitests = 0;
+  for (const pid of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (/^containerd --config/.test(cmd) && !cmd.includes(ourRoot)) containerds++;
+    if (/node .*vitest/.test(cmd)) vitests++;
+  }
+  return `${containerds} other containerd, ${vitests} vitest process(es)`;
+}
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+interface Timing {
+  queuedMs: number[];
+  setupMs: number[];
+  runMs: number[];
+  teardownMs: number[];
+  durationMs: number[];
+}
+
+interface Cell {
+  runtime: Runtime;
+  line: Line;
+  concurrency: number;
+  requests: number;
+  ok: number;
+  failures: number;
+  failureSamples: string[];
+  /** Latencies of the successful requests (ms). */
+  latencies: number[];
+  p50: number;
+  p95: number;
+  p99: number;
+  execPerSec: number;
+  wallMs: number;
+  load: string;
+  timing: Timing | null;
+  na: string | null;
+}
+
+function finishCell(c: Omit<Cell, 'p50' | 'p95' | 'p99' | 'execPerSec'>): Cell {
+  const s = [...c.latencies].sort((a, b) => a - b);
+  return {
+    ...c,
+    p50: percentile(s, 50),
+    p95: percentile(s, 95),
+    p99: percentile(s, 99),
+    // Completed executions (ok or not) per second of wall time for the whole cell.
+    execPerSec: c.wallMs > 0 ? (c.requests / c.wallMs) * 1000 : NaN,
+  };
+}
+
+function naCell(runtime: Runtime, line: Line, concurrency: number, why: string): Cell {
+  return finishCell({
+    runtime,
+    line,
+    concurrency,
+    requests: 0,
+    ok: 0,
+    failures: 0,
+    failureSamples: [],
+    latencies: [],
+    wallMs: 0,
+    load: '',
+    timing: null,
+    na: why,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The environment: temp dir, containerd, image, rootfs mount
+
+interface Env {
+  root: string;
+  containerdEnv: NodeJS.ProcessEnv;
+  target: CtrTarget;
+  ctrPath: string;
+  runscPath: string | null;
+  ctr: CtrClient;
+  rawRootfs: string | null;
+  rawWork: string;
+  runscWrapper: string;
+  seccomp: OciSeccomp | null;
+  services: Set<ServiceProc>;
+}
+
+let env: Env | null = null;
+
+async function startEnvironment(o: Options): Promise<Env> {
+  if (process.getuid?.() !== 0) throw new Error('run the benchmark as root (containerd, mounts)');
+  const archive = path.join(process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec', 'images', 'sandbox.oci.tar');
+  if (!existsSync(archive)) throw new Error(`${archive} is missing: run bash scripts/setup.sh deps first (it builds the image archive)`);
+  for (const bin of ['containerd', 'ctr', 'containerd-shim-runc-v2']) {
+    if (!which(bin)) throw new Error(`${bin} is missing: apt-get install containerd runc`);
+  }
+  const runscPath = which('runsc');
+  if (o.runtimes.includes('gvisor') && !runscPath) throw new Error('runsc is missing: apt-get install runsc (or --runtimes runc)');
+  const ctrPath = which('ctr')!;
+
+  const root = mkdtempSync('/tmp/kx-bench-');
+  const e: Env = {
+    root,
+    containerdEnv: { KATA_EXEC_STATE_DIR: path.join(root, 'state'), KATA_EXEC_RUN_DIR: path.join(root, 'run') },
+    target: { address: path.join(root, 'run', 'containerd', 'containerd.sock'), namespace: NAMESPACE },
+    ctrPath,
+    runscPath,
+    ctr: null as unknown as CtrClient,
+    rawRootfs: null,
+    rawWork: path.join(root, 'raw', 'work'),
+    runscWrapper: path.join(root, 'raw', 'bin', 'runsc-bench'),
+    seccomp: null,
+    services: new Set(),
+  };
+  env = e;
+  e.ctr = new CtrClient(ctrPath, e.target);
+  log(`temporary directory ${root}`);
+  sh('bash', [path.join(repo, 'scripts/containerd.sh'), 'start'], e.containerdEnv);
+  const t0 = performance.now();
+  sh(ctrPath, importImageArgv(e.target, archive, 'toolruntime-sandbox'));
+  log(`image imported in ${fmt((performance.now() - t0) / 1000)} s`);
+
+  await mkdir(e.rawWork, { recursive: true, mode: 0o711 });
+  await mkdir(path.dirname(e.runscWrapper), { recursive: true, mode: 0o711 });
+  if (runscPath) {
+    // The very wrapper the service writes: exec runsc --network=none "$@".
+    await writeFile(e.runscWrapper, runscWrapperScript(runscPath), { mode: 0o755 });
+    await chmod(e.runscWrapper, 0o755);
+  }
+  const rootfs = path.join(root, 'raw', 'rootfs');
+  await mkdir(rootfs, { recursive: true, mode: 0o755 });
+  sh(ctrPath, mountImageArgv(e.target, IMAGE, rootfs));
+  e.rawRootfs = rootfs;
+  // containerd's default seccomp profile, read the way the service reads it.
+  const probe = await e.ctr.defaultSeccompProfile(IMAGE, newId('seccomp'), BENCH_LABEL);
+  e.seccomp = probe as OciSeccomp;
+  return e;
+}
+
+let cleaning: Promise<void> | null = null;
+
+function cleanup(): Promise<void> {
+  if (cleaning) return cleaning;
+  cleaning = (async () => {
+    const e = env;
+    for (const s of e?.services ?? []) await s.stop().catch(() => undefined);
+    for (const c of children) c.kill('SIGKILL');
+    if (!e) return;
+    log('cleaning up');
+    // Whatever a raw run left: kill and delete every container of our namespace.
+    try {
+      for (const id of await e.ctr.listContainers()) {
+        await e.ctr.killTask(id).catch(() => undefined);
+        await e.ctr.removeContainer(id).catch(() => undefined);
+      }
+    } catch {
+      // containerd already gone
+    }
+    if (e.rawRootfs) {
+      try {
+        sh(e.ctrPath, unmountImageArgv(e.target, e.rawRootfs));
+      } catch {
+        // unmounted below
+      }
+    }
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => m.startsWith(e.root + '/'))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) {
+      try {
+        sh('umount', ['--lazy', m]);
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      sh('bash', [path.join(repo, 'scripts/containerd.sh'), 'stop'], e.containerdEnv);
+    } catch (err) {
+      log(`containerd stop: ${String(err)}`);
+    }
+    // Shims (and their runsc) of our containerd outlive it when a task was still there.
+    for (const pid of readdirSafe('/proc')) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.includes('containerd-shim') && cmd.includes(e.target.address)) process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    // The services' logs (warn and above) outlive the run when they say anything.
+    const logs = readdirSafe(e.root)
+      .filter((d) => d.startsWith('svc-'))
+      .map((d) => path.join(e.root, d, 'service.log'))
+      .filter((f) => existsSync(f) && readFileSync(f, 'utf8').trim() !== '');
+    if (logs.length) {
+      const keep = `${e.root}-logs`;
+      mkdirSync(keep, { recursive: true });
+      for (const f of logs) copyFileSync(f, path.join(keep, `${path.basename(path.dirname(f))}.log`));
+      log(`the service logged warnings or errors: kept in ${keep}`);
+    }
+    rmSync(e.root, { recursive: true, force: true });
+    log('cleaned up');
+  })();
+  return cleaning;
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw ctr runs
+
+function runtimeTarget(e: Env, rt: Runtime): RuntimeTarget {
+  return {
+    kind: rt,
+    ociRuntime: 'io.containerd.runc.v2',
+    runcBinary: rt === 'gvisor' ? e.runscWrapper : null,
+    runtimeConfigPath: null,
+    snapshotter: null,
+    hypervisor: null,
+    launch: 'config',
+  };
+}
+
+/** The SandboxSpec the service builds for POST {"language":"python","code":"print(6*7)"}. */
+const executors = new Map<string, Executor>();
+function serviceSpec(rt: RuntimeTarget, id: string): SandboxSpec {
+  let ex = executors.get(rt.kind);
+  if (!ex) {
+    const config = loadConfig({ KATA_EXEC_NAMESPACE: NAMESPACE });
+    ex = new Executor({ config, runtime: rt, runner: null, instanceId: 'bench' });
+    executors.set(rt.kind, ex);
+  }
+  return ex.prepare({ language: 'python', code: PROGRAM }, id).spec;
+}
+
+/** Mirrors CtrSandboxRunner.buildArgv (config mode) for the spec, with `command` as the process. */
+function ociSpecFor(e: Env, rt: RuntimeTarget, spec: SandboxSpec, codeDir: string, command: string[]): Record<string, unknown> {
+  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
+  return buildOciSpec({
+    rootfsPath: e.rawRootfs!,
+    readOnlyRootfs: spec.security.readOnlyRootfs,
+    args: command,
+    env: spec.env,
+    cwd: spec.workingDir,
+    uid,
+    gid,
+    hostname: 'sandbox',
+    codeDir,
+    cgroupsPath: `/${e.target.namespace}/${spec.id}`,
+    memoryBytes: spec.resources.memoryBytes,
+    cpuQuota: Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000),
+    cpuPeriod: CPU_PERIOD_US,
+    pids: rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
+    nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
+    tmpfsBytes: spec.resources.tmpfsBytes,
+    openFiles: spec.resources.openFiles,
+    network: spec.security.networkMode,
+    seccomp: e.seccomp,
+    annotations: {},
+  });
+}
+
+interface Sample {
+  ms: number;
+  ok: boolean;
+  detail: string;
+  proc?: ProcResult;
+}
+
+/**
+ * One raw execution the way the service makes it: per-execution directory with /code and
+ * spec.json, `ctr run --rm --config`, directory removed. Timed from the first mkdir to
+ * the removal, as the service's own work is.
+ */
+async function rawConfigOnce(e: Env, rt: Runtime, program: 'python' | 'true', marker = false): Promise<Sample & { nonce: string }> {
+  const target = runtimeTarget(e, rt);
+  const id = newId(rt);
+  const t0 = performance.now();
+  const dir = path.join(e.rawWork, id);
+  const codeDir = path.join(dir, 'code');
+  const specPath = path.join(dir, 'spec.json');
+  const spec = serviceSpec(target, id);
+  await mkdir(codeDir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o711);
+  await writeFile(path.join(codeDir, 'main.py'), PROGRAM, { mode: 0o644, flag: 'wx' });
+  const nonce = newNonce();
+  let command = program === 'python' ? spec.command : ['/bin/true'];
+  if (marker) command = wrapWithMarker(nonce, command);
+  await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, codeDir, command)), { mode: 0o600 });
+  const argv = runWithConfigArgv(e.target, target, { id, specPath, labels: BENCH_LABEL });
+  const r = await runProc(e.ctrPath, argv, marker ? { mark: nonce, second: '42' } : {});
+  await rm(dir, { recursive: true, force: true });
+  const ms = performance.now() - t0;
+  const want = program === 'python' ? EXPECTED : '';
+  const out = marker ? r.stdout.replace(`${nonce}\n`, '') : r.stdout;
+  const ok = r.code === 0 && out === want;
+  return { ms, ok, nonce, proc: r, detail: ok ? '' : `exit ${r.code ?? r.signal}, stdout ${JSON.stringify(out.slice(0, 80))}, stderr ${JSON.stringify(r.stderr.trim().slice(-300))}` };
+}
+
+/** Plain `ctr run --rm IMAGE ID python3 -c 'print(6*7)'`: ctr's own defaults, a snapshot per run. */
+async function rawImageOnce(e: Env, rt: Runtime): Promise<Sample> {
+  const target = runtimeTarget(e, rt);
+  const id = newId(`${rt}-img`);
+  const t0 = performance.now();
+  const argv = [...globalArgs(e.target), 'run', '--rm', ...runtimeArgs(target), '--label', 'org.kata-exec.bench=raw', IMAGE, id, 'python3', '-c', PROGRAM];
+  const r = await runProc(e.ctrPath, argv);
+  const ms = performance.now() - t0;
+  const ok = r.code === 0 && r.stdout === EXPECTED;
+  return { ms, ok, detail: ok ? '' : `exit ${r.code ?? r.signal}, stdout ${JSON.stringify(r.stdout.slice(0, 80))}, stderr ${JSON.stringify(r.stderr.trim().slice(-300))}` };
+}
+
+/** n runs of fn at concurrency c (c workers taking the next run). */
+async function runParallel(n: number, c: number, fn: () => Promise<Sample>): Promise<{ samples: Sample[]; wallMs: number }> {
+  const samples: Sample[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < n && !stopping) {
+      next++;
+      samples.push(await fn());
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(c, n) }, worker));
+  return { samples, wallMs: performance.now() - t0 };
+}
+
+async function rawCell(e: Env, o: Options, rt: Runtime, line: Line, c: number): Promise<Cell> {
+  const fn =
+    line === 'raw-image' ? () => rawImageOnce(e, rt) : () => rawConfigOnce(e, rt, line === 'raw-true' ? 'true' : 'python');
+  const warm = o.warmup > 0 ? await runParallel(o.warmup, c, fn) : { samples: [], wallMs: 0 };
+  const load = loadAvg();
+  const { samples, wallMs } = await runParallel(o.requests, c, fn);
+  const bad = [...warm.samples, ...samples].filter((s) => !s.ok);
+  const good = samples.filter((s) => s.ok);
+  return finishCell({
+    runtime: rt,
+    line,
+    concurrency: c,
+    requests: samples.length,
+    ok: good.length,
+    failures: samples.length - good.length + warm.samples.filter((s) => !s.ok).length,
+    failureSamples: bad.slice(0, 3).map((s) => s.detail),
+    latencies: good.map((s) => s.ms),
+    wallMs,
+    load,
+    timing: null,
+    na: null,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The service as a process
+
+class PoolMissingError extends Error {}
+
+interface ServiceProc {
+  pid: number;
+  url: string;
+  logPath: string;
+  stop(): Promise<void>;
+}
+
+/** The TCP port a process listens on, from its socket inodes and /proc/<pid>/net/tcp. */
+async function listeningPort(pid: number): Promise<number | null> {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+    const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m) inodes.add(m[1]!);
+  }
+  for (const table of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '0A' || !inodes.has(f[9]!)) continue;
+      return parseInt(f[1]!.split(':')[1]!, 16);
+    }
+  }
+  return null;
+}
+
+let serviceCount = 0;
+
+async function startService(e: Env, rt: Runtime, concurrency: number, poolSize: number): Promise<ServiceProc> {
+  const n = ++serviceCount;
+  const dir = path.join(e.root, `svc-${n}`);
+  await mkdir(dir, { recursive: true });
+  const logPath = path.join(dir, 'service.log');
+  const fd = openSync(logPath, 'a');
+  const poolKnown = 'KATA_EXEC_POOL_SIZE' in (ConfigSchema.properties as Record<string, unknown>);
+  const svcEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    KATA_EXEC_HOST: '127.0.0.1',
+    KATA_EXEC_PORT: '0',
+    KATA_EXEC_LOG_LEVEL: 'warn',
+    KATA_EXEC_RUNTIME: rt,
+    KATA_EXEC_CONTAINERD_ADDRESS: e.target.address,
+    KATA_EXEC_NAMESPACE: NAMESPACE,
+    KATA_EXEC_STATE_DIR: path.join(dir, 'state'),
+    KATA_EXEC_RUN_DIR: path.join(dir, 'run'),
+    KATA_EXEC_CONCURRENCY: String(concurrency),
+    KATA_EXEC_QUEUE_DEPTH: '100000',
+    KATA_EXEC_SHUTDOWN_GRACE_MS: '5000',
+  };
+  if (poolSize > 0) {
+    svcEnv.KATA_EXEC_POOL_SIZE = String(poolSize);
+    svcEnv.KATA_EXEC_POOL_PROFILES = 'standard';
+  } else if (poolKnown) {
+    svcEnv.KATA_EXEC_POOL_SIZE = '0';
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/server.ts')], {
+    cwd: repo,
+    env: svcEnv,
+    // Its own process group: Ctrl-C reaches the benchmark, which stops the service itself.
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  children.add(child);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exitP = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      children.delete(child);
+      resolve();
+    }),
+  );
+  const pid = child.pid!;
+  const stop = async () => {
+    if (exited) return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const done = await Promise.race([exitP.then(() => true), sleep(20_000).then(() => false)]);
+    if (!done) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await exitP;
+    }
+    e.services.delete(svc);
+  };
+  const svc: ServiceProc = { pid, url: '', logPath, stop };
+  e.services.add(svc);
+
+  const deadline = Date.now() + 90_000;
+  let port: number | null = null;
+  while (Date.now() < deadline && !exited && !stopping) {
+    port = await listeningPort(pid);
+    if (port) break;
+    await sleep(100);
+  }
+  if (!port) {
+    await stop();
+    const text = readFileSync(logPath, 'utf8');
+    if (/KATA_EXEC_POOL_SIZE is not a setting/.test(text)) throw new PoolMissingError('the service has no warm pool (KATA_EXEC_POOL_SIZE is not a setting)');
+    throw new Error(`the service did not start (${JSON.stringify(exited)}); its log:\n${text.slice(-3000)}`);
+  }
+  svc.url = `http://127.0.0.1:${port}`;
+  while (Date.now() < deadline && !stopping) {
+    const ok = await fetch(`${svc.url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return svc;
+    await sleep(200);
+  }
+  await stop();
+  throw new Error(`the service never became ready; its log:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+}
+
+function rssKb(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: get('VmRSS'), hwm: get('VmHWM') };
+}
+
+/** Pool gauges from /metrics (any kata_exec_pool* sample), for the warm line's settling. */
+async function poolGauges(url: string): Promise<Record<string, number>> {
+  const text = await fetch(`${url}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(kata_exec_pool\w*(?:\{[^}]*\})?)\s+(\S+)$/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Waits until a pool gauge that looks like "ready sandboxes" reaches the pool size (or 20 s). */
+async function waitPoolFull(url: string, size: number): Promise<string> {
+  const t0 = Date.now();
+  let last: Record<string, number> = {};
+  while (Date.now() - t0 < 20_000 && !stopping) {
+    last = await poolGauges(url);
+    const ready = Object.entries(last).filter(([k]) => /(idle|ready|available|warm)/.test(k) && !/_total|_bucket|_sum|_count/.test(k));
+    if (ready.length && ready.reduce((a, [, v]) => a + v, 0) >= size) return `pool full after ${Date.now() - t0} ms`;
+    if (!Object.keys(last).length && Date.now() - t0 > 5000) return 'no pool gauge in /metrics: waited 5 s';
+    await sleep(100);
+  }
+  return `pool not full after 20 s: ${JSON.stringify(last)}`;
+}
+
+interface HttpRun {
+  latencies: number[];
+  ok: number;
+  failures: number;
+  failureSamples: string[];
+  wallMs: number;
+  timing: Timing;
+  sent: number;
+}
+
+const BODY = JSON.stringify({ language: 'python', code: PROGRAM });
+
+/** n POST /v1/execute with autocannon, c connections; every answer is checked. */
+async function httpRun(url: string, n: number, c: number): Promise<HttpRun> {
+  const r: HttpRun = {
+    latencies: [],
+    ok: 0,
+    failures: 0,
+    failureSamples: [],
+    wallMs: 0,
+    sent: n,
+    timing: { queuedMs: [], setupMs: [], runMs: [], teardownMs: [], durationMs: [] },
+  };
+  let lastOk = false;
+  const t0 = performance.now();
+  let finish: (v: { err: unknown; res: autocannon.Result | undefined }) => void = () => undefined;
+  const finished = new Promise<{ err: unknown; res: autocannon.Result | undefined }>((resolve) => (finish = resolve));
+  const inst = autocannon(
+    {
+    url,
+    connections: Math.min(c, n),
+    amount: n,
+    timeout: 120,
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/execute',
+        headers: { 'content-type': 'application/json' },
+        body: BODY,
+        onResponse: (status: number, body: string) => {
+          lastOk = false;
+          try {
+            const j = JSON.parse(body) as { stdout?: string; status?: string; timing?: Record<string, number>; durationMs?: number };
+            if (status === 200 && j.stdout === EXPECTED && j.status === 'ok') {
+              lastOk = true;
+              r.ok++;
+              if (j.timing) {
+                r.timing.queuedMs.push(j.timing.queuedMs ?? NaN);
+                r.timing.setupMs.push(j.timing.setupMs ?? NaN);
+                r.timing.runMs.push(j.timing.runMs ?? NaN);
+                r.timing.teardownMs.push(j.timing.teardownMs ?? NaN);
+              }
+              if (typeof j.durationMs === 'number') r.timing.durationMs.push(j.durationMs);
+              return;
+            }
+          } catch {
+            // not JSON: a failure below
+          }
+          r.failures++;
+          if (r.failureSamples.length < 3) r.failureSamples.push(`HTTP ${status}: ${body.slice(0, 300)}`);
+        },
+      },
+    ],
+    },
+    (err, res) => finish({ err, res }),
+  );
+  let tLast = 0;
+  inst.on('response', (_client, _status, _bytes, responseTime) => {
+    tLast = performance.now();
+    if (lastOk) r.latencies.push(responseTime);
+  });
+  const stopOnSignal = () => inst.stop();
+  stopHooks.add(stopOnSignal);
+  const { err, res } = await finished;
+  stopHooks.delete(stopOnSignal);
+  if (err) throw err instanceof Error ? err : new Error(String(err));
+  // From the call to the last answer: autocannon's own wind-down after it is not the service's.
+  r.wallMs = (tLast || performance.now()) - t0;
+  const lost = n - r.ok - r.failures;
+  if (lost > 0) {
+    r.failures += lost;
+    r.failureSamples.push(`${lost} request(s) without an answer (errors ${res?.errors}, timeouts ${res?.timeouts})`);
+  }
+  return r;
+}
+
+async function serviceCell(svc: ServiceProc, o: Options, rt: Runtime, line: Line, c: number): Promise<Cell> {
+  let warmFailures = 0;
+  const samples: string[] = [];
+  if (o.warmup > 0) {
+    const w = await httpRun(svc.url, o.warmup, c);
+    warmFailures = w.failures;
+    samples.push(...w.failureSamples);
+  }
+  if (line === 'warm') debug(`${rt} warm c=${c}: ${await waitPoolFull(svc.url, o.poolSize)}`);
+  const load = loadAvg();
+  const h = await httpRun(svc.url, o.requests, c);
+  return finishCell({
+    runtime: rt,
+    line,
+    concurrency: c,
+    requests: h.sent,
+    ok: h.ok,
+    failures: h.failures + warmFailures,
+    failureSamples: [...samples, ...h.failureSamples].slice(0, 3),
+    latencies: h.latencies,
+    wallMs: h.wallMs,
+    load,
+    timing: h.timing,
+    na: null,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Breakdown of one execution
+
+interface Breakdown {
+  runtime: Runtime;
+  samples: number;
+  ctrHelpMs: number;
+  ctrVersionMs: number;
+  toMarkerMs: number;
+  markerTo42Ms: number;
+  afterOutputMs: number;
+  stdoutEofToExitMs: number;
+  totalMs: number;
+  trueTotalMs: number;
+  hostPythonMs: number;
+  /** The warm path by hand, with nothing else running: `ctr run --detach` of an idle sandbox, `ctr tasks exec` of the program in it, kill + delete. */
+  detachStartMs: number;
+  execMs: number;
+  execFailures: number;
+  destroyMs: number;
+}
+
+/**
+ * The warm pool's path, by hand and alone: a sandbox started with `sleep infinity`
+ * (`ctr run --detach --config`), the program written to its /code afterwards and run with
+ * `ctr tasks exec`, then the sandbox killed and deleted. Returns the three times (ms).
+ */
+async function warmPathOnce(e: Env, rt: Runtime): Promise<{ start: number; exec: number; destroy: number; ok: boolean; detail: string }> {
+  const target = runtimeTarget(e, rt);
+  const id = newId(`${rt}-exec`);
+  const dir = path.join(e.rawWork, id);
+  const codeDir = path.join(dir, 'code');
+  const specPath = path.join(dir, 'spec.json');
+  const spec = serviceSpec(target, id);
+  await mkdir(codeDir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o711);
+  await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, codeDir, ['sleep', 'infinity'])), { mode: 0o600 });
+  const runArgv = [...globalArgs(e.target), 'run', '--detach', ...runtimeArgs(target), '--label', 'org.kata-exec.bench=raw', '--config', specPath, id];
+  const started = await runProc(e.ctrPath, runArgv);
+  let exec: ProcResult | null = null;
+  if (started.code === 0) {
+    await writeFile(path.join(codeDir, 'main.py'), PROGRAM, { mode: 0o644, flag: 'wx' });
+    const execArgv = [...globalArgs(e.target), 'tasks', 'exec', '--exec-id', 'run', '--cwd', spec.workingDir, id, ...spec.command];
+    exec = await runProc(e.ctrPath, execArgv);
+  }
+  const t0 = performance.now();
+  await e.ctr.killTask(id).catch(() => undefined);
+  await e.ctr.removeContainer(id).catch(() => undefined);
+  const destroy = performance.now() - t0;
+  await rm(dir, { recursive: true, force: true });
+  const ok = started.code === 0 && exec !== null && exec.code === 0 && exec.stdout === EXPECTED;
+  const detail = ok ? '' : `run --detach exit ${started.code} ${started.stderr.trim().slice(-200)}; exec exit ${exec?.code} stdout ${JSON.stringify(exec?.stdout ?? '')} ${exec?.stderr.trim().slice(-200) ?? ''}`;
+  return { start: started.exitAt, exec: exec?.exitAt ?? NaN, destroy, ok, detail };
+}
+
+async function breakdown(e: Env, rt: Runtime, n: number): Promise<Breakdown> {
+  const help: number[] = [];
+  const version: number[] = [];
+  const toMarker: number[] = [];
+  const markerTo42: number[] = [];
+  const after: number[] = [];
+  const eofToExit: number[] = [];
+  const total: number[] = [];
+  const trueTotal: number[] = [];
+  const hostPython: number[] = [];
+  const detachStart: number[] = [];
+  const execs: number[] = [];
+  const destroys: number[] = [];
+  let execFailures = 0;
+  let failures = 0;
+  for (let i = 0; i < n && !stopping; i++) {
+    help.push((await runProc(e.ctrPath, ['--help'])).exitAt);
+    const v = await runProc(e.ctrPath, versionArgv(e.target));
+    version.push(v.exitAt);
+    const s = await rawConfigOnce(e, rt, 'python', true);
+    const p = s.proc!;
+    if (!s.ok || p.markAt === null || p.secondAt === null) {
+      failures++;
+      log(`breakdown run failed: ${s.detail}`);
+      continue;
+    }
+    toMarker.push(p.markAt);
+    markerTo42.push(p.secondAt - p.markAt);
+    after.push(p.exitAt - p.secondAt);
+    eofToExit.push(p.exitAt - (p.stdoutEndAt ?? p.exitAt));
+    total.push(p.exitAt);
+    const t = await rawConfigOnce(e, rt, 'true');
+    if (t.ok) trueTotal.push(t.proc!.exitAt);
+    // The image's own python straight on the host (chroot into the mounted rootfs): the
+    // program without any sandbox.
+    const hp = await runProc('chroot', [e.rawRootfs!, '/usr/bin/python3', '-c', PROGRAM]);
+    if (hp.code === 0) hostPython.push(hp.exitAt);
+    const w = await warmPathOnce(e, rt);
+    if (w.ok) {
+      detachStart.push(w.start);
+      execs.push(w.exec);
+      destroys.push(w.destroy);
+    } else {
+      execFailures++;
+      log(`breakdown: warm path by hand failed: ${w.detail}`);
+    }
+  }
+  if (failures) log(`${failures} breakdown run(s) failed`);
+  return {
+    runtime: rt,
+    samples: total.length,
+    ctrHelpMs: median(help),
+    ctrVersionMs: median(version),
+    toMarkerMs: median(toMarker),
+    markerTo42Ms: median(markerTo42),
+    afterOutputMs: median(after),
+    stdoutEofToExitMs: median(eofToExit),
+    totalMs: median(total),
+    trueTotalMs: median(trueTotal),
+    hostPythonMs: median(hostPython),
+    detachStartMs: median(detachStart),
+    execMs: median(execs),
+    execFailures,
+    destroyMs: median(destroys),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory
+
+interface MemoryResult {
+  runtime: Runtime;
+  perSet: number;
+  concurrency: number;
+  rssMb: number[];
+  hwmMb: number;
+  failures: number;
+  failureSamples: string[];
+  setSeconds: number[];
+  /** VmRSS of an idle `node` and an idle `node --import tsx` on an empty script: what the loader alone costs. */
+  idleNodeMb: number;
+  idleTsxMb: number;
+}
+
+/** VmRSS of a process that runs an empty script (with `pre` before it), 2 s after its start. */
+async function idleRss(e: Env, pre: string[], ext: string): Promise<number> {
+  const file = path.join(e.root, `idle.${ext}`);
+  writeFileSync(file, 'setInterval(() => undefined, 1000);\n');
+  const child = spawn(process.execPath, [...pre, file], { cwd: repo, stdio: 'ignore' });
+  children.add(child);
+  try {
+    await sleep(2000);
+    return rssKb(child.pid!).rss / 1024;
+  } finally {
+    child.kill('SIGKILL');
+    children.delete(child);
+  }
+}
+
+async function memoryRun(e: Env, o: Options): Promise<MemoryResult> {
+  const c = 4;
+  const svc = await startService(e, o.memoryRuntime, Math.max(c, ...o.concurrency), 0);
+  const m: MemoryResult = {
+    runtime: o.memoryRuntime,
+    perSet: o.memoryExecutions,
+    concurrency: c,
+    rssMb: [],
+    hwmMb: NaN,
+    failures: 0,
+    failureSamples: [],
+    setSeconds: [],
+    idleNodeMb: await idleRss(e, [], 'mjs'),
+    idleTsxMb: await idleRss(e, ['--import', 'tsx'], 'ts'),
+  };
+  try {
+    const settle = async () => {
+      await sleep(1000);
+      return rssKb(svc.pid).rss / 1024;
+    };
+    m.rssMb.push(await settle());
+    log(`memory: VmRSS before set 1: ${fmt(m.rssMb[0]!)} MB`);
+    for (let set = 1; set <= 3 && !stopping; set++) {
+      // In chunks so that progress shows and a Ctrl-C stops soon.
+      let left = o.memoryExecutions;
+      const t0 = performance.now();
+      while (left > 0 && !stopping) {
+        const chunk = Math.min(left, 200);
+        const h = await httpRun(svc.url, chunk, Math.min(c, chunk));
+        m.failures += h.failures;
+        for (const f of h.failureSamples) if (m.failureSamples.length < 3) m.failureSamples.push(f);
+        left -= chunk;
+      }
+      m.setSeconds.push((performance.now() - t0) / 1000);
+      m.rssMb.push(await settle());
+      log(`memory: VmRSS after set ${set} (${o.memoryExecutions} executions, ${fmt(m.setSeconds.at(-1)!)} s): ${fmt(m.rssMb.at(-1)!)} MB`);
+    }
+    m.hwmMb = rssKb(svc.pid).hwm / 1024;
+  } finally {
+    await svc.stop();
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+interface Report {
+  date: string;
+  command: string;
+  options: Options;
+  machine: Record<string, string>;
+  cells: Cell[];
+  breakdowns: Breakdown[];
+  memory: MemoryResult | null;
+  poolAvailable: boolean | null;
+  loadStart: string;
+  loadEnd: string;
+  activityStart: string;
+  activityEnd: string;
+  recheck: Cell[];
+}
+
+/** The commit and whether src/ differs from it: the service measured is the working tree's. */
+function sourceState(): string {
+  const head = trySh('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']);
+  const dirty = trySh('git', ['-C', repo, 'status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length;
+  return dirty ? `${head} + uncommitted changes in ${dirty} src/ file(s)` : head;
+}
+
+function machineInfo(): Record<string, string> {
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  return {
+    nproc: trySh('nproc', []),
+    cpu,
+    memory: `${fmt(os.totalmem() / 1024 ** 3)} GiB`,
+    kernel: trySh('uname', ['-r']),
+    os: trySh('sh', ['-c', '. /etc/os-release && echo "$PRETTY_NAME"']),
+    node: process.version,
+    containerd: trySh('containerd', ['--version']),
+    runc: trySh('runc', ['--version']).split('\n')[0] ?? '',
+    runsc: trySh('runsc', ['--version']).split('\n')[0] ?? '',
+    source: sourceState(),
+    autocannon: JSON.parse(readFileSync(path.join(repo, 'node_modules/autocannon/package.json'), 'utf8')).version as string,
+  };
+}
+
+function find(cells: Cell[], rt: Runtime, line: Line, c: number): Cell | undefined {
+  return cells.find((x) => x.runtime === rt && x.line === line && x.concurrency === c && !x.na);
+}
+
+interface Ratio {
+  runtime: Runtime;
+  name: string;
+  value: number;
+}
+interface Target {
+  name: string;
+  detail: string;
+  met: boolean | null;
+}
+
+function ratios(r: Report): Ratio[] {
+  const out: Ratio[] = [];
+  for (const rt of r.options.runtimes) {
+    for (const c of r.options.concurrency) {
+      const raw = find(r.cells, rt, 'raw-config', c);
+      const cold = find(r.cells, rt, 'cold', c);
+      const warm = find(r.cells, rt, 'warm', c);
+      if (raw && cold) out.push({ runtime: rt, name: `cold p50 / raw p50, c=${c}`, value: cold.p50 / raw.p50 });
+      if (raw && warm) out.push({ runtime: rt, name: `warm p50 / raw p50, c=${c}`, value: warm.p50 / raw.p50 });
+    }
+    const raw4 = find(r.cells, rt, 'raw-config', 4);
+    const img4 = find(r.cells, rt, 'raw-image', 4);
+    for (const line of ['cold', 'warm'] as const) {
+      const s4 = find(r.cells, rt, line, 4);
+      if (raw4 && s4) out.push({ runtime: rt, name: `${line} exec/s / raw exec/s, c=4`, value: s4.execPerSec / raw4.execPerSec });
+      const s8 = find(r.cells, rt, line, 8);
+      if (s8) out.push({ runtime: rt, name: `${line} p99 / p50, c=8`, value: s8.p99 / s8.p50 });
+    }
+    const raw8 = find(r.cells, rt, 'raw-config', 8);
+    if (raw8) out.push({ runtime: rt, name: 'raw p99 / p50, c=8', value: raw8.p99 / raw8.p50 });
+    const raw1 = find(r.cells, rt, 'raw-config', 1);
+    const img1 = find(r.cells, rt, 'raw-image', 1);
+    if (raw1 && img1) out.push({ runtime: rt, name: 'raw image p50 / raw config p50, c=1', value: img1.p50 / raw1.p50 });
+    if (raw4 && img4) out.push({ runtime: rt, name: 'raw image exec/s / raw config exec/s, c=4', value: img4.execPerSec / raw4.execPerSec });
+    const again = r.recheck.find((x) => x.runtime === rt && x.concurrency === 1);
+    if (raw1 && again) out.push({ runtime: rt, name: 'drift: raw p50 c=1 at the end / at the start', value: again.p50 / raw1.p50 });
+  }
+  return out;
+}
+
+function targets(r: Report): Target[] {
+  const t: Target[] = [];
+  const x = (v: number) => `${fmt(v, 2)}x`;
+  for (const rt of r.options.runtimes) {
+    const raw1 = find(r.cells, rt, 'raw-config', 1);
+    const cold1 = find(r.cells, rt, 'cold', 1);
+    t.push(
+      raw1 && cold1
+        ? { name: `${rt}: cold p50 <= 1.10x raw ctr run --rm (c=1)`, detail: `${fmt(cold1.p50)} / ${fmt(raw1.p50)} ms = ${x(cold1.p50 / raw1.p50)}`, met: cold1.p50 <= 1.1 * raw1.p50 }
+        : { name: `${rt}: cold p50 <= 1.10x raw ctr run --rm (c=1)`, detail: 'not measured', met: null },
+    );
+    const warm1 = find(r.cells, rt, 'warm', 1);
+    const limit = rt === 'runc' ? 0.5 : 0.25;
+    const wName = `${rt}: warm p50 <= ${limit}x raw (c=1)`;
+    t.push(
+      raw1 && warm1
+        ? { name: wName, detail: `${fmt(warm1.p50)} / ${fmt(raw1.p50)} ms = ${x(warm1.p50 / raw1.p50)}`, met: warm1.p50 <= limit * raw1.p50 }
+        : { name: wName, detail: r.poolAvailable === false ? 'n/a (no pool)' : 'not measured', met: null },
+    );
+    const raw4 = find(r.cells, rt, 'raw-config', 4);
+    for (const line of ['cold', 'warm'] as const) {
+      const s4 = find(r.cells, rt, line, 4);
+      const name = `${rt}: ${line} exec/s >= 0.9x raw parallel (c=4)`;
+      t.push(
+        raw4 && s4
+          ? { name, detail: `${fmt(s4.execPerSec, 2)} / ${fmt(raw4.execPerSec, 2)} exec/s = ${x(s4.execPerSec / raw4.execPerSec)}`, met: s4.execPerSec >= 0.9 * raw4.execPerSec }
+          : { name, detail: line === 'warm' && r.poolAvailable === false ? 'n/a (no pool)' : 'not measured', met: null },
+      );
+      const s8 = find(r.cells, rt, line, 8);
+      const name8 = `${rt}: ${line} p99 <= 3x p50 (c=8)`;
+      t.push(
+        s8
+          ? { name: name8, detail: `${fmt(s8.p99)} / ${fmt(s8.p50)} ms = ${x(s8.p99 / s8.p50)}`, met: s8.p99 <= 3 * s8.p50 }
+          : { name: name8, detail: line === 'warm' && r.poolAvailable === false ? 'n/a (no pool)' : 'not measured', met: null },
+      );
+    }
+  }
+  const m = r.memory;
+  if (m && m.rssMb.length === 4) {
+    const [, a1, a2, a3] = m.rssMb as [number, number, number, number];
+    t.push({ name: `RSS after ${m.perSet} executions <= 150 MB (${m.runtime})`, detail: `${fmt(a1)} MB (after 3 sets: ${fmt(a3)} MB, peak ${fmt(m.hwmMb)} MB)`, met: a1 <= 150 });
+    const growth = a3 - a2;
+    t.push({
+      name: `no RSS growth between sets 2 and 3 (tolerance ${r.options.rssToleranceMb} MB)`,
+      detail: `${fmt(a2)} -> ${fmt(a3)} MB (${growth >= 0 ? '+' : ''}${fmt(growth)} MB)`,
+      met: growth <= r.options.rssToleranceMb,
+    });
+  } else {
+    t.push({ name: 'RSS after 1,000 executions <= 150 MB', detail: 'not measured', met: null });
+  }
+  return t;
+}
+
+const verdict = (m: boolean | null) => (m === null ? 'n/a' : m ? 'MET' : 'NOT MET');
+
+function pad(rows: string[][]): string {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i <= 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ')).join('\n');
+}
+
+function cellRow(c: Cell): string[] {
+  if (c.na) return [c.runtime, LINE_LABEL[c.line].replace('N', ''), String(c.concurrency), '', c.na, '', '', '', ''];
+  return [
+    c.runtime,
+    c.line === 'warm' ? LINE_LABEL.warm.replace('N', '') : LINE_LABEL[c.line],
+    String(c.concurrency),
+    String(c.requests),
+    fmt(c.p50),
+    fmt(c.p95),
+    fmt(c.p99),
+    fmt(c.execPerSec, 2),
+    String(c.failures),
+  ];
+}
+
+function textReport(r: Report): string {
+  const lines: string[] = [];
+  const header = ['runtime', 'line', 'c', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'exec/s', 'fail'];
+  const poolN = r.options.poolSize;
+  const rows = r.cells.map((c) => cellRow(c).map((v, i) => (i === 1 && c.line === 'warm' ? `service warm (pool ${poolN})` : v)));
+  lines.push(pad([header, ...rows]));
+  if (r.recheck.length) {
+    lines.push('', 'drift check (raw ctr run --config python, again at the end of each runtime):');
+    lines.push(pad([header, ...r.recheck.map(cellRow)]));
+  }
+  lines.push('', 'ratios:');
+  lines.push(pad([['runtime', 'ratio', 'value'], ...ratios(r).map((x) => [x.runtime, x.name, fmt(x.value, 2)])]));
+  if (r.breakdowns.length) {
+    lines.push('', 'one execution, sequential (medians, ms):');
+    lines.push(breakdownTable(r, false));
+  }
+  const timing = timingRows(r);
+  if (timing.length) {
+    lines.push('', "the service's own timing field (medians over each cell, ms):");
+    lines.push(pad([['runtime', 'line', 'c', 'queued', 'setup', 'run', 'teardown', 'sum', 'durationMs', 'client p50'], ...timing]));
+  }
+  if (r.memory) {
+    const m = r.memory;
+    lines.push('', `service VmRSS (${m.runtime}, cold, c=${m.concurrency}, ${m.perSet} executions per set): before ${m.rssMb.map((v) => fmt(v)).join(' -> ')} MB; peak (VmHWM) ${fmt(m.hwmMb)} MB; failures ${m.failures}`);
+    lines.push(`  for scale: an idle node on an empty script ${fmt(m.idleNodeMb)} MB, the same under --import tsx ${fmt(m.idleTsxMb)} MB`);
+  }
+  lines.push('', 'targets:');
+  lines.push(pad([['target', 'figures', 'verdict'], ...targets(r).map((t) => [t.name, t.detail, verdict(t.met)])]));
+  const fails = [...r.cells, ...r.recheck].filter((c) => c.failures > 0);
+  const memFails = r.memory?.failures ?? 0;
+  lines.push('', `failures: ${fails.reduce((a, c) => a + c.failures, 0) + memFails} (every response must be 200 with stdout "42\\n")`);
+  for (const c of fails) for (const s of c.failureSamples) lines.push(`  ${c.runtime} ${c.line} c=${c.concurrency}: ${s}`);
+  for (const s of r.memory?.failureSamples ?? []) lines.push(`  memory: ${s}`);
+  lines.push(`load average: ${r.loadStart} at the start, ${r.loadEnd} at the end; at the start ${r.activityStart}, at the end ${r.activityEnd}`);
+  return lines.join('\n');
+}
+
+function timingRows(r: Report): string[][] {
+  const rows: string[][] = [];
+  for (const c of r.cells) {
+    if (!c.timing || !c.timing.setupMs.length) continue;
+    const t = c.timing;
+    const sum = median(t.queuedMs.map((q, i) => q + t.setupMs[i]! + t.runMs[i]! + t.teardownMs[i]!));
+    rows.push([
+      c.runtime,
+      c.line,
+      String(c.concurrency),
+      fmt(median(t.queuedMs)),
+      fmt(median(t.setupMs)),
+      fmt(median(t.runMs)),
+      fmt(median(t.teardownMs)),
+      fmt(sum),
+      fmt(median(t.durationMs)),
+      fmt(c.p50),
+    ]);
+  }
+  return rows;
+}
+
+function breakdownTable(r: Report, md: boolean): string {
+  const head = ['runtime', 'n', 'ctr --help', 'ctr version', 'spawn -> marker', 'marker -> "42"', '"42" -> ctr exit', 'stdout EOF -> exit', 'total (python)', 'total (/bin/true)', 'python on host (chroot)'];
+  const rows = r.breakdowns.map((b) => [
+    b.runtime,
+    String(b.samples),
+    fmt(b.ctrHelpMs),
+    fmt(b.ctrVersionMs),
+    fmt(b.toMarkerMs),
+    fmt(b.markerTo42Ms),
+    fmt(b.afterOutputMs),
+    fmt(b.stdoutEofToExitMs),
+    fmt(b.totalMs),
+    fmt(b.trueTotalMs),
+    fmt(b.hostPythonMs),
+  ]);
+  const head2 = ['runtime', 'n', 'ctr run --detach (idle sandbox)', 'ctr tasks exec (python)', 'kill + delete', 'exec failures'];
+  const rows2 = r.breakdowns.map((b) => [b.runtime, String(b.samples), fmt(b.detachStartMs), fmt(b.execMs), fmt(b.destroyMs), String(b.execFailures)]);
+  return md ? `${mdTable(head, rows)}\n\n${mdTable(head2, rows2)}` : `${pad([head, ...rows])}\n\n${pad([head2, ...rows2])}`;
+}
+
+function mdTable(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i <= 1 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function markdownReport(r: Report): string {
+  const out: string[] = [];
+  const poolN = r.options.poolSize;
+  const head = ['runtime', 'line', 'c', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'exec/s', 'failures'];
+  out.push(mdTable(head, r.cells.map((c) => cellRow(c).map((v, i) => (i === 1 && c.line === 'warm' ? `service warm (pool ${poolN})` : v)))));
+  if (r.recheck.length) out.push('', 'Drift check:', '', mdTable(head, r.recheck.map(cellRow)));
+  out.push('', mdTable(['runtime', 'ratio', 'value'], ratios(r).map((x) => [x.runtime, x.name, fmt(x.value, 2)])));
+  if (r.breakdowns.length) out.push('', breakdownTable(r, true));
+  const timing = timingRows(r);
+  if (timing.length) out.push('', mdTable(['runtime', 'line', 'c', 'queuedMs', 'setupMs', 'runMs', 'teardownMs', 'sum', 'durationMs', 'client p50'], timing));
+  if (r.memory) {
+    const m = r.memory;
+    out.push(
+      '',
+      mdTable(
+        ['VmRSS', 'MB'],
+        [
+          ['idle node, empty script', fmt(m.idleNodeMb)],
+          ['idle node --import tsx, empty script', fmt(m.idleTsxMb)],
+          ['service, before set 1', fmt(m.rssMb[0] ?? NaN)],
+          ...m.rssMb.slice(1).map((v, i) => [`service, after set ${i + 1} (${m.perSet} executions, ${fmt(m.setSeconds[i] ?? NaN)} s)`, fmt(v)]),
+          ['service, peak (VmHWM)', fmt(m.hwmMb)],
+        ],
+      ),
+    );
+  }
+  out.push('', mdTable(['target', 'figures', 'verdict'], targets(r).map((t) => [t.name, t.detail, verdict(t.met)])));
+  return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+
+let stopping = false;
+const stopHooks = new Set<() => void>();
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  verbose = o.verbose;
+  let firstSignalAt = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      // Ctrl-C reaches the whole process group and tsx relays it once more: a second signal
+      // within 3 s is that echo. A later one means "now".
+      if (Date.now() - firstSignalAt < 3000) return;
+      log(`${sig} again: exiting now (cleanup may be incomplete; look under /tmp/kx-bench-*)`);
+      process.exit(130);
+    }
+    stopping = true;
+    firstSignalAt = Date.now();
+    log(`${sig}: stopping and cleaning up`);
+    for (const h of stopHooks) h();
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const report: Report = {
+    date: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    options: o,
+    machine: machineInfo(),
+    cells: [],
+    breakdowns: [],
+    memory: null,
+    poolAvailable: null,
+    loadStart: loadAvg(),
+    loadEnd: '',
+    activityStart: '',
+    activityEnd: '',
+    recheck: [],
+  };
+  const e = await startEnvironment(o);
+  report.activityStart = foreignActivity(e.root);
+  log(`machine: ${report.machine.nproc} cores, load ${report.loadStart}, ${report.activityStart}`);
+  const maxC = Math.max(...o.concurrency);
+  const t0 = performance.now();
+  const add = (c: Cell) => {
+    report.cells.push(c);
+    const s = c.na ?? `p50 ${fmt(c.p50)} p95 ${fmt(c.p95)} p99 ${fmt(c.p99)} ms, ${fmt(c.execPerSec, 2)} exec/s, ${c.failures} failure(s), load ${c.load}`;
+    log(`${c.runtime} ${c.line} c=${c.concurrency}: ${s}`);
+    for (const f of c.failureSamples) log(`  failure: ${f}`);
+  };
+
+  for (const rt of o.runtimes) {
+    if (stopping) break;
+    if (o.breakdown > 0) {
+      log(`${rt}: breakdown (${o.breakdown} sequential runs)`);
+      report.breakdowns.push(await breakdown(e, rt, o.breakdown));
+    }
+    // Raw lines and the cold service, interleaved per concurrency so that each pair is
+    // measured close in time (the cold service idles while the raw runs go).
+    const wantCold = o.lines.includes('cold');
+    const cold = wantCold ? await startService(e, rt, maxC, 0) : null;
+    try {
+      for (const c of o.concurrency) {
+        for (const line of ['raw-config', 'raw-true', 'raw-image'] as const) {
+          if (o.lines.includes(line) && !stopping) add(await rawCell(e, o, rt, line, c));
+        }
+        if (cold && !stopping) add(await serviceCell(cold, o, rt, 'cold', c));
+      }
+    } finally {
+      await cold?.stop();
+    }
+    if (o.lines.includes('warm') && !stopping) {
+      let warm: ServiceProc | null = null;
+      try {
+        warm = await startService(e, rt, maxC, o.poolSize);
+        report.poolAvailable = true;
+      } catch (err) {
+        if (!(err instanceof PoolMissingError)) throw err;
+        report.poolAvailable = false;
+        log(`${rt}: warm rows n/a: ${err.message}`);
+        for (const c of o.concurrency) add(naCell(rt, 'warm', c, 'n/a (no pool)'));
+      }
+      if (warm) {
+        try {
+          log(`${rt} warm: ${await waitPoolFull(warm.url, o.poolSize)}`);
+          for (const c of o.concurrency) if (!stopping) add(await serviceCell(warm, o, rt, 'warm', c));
+        } finally {
+          await warm.stop();
+        }
+      }
+    }
+    if (o.lines.includes('raw-config') && o.concurrency.includes(1) && !stopping) {
+      const again = await rawCell(e, o, rt, 'raw-config', 1);
+      report.recheck.push(again);
+      log(`${rt} raw-config c=1 again: p50 ${fmt(again.p50)} ms`);
+    }
+  }
+  if (o.memoryExecutions > 0 && !stopping) {
+    log(`memory: 3 sets of ${o.memoryExecutions} executions, ${o.memoryRuntime}, cold, c=4`);
+    report.memory = await memoryRun(e, o);
+  }
+  report.loadEnd = loadAvg();
+  report.activityEnd = foreignActivity(e.root);
+  if (stopping) return;
+  await cleanup();
+  log(`done in ${fmt((performance.now() - t0) / 60_000)} min`);
+
+  console.log(`\nkata-exec benchmark, ${report.date}`);
+  console.log(`${report.command}; ${Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  console.log(`${o.requests} measured requests per cell after ${o.warmup} warm-up(s); latency in ms per execution; exec/s = requests / wall time of the cell\n`);
+  console.log(textReport(report));
+  if (o.json) writeFileSync(o.json, JSON.stringify({ ...report, ratios: ratios(report), targets: targets(report) }, null, 2));
+  if (o.markdown) writeFileSync(o.markdown, markdownReport(report));
+  const failures = [...report.cells, ...report.recheck].reduce((a, c) => a + c.failures, 0) + (report.memory?.failures ?? 0);
+  if (failures > 0) {
+    console.log(`\n${failures} execution(s) failed: these figures are not a valid benchmark`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch(async (err: unknown) => {
+  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  await cleanup().catch(() => undefined);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+/**
+ * What this service can run, for GET /v1/runtimes: the image's languages with the versions
+ * recorded in the image itself, the sandbox runtimes this host really has, and every
+ * limit's default and maximum.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { RuntimeTarget } from '../ctr/argv.js';
+import type { Hypervisor, Profile } from '../schemas/common.js';
+import type { RuntimesInfo } from '../schemas/runtimes.js';
+import { detectHostRuntimes } from './detect.js';
+import { LANGUAGES } from './languages.js';
+import { PROFILES } from './profiles.js';
+import { isolationOf, kataRuntimeName, shimBinary } from './runtime.js';
+
+export interface Catalog {
+  describe(): Promise<RuntimesInfo>;
+}
+
+/** The versions build-image.sh measured and wrote into the image (/etc/kata-exec/languages.json). */
+export async function readImageLanguages(rootfsPath: string): Promise<Record<string, string>> {
+  try {
+    const raw = JSON.parse(await readFile(path.join(rootfsPath, 'etc/kata-exec/languages.json'), 'utf8')) as unknown;
+    if (typeof raw !== 'object' || raw === null) return {};
+    return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+const HYPERVISORS: Hypervisor[] = ['qemu', 'cloud-hypervisor', 'firecracker'];
+
+export class HostCatalog implements Catalog {
+  constructor(
+    private readonly config: Config,
+    private readonly active: RuntimeTarget,
+    private readonly rootfs: () => Promise<string | null>,
+  ) {}
+
+  async describe(): Promise<RuntimesInfo> {
+    const host = await detectHostRuntimes({ runscPath: this.config.runscPath });
+    const root = await this.rootfs().catch(() => null);
+    const versions = root ? await readImageLanguages(root) : {};
+    const kataHypervisors = HYPERVISORS.filter(
+      (h) =>
+        host.shims.includes(shimBinary(kataRuntimeName(h, 'per-hypervisor'))) || host.shims.includes(shimBinary(kataRuntimeName(h, 'generic'))),
+    );
+    const runcShim = host.shims.includes('containerd-shim-runc-v2');
+    const runtimes: RuntimesInfo['runtimes'] = [
+      {
+        kind: 'kata',
+        isolation: isolationOf('kata'),
+        installed: kataHypervisors.length > 0,
+        active: this.active.kind === 'kata',
+        ociRuntime: this.active.kind === 'kata' ? this.active.ociRuntime : kataRuntimeName(this.config.hypervisor, this.config.kataShim),
+        hypervisors: kataHypervisors,
+      },
+      { kind: 'gvisor', isolation: 'gvisor', installed: host.runscPath !== null && runcShim, active: this.active.kind === 'gvisor', ociRuntime: 'io.containerd.runc.v2', hypervisors: [] },
+      { kind: 'runc', isolation: 'container', installed: host.runcPath !== null && runcShim, active: this.active.kind === 'runc', ociRuntime: 'io.containerd.runc.v2', hypervisors: [] },
+    ];
+    return {
+      languages: LANGUAGES.map((l) => ({ name: l.name, aliases: l.aliases, version: versions[l.name] ?? null, entryFile: l.file })),
+      runtimes,
+      image: this.config.image,
+      limits: this.config.limits,
+      profiles: (Object.keys(PROFILES) as Profile[]).map((name) => ({
+        name,
+        available: PROFILES[name].runtimes.includes(this.active.kind),
+        defaults: { ...PROFILES[name].defaults } as Record<string, number>,
+      })),
+    };
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Hostile processes: fork bombs, children that outlive the program, a program that
+ * ignores SIGTERM. The host must survive, the answer must come back, and no process,
+ * container or task of ours may be left.
+ */
+import { describe, expect, it } from 'vitest';
+import { execute, testRuntimes } from '../helpers/real-service.js';
+import { hostProcesses, hostile, useService } from './hostile-case.js';
+
+/**
+ * The lingering child: a 5-minute sleep with a duration no other test uses, so that the
+ * host-wide `ps` check below cannot see someone else's sleeper on a shared machine.
+ */
+const LINGER = 'sleep 317';
+
+describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
+  const svc = useService(runtime);
+
+  it('survives a Python fork bomb under a pids limit of 64', async () => {
+    const code = [
+      'import os, time',
+      'print("bombing", flush=True)',
+      'while True:',
+      '    try:',
+      '        os.fork()',
+      '    except OSError:',
+      '        time.sleep(0.01)',
+    ].join('\n');
+    const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, timeoutMs: 5000, limits: { pids: 64 } }));
+    // 64 Python interpreters may also exhaust the memory limit first (gVisor counts each
+    // copy in the sandbox's own memory): an OOM kill is a contained outcome as well.
+    expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
+    expect(r.limits.pids).toBe(64);
+    expect(r.durationMs).toBeLessThan(5000 + 20_000);
+  }, 120_000);
+
+  it('survives a bash fork bomb under a pids limit of 64', async () => {
+    // The classic one-liner returns at once (its first `:` runs in the background), so
+    // the program then waits: the bomb goes off while the program is still running.
+    const code = ':(){ :|:& };:\nsleep 30';
+    const r = await hostile(svc(), () => execute(svc(), { language: 'bash', code, timeoutMs: 5000, limits: { pids: 64 } }));
+    expect(['timeout', 'error', 'killed']).toContain(r.status);
+    expect(r.durationMs).toBeLessThan(5000 + 20_000);
+  }, 120_000);
+
+  it.each([
+    ['setsid', `setsid ${LINGER} &\necho started`],
+    ['nohup', `nohup ${LINGER} >/dev/null 2>&1 &\necho started`],
+    ['setsid with the output pipes held', `setsid ${LINGER} &\nnohup ${LINGER} &\necho started`],
+  ])('answers promptly when a %s child outlives the program, and leaves no process', async (_name, code) => {
+    const timeoutMs = 20_000;
+    const r = await hostile(svc(), () => execute(svc(), { language: 'bash', code, timeoutMs }));
+    expect(r.status).toBe('ok');
+    expect(r.stdout).toContain('started\n');
+    expect(r.durationMs).toBeLessThan(5000);
+    expect(hostProcesses().filter((a) => a.includes(LINGER))).toEqual([]);
+  }, 120_000);
+
+  it('answers promptly when a daemonised Python child (double fork, stdio closed) outlives the program', async () => {
+    const code = [
+      'import os, sys',
+      'if os.fork() == 0:',
+      '    os.setsid()',
+      '    if os.fork() == 0:',
+      '        for fd in (0, 1, 2):',
+      '            os.close(fd)',
+      '        os.execvp("sleep", ["sleep", "317"])',
+      '    os._exit(0)',
+      'os.wait()',
+      'print("parent done")',
+    ].join('\n');
+    const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, timeoutMs: 20_000 }));
+    expect(r).toMatchObject({ status: 'ok', stdout: 'parent done\n' });
+    expect(r.durationMs).toBeLessThan(5000);
+    expect(hostProcesses().filter((a) => a.includes(LINGER))).toEqual([]);
+  }, 120_000);
+
+  it('kills a program that ignores SIGTERM at the deadline', async () => {
+    const timeoutMs = 1500;
+    const code = 'import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint("ignoring", flush=True)\ntime.sleep(60)';
+    const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, timeoutMs }));
+    expect(r.status).toBe('timeout');
+    expect(r.stdout).toBe('ignoring\n');
+    expect(r.durationMs).toBeGreaterThanOrEqual(timeoutMs);
+    expect(r.durationMs).toBeLessThan(timeoutMs + 5000);
+  }, 120_000);
+});

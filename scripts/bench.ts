@@ -51,7 +51,7 @@ import {
 import { CtrClient } from '../src/ctr/client.js';
 import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
 import { runscWrapperScript } from '../src/runner/create.js';
-import { CPU_PERIOD_US, GVISOR_PIDS_HEADROOM } from '../src/runner/ctr-runner.js';
+import { ociSpecInput } from '../src/runner/ctr-runner.js';
 import { Executor } from '../src/runner/executor.js';
 import { newNonce, wrapWithMarker } from '../src/runner/marker.js';
 import type { SandboxSpec } from '../src/runner/types.js';
@@ -80,6 +80,8 @@ const USAGE = `usage: npm run bench -- [options]
   --memory-executions N   executions per memory set, 3 sets (default 1000; 0 skips)
   --memory-runtime R      runtime of the memory sets (default runc)
   --breakdown N           samples of the per-phase breakdown (default 20; 0 skips)
+  --rounds N              each cell in N chunks, the lines taking turns (default 3)
+  --no-compiled           skip the memory sets of the compiled service (tsc output, node without tsx)
   --rss-tolerance-mb N    growth between sets 2 and 3 still called "no growth" (default 4)
   --json FILE             also write every figure as JSON
   --markdown FILE         also write the tables as Markdown
@@ -96,6 +98,8 @@ interface Options {
   memoryExecutions: number;
   memoryRuntime: Runtime;
   breakdown: number;
+  rounds: number;
+  compiled: boolean;
   rssToleranceMb: number;
   json: string | null;
   markdown: string | null;
@@ -115,6 +119,8 @@ function parseOptions(argv: string[]): Options {
       'memory-executions': { type: 'string' },
       'memory-runtime': { type: 'string' },
       breakdown: { type: 'string' },
+      rounds: { type: 'string' },
+      'no-compiled': { type: 'boolean', default: false },
       'rss-tolerance-mb': { type: 'string' },
       json: { type: 'string' },
       markdown: { type: 'string' },
@@ -155,6 +161,8 @@ function parseOptions(argv: string[]): Options {
     memoryExecutions: int('memory-executions', values['memory-executions'], quick ? 100 : 1000, 0),
     memoryRuntime: list('memory-runtime', values['memory-runtime'], ['runc', 'gvisor'] as const, ['runc'])[0]!,
     breakdown: int('breakdown', values.breakdown, quick ? 5 : 20, 0),
+    rounds: int('rounds', values.rounds, 3, 1),
+    compiled: !(values['no-compiled'] ?? false),
     rssToleranceMb: int('rss-tolerance-mb', values['rss-tolerance-mb'], 4, 0),
     json: values.json ?? null,
     markdown: values.markdown ?? null,
@@ -371,6 +379,10 @@ interface Env {
   runscWrapper: string;
   seccomp: OciSeccomp | null;
   services: Set<ServiceProc>;
+  archive: string;
+  /** containerd namespaces the image was imported into: the raw runs' and one per service line. */
+  namespaces: Set<string>;
+  compiledDir: string | null;
 }
 
 let env: Env | null = null;
@@ -399,14 +411,15 @@ async function startEnvironment(o: Options): Promise<Env> {
     runscWrapper: path.join(root, 'raw', 'bin', 'runsc-bench'),
     seccomp: null,
     services: new Set(),
+    archive,
+    namespaces: new Set(),
+    compiledDir: null,
   };
   env = e;
   e.ctr = new CtrClient(ctrPath, e.target);
   log(`temporary directory ${root}`);
   sh('bash', [path.join(repo, 'scripts/containerd.sh'), 'start'], e.containerdEnv);
-  const t0 = performance.now();
-  sh(ctrPath, importImageArgv(e.target, archive, 'toolruntime-sandbox'));
-  log(`image imported in ${fmt((performance.now() - t0) / 1000)} s`);
+  importInto(e, NAMESPACE);
 
   await mkdir(e.rawWork, { recursive: true, mode: 0o711 });
   await mkdir(path.dirname(e.runscWrapper), { recursive: true, mode: 0o711 });
@@ -425,6 +438,15 @@ async function startEnvironment(o: Options): Promise<Env> {
   return e;
 }
 
+/** `ctr images import --base-name toolruntime-sandbox` into a namespace, once. */
+function importInto(e: Env, namespace: string): void {
+  if (e.namespaces.has(namespace)) return;
+  const t0 = performance.now();
+  e.namespaces.add(namespace);
+  sh(e.ctrPath, importImageArgv({ ...e.target, namespace }, e.archive, 'toolruntime-sandbox'));
+  log(`image imported into ${namespace} in ${fmt((performance.now() - t0) / 1000)} s`);
+}
+
 let cleaning: Promise<void> | null = null;
 
 function cleanup(): Promise<void> {
@@ -435,15 +457,19 @@ function cleanup(): Promise<void> {
     for (const c of children) c.kill('SIGKILL');
     if (!e) return;
     log('cleaning up');
-    // Whatever a raw run left: kill and delete every container of our namespace.
-    try {
-      for (const id of await e.ctr.listContainers()) {
-        await e.ctr.killTask(id).catch(() => undefined);
-        await e.ctr.removeContainer(id).catch(() => undefined);
+    // Whatever a run left: kill and delete every container of our namespaces.
+    for (const namespace of e.namespaces) {
+      const ctr = new CtrClient(e.ctrPath, { ...e.target, namespace });
+      try {
+        for (const id of await ctr.listContainers()) {
+          await ctr.killTask(id).catch(() => undefined);
+          await ctr.removeContainer(id).catch(() => undefined);
+        }
+      } catch {
+        // containerd already gone
       }
-    } catch {
-      // containerd already gone
     }
+    if (e.compiledDir) rmSync(e.compiledDir, { recursive: true, force: true });
     if (e.rawRootfs) {
       try {
         sh(e.ctrPath, unmountImageArgv(e.target, e.rawRootfs));
@@ -524,29 +550,11 @@ function serviceSpec(rt: RuntimeTarget, id: string): SandboxSpec {
 
 /** Mirrors CtrSandboxRunner.buildArgv (config mode) for the spec, with `command` as the process. */
 function ociSpecFor(e: Env, rt: RuntimeTarget, spec: SandboxSpec, codeDir: string, command: string[]): Record<string, unknown> {
-  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
-  return buildOciSpec({
-    rootfsPath: e.rawRootfs!,
-    readOnlyRootfs: spec.security.readOnlyRootfs,
-    args: command,
-    env: spec.env,
-    cwd: spec.workingDir,
-    uid,
-    gid,
-    hostname: 'sandbox',
-    codeDir,
-    cgroupsPath: `/${e.target.namespace}/${spec.id}`,
-    memoryBytes: spec.resources.memoryBytes,
-    cpuQuota: Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000),
-    cpuPeriod: CPU_PERIOD_US,
-    pids: rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
-    nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
-    tmpfsBytes: spec.resources.tmpfsBytes,
-    openFiles: spec.resources.openFiles,
-    network: spec.security.networkMode,
-    seccomp: e.seccomp,
-    annotations: {},
-  });
+  // The very mapping the service uses; the io directory (stdin) sits beside /code.
+  const ioDir = path.join(path.dirname(codeDir), 'io');
+  mkdirSync(ioDir, { recursive: true, mode: 0o755 });
+  writeFileSync(path.join(ioDir, 'stdin'), '', { mode: 0o644 });
+  return buildOciSpec(ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, codeDir, ioDir, namespace: e.target.namespace, command, seccomp: e.seccomp }));
 }
 
 interface Sample {
@@ -613,26 +621,57 @@ async function runParallel(n: number, c: number, fn: () => Promise<Sample>): Pro
   return { samples, wallMs: performance.now() - t0 };
 }
 
-async function rawCell(e: Env, o: Options, rt: Runtime, line: Line, c: number): Promise<Cell> {
+/** What one chunk of a cell measured; a cell is its chunks put together. */
+interface Chunk {
+  requests: number;
+  ok: number;
+  failures: number;
+  failureSamples: string[];
+  latencies: number[];
+  wallMs: number;
+  timing: Timing | null;
+}
+
+async function rawChunk(e: Env, rt: Runtime, line: Line, n: number, c: number): Promise<Chunk> {
   const fn =
     line === 'raw-image' ? () => rawImageOnce(e, rt) : () => rawConfigOnce(e, rt, line === 'raw-true' ? 'true' : 'python');
-  const warm = o.warmup > 0 ? await runParallel(o.warmup, c, fn) : { samples: [], wallMs: 0 };
-  const load = loadAvg();
-  const { samples, wallMs } = await runParallel(o.requests, c, fn);
-  const bad = [...warm.samples, ...samples].filter((s) => !s.ok);
-  const good = samples.filter((s) => s.ok);
+  const { samples, wallMs } = await runParallel(n, c, fn);
+  const good = samples.filter((x) => x.ok);
+  return {
+    requests: samples.length,
+    ok: good.length,
+    failures: samples.length - good.length,
+    failureSamples: samples.filter((x) => !x.ok).slice(0, 3).map((x) => x.detail),
+    latencies: good.map((x) => x.ms),
+    wallMs,
+    timing: null,
+  };
+}
+
+/** The chunks of one cell (and its warm-up, whose failures count too) as the cell. */
+function mergeChunks(rt: Runtime, line: Line, c: number, chunks: Chunk[], warmup: Chunk | null, load: string): Cell {
+  const all = warmup ? [warmup, ...chunks] : chunks;
+  const timing = chunks.some((x) => x.timing)
+    ? {
+        queuedMs: chunks.flatMap((x) => x.timing?.queuedMs ?? []),
+        setupMs: chunks.flatMap((x) => x.timing?.setupMs ?? []),
+        runMs: chunks.flatMap((x) => x.timing?.runMs ?? []),
+        teardownMs: chunks.flatMap((x) => x.timing?.teardownMs ?? []),
+        durationMs: chunks.flatMap((x) => x.timing?.durationMs ?? []),
+      }
+    : null;
   return finishCell({
     runtime: rt,
     line,
     concurrency: c,
-    requests: samples.length,
-    ok: good.length,
-    failures: samples.length - good.length + warm.samples.filter((s) => !s.ok).length,
-    failureSamples: bad.slice(0, 3).map((s) => s.detail),
-    latencies: good.map((s) => s.ms),
-    wallMs,
+    requests: chunks.reduce((a, x) => a + x.requests, 0),
+    ok: chunks.reduce((a, x) => a + x.ok, 0),
+    failures: all.reduce((a, x) => a + x.failures, 0),
+    failureSamples: all.flatMap((x) => x.failureSamples).slice(0, 3),
+    latencies: chunks.flatMap((x) => x.latencies),
+    wallMs: chunks.reduce((a, x) => a + x.wallMs, 0),
     load,
-    timing: null,
+    timing,
     na: null,
   });
 }
@@ -670,7 +709,9 @@ async function listeningPort(pid: number): Promise<number | null> {
 
 let serviceCount = 0;
 
-async function startService(e: Env, rt: Runtime, concurrency: number, poolSize: number): Promise<ServiceProc> {
+/** The service as a process: `node --import tsx src/server.ts` (entry 'tsx') or node on a compiled entry file. */
+async function startService(e: Env, rt: Runtime, concurrency: number, poolSize: number, namespace: string, entry: string): Promise<ServiceProc> {
+  importInto(e, namespace);
   const n = ++serviceCount;
   const dir = path.join(e.root, `svc-${n}`);
   await mkdir(dir, { recursive: true });
@@ -685,7 +726,7 @@ async function startService(e: Env, rt: Runtime, concurrency: number, poolSize: 
     KATA_EXEC_LOG_LEVEL: 'warn',
     KATA_EXEC_RUNTIME: rt,
     KATA_EXEC_CONTAINERD_ADDRESS: e.target.address,
-    KATA_EXEC_NAMESPACE: NAMESPACE,
+    KATA_EXEC_NAMESPACE: namespace,
     KATA_EXEC_STATE_DIR: path.join(dir, 'state'),
     KATA_EXEC_RUN_DIR: path.join(dir, 'run'),
     KATA_EXEC_CONCURRENCY: String(concurrency),
@@ -698,7 +739,8 @@ async function startService(e: Env, rt: Runtime, concurrency: number, poolSize: 
   } else if (poolKnown) {
     svcEnv.KATA_EXEC_POOL_SIZE = '0';
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/server.ts')], {
+  const args = entry === 'tsx' ? ['--import', 'tsx', path.join(repo, 'src/server.ts')] : [entry];
+  const child = spawn(process.execPath, args, {
     cwd: repo,
     env: svcEnv,
     // Its own process group: Ctrl-C reaches the benchmark, which stops the service itself.
@@ -883,31 +925,9 @@ async function httpRun(url: string, n: number, c: number): Promise<HttpRun> {
   return r;
 }
 
-async function serviceCell(svc: ServiceProc, o: Options, rt: Runtime, line: Line, c: number): Promise<Cell> {
-  let warmFailures = 0;
-  const samples: string[] = [];
-  if (o.warmup > 0) {
-    const w = await httpRun(svc.url, o.warmup, c);
-    warmFailures = w.failures;
-    samples.push(...w.failureSamples);
-  }
-  if (line === 'warm') debug(`${rt} warm c=${c}: ${await waitPoolFull(svc.url, o.poolSize)}`);
-  const load = loadAvg();
-  const h = await httpRun(svc.url, o.requests, c);
-  return finishCell({
-    runtime: rt,
-    line,
-    concurrency: c,
-    requests: h.sent,
-    ok: h.ok,
-    failures: h.failures + warmFailures,
-    failureSamples: [...samples, ...h.failureSamples].slice(0, 3),
-    latencies: h.latencies,
-    wallMs: h.wallMs,
-    load,
-    timing: h.timing,
-    na: null,
-  });
+async function serviceChunk(svc: ServiceProc, n: number, c: number): Promise<Chunk> {
+  const h = await httpRun(svc.url, n, c);
+  return { requests: h.sent, ok: h.ok, failures: h.failures, failureSamples: h.failureSamples, latencies: h.latencies, wallMs: h.wallMs, timing: h.timing };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1036,6 +1056,8 @@ async function breakdown(e: Env, rt: Runtime, n: number): Promise<Breakdown> {
 // Memory
 
 interface MemoryResult {
+  /** How the service ran: `node --import tsx src/server.ts` (as briefed) or tsc's output under plain node. */
+  variant: 'tsx' | 'compiled';
   runtime: Runtime;
   perSet: number;
   concurrency: number;
@@ -1064,10 +1086,11 @@ async function idleRss(e: Env, pre: string[], ext: string): Promise<number> {
   }
 }
 
-async function memoryRun(e: Env, o: Options): Promise<MemoryResult> {
+async function memoryRun(e: Env, o: Options, variant: 'tsx' | 'compiled', entry: string): Promise<MemoryResult> {
   const c = 4;
-  const svc = await startService(e, o.memoryRuntime, Math.max(c, ...o.concurrency), 0);
+  const svc = await startService(e, o.memoryRuntime, Math.max(c, ...o.concurrency), 0, `${NAMESPACE}-cold`, entry);
   const m: MemoryResult = {
+    variant,
     runtime: o.memoryRuntime,
     perSet: o.memoryExecutions,
     concurrency: c,
@@ -1085,7 +1108,7 @@ async function memoryRun(e: Env, o: Options): Promise<MemoryResult> {
       return rssKb(svc.pid).rss / 1024;
     };
     m.rssMb.push(await settle());
-    log(`memory: VmRSS before set 1: ${fmt(m.rssMb[0]!)} MB`);
+    log(`memory (${variant}): VmRSS before set 1: ${fmt(m.rssMb[0]!)} MB`);
     for (let set = 1; set <= 3 && !stopping; set++) {
       // In chunks so that progress shows and a Ctrl-C stops soon.
       let left = o.memoryExecutions;
@@ -1099,13 +1122,31 @@ async function memoryRun(e: Env, o: Options): Promise<MemoryResult> {
       }
       m.setSeconds.push((performance.now() - t0) / 1000);
       m.rssMb.push(await settle());
-      log(`memory: VmRSS after set ${set} (${o.memoryExecutions} executions, ${fmt(m.setSeconds.at(-1)!)} s): ${fmt(m.rssMb.at(-1)!)} MB`);
+      log(`memory (${variant}): VmRSS after set ${set} (${o.memoryExecutions} executions, ${fmt(m.setSeconds.at(-1)!)} s): ${fmt(m.rssMb.at(-1)!)} MB`);
     }
     m.hwmMb = rssKb(svc.pid).hwm / 1024;
   } finally {
     await svc.stop();
   }
   return m;
+}
+
+/**
+ * The service as production runs it (`npm start`: node on tsc's output), compiled into a
+ * directory under node_modules/.cache so that its imports resolve; removed at the end.
+ * Returns the entry file, or null when src/ does not compile right now.
+ */
+function compileService(e: Env): string | null {
+  const out = path.join(repo, 'node_modules', '.cache', `kx-bench-${path.basename(e.root)}`);
+  e.compiledDir = out;
+  try {
+    sh(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', out, '--sourceMap', 'false']);
+  } catch (err) {
+    const x = err as { stdout?: string };
+    log(`src/ does not compile now, so no compiled-service memory sets: ${(x.stdout ?? String(err)).slice(0, 500)}`);
+    return null;
+  }
+  return path.join(out, 'server.js');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1118,13 +1159,12 @@ interface Report {
   machine: Record<string, string>;
   cells: Cell[];
   breakdowns: Breakdown[];
-  memory: MemoryResult | null;
+  memory: MemoryResult[];
   poolAvailable: boolean | null;
   loadStart: string;
   loadEnd: string;
   activityStart: string;
   activityEnd: string;
-  recheck: Cell[];
 }
 
 /** The commit and whether src/ differs from it: the service measured is the working tree's. */
@@ -1190,8 +1230,6 @@ function ratios(r: Report): Ratio[] {
     const img1 = find(r.cells, rt, 'raw-image', 1);
     if (raw1 && img1) out.push({ runtime: rt, name: 'raw image p50 / raw config p50, c=1', value: img1.p50 / raw1.p50 });
     if (raw4 && img4) out.push({ runtime: rt, name: 'raw image exec/s / raw config exec/s, c=4', value: img4.execPerSec / raw4.execPerSec });
-    const again = r.recheck.find((x) => x.runtime === rt && x.concurrency === 1);
-    if (raw1 && again) out.push({ runtime: rt, name: 'drift: raw p50 c=1 at the end / at the start', value: again.p50 / raw1.p50 });
   }
   return out;
 }
@@ -1233,19 +1271,19 @@ function targets(r: Report): Target[] {
       );
     }
   }
-  const m = r.memory;
-  if (m && m.rssMb.length === 4) {
+  for (const m of r.memory) {
+    if (m.rssMb.length !== 4) continue;
     const [, a1, a2, a3] = m.rssMb as [number, number, number, number];
-    t.push({ name: `RSS after ${m.perSet} executions <= 150 MB (${m.runtime})`, detail: `${fmt(a1)} MB (after 3 sets: ${fmt(a3)} MB, peak ${fmt(m.hwmMb)} MB)`, met: a1 <= 150 });
+    const how = m.variant === 'tsx' ? 'node --import tsx' : 'compiled, plain node';
+    t.push({ name: `RSS after ${m.perSet} executions <= 150 MB (${m.runtime}, ${how})`, detail: `${fmt(a1)} MB (after 3 sets: ${fmt(a3)} MB, peak ${fmt(m.hwmMb)} MB)`, met: a1 <= 150 });
     const growth = a3 - a2;
     t.push({
-      name: `no RSS growth between sets 2 and 3 (tolerance ${r.options.rssToleranceMb} MB)`,
+      name: `no RSS growth between sets 2 and 3 (${how}; tolerance ${r.options.rssToleranceMb} MB)`,
       detail: `${fmt(a2)} -> ${fmt(a3)} MB (${growth >= 0 ? '+' : ''}${fmt(growth)} MB)`,
       met: growth <= r.options.rssToleranceMb,
     });
-  } else {
-    t.push({ name: 'RSS after 1,000 executions <= 150 MB', detail: 'not measured', met: null });
   }
+  if (!r.memory.some((m) => m.rssMb.length === 4)) t.push({ name: 'RSS after 1,000 executions <= 150 MB', detail: 'not measured', met: null });
   return t;
 }
 
@@ -1277,10 +1315,6 @@ function textReport(r: Report): string {
   const poolN = r.options.poolSize;
   const rows = r.cells.map((c) => cellRow(c).map((v, i) => (i === 1 && c.line === 'warm' ? `service warm (pool ${poolN})` : v)));
   lines.push(pad([header, ...rows]));
-  if (r.recheck.length) {
-    lines.push('', 'drift check (raw ctr run --config python, again at the end of each runtime):');
-    lines.push(pad([header, ...r.recheck.map(cellRow)]));
-  }
   lines.push('', 'ratios:');
   lines.push(pad([['runtime', 'ratio', 'value'], ...ratios(r).map((x) => [x.runtime, x.name, fmt(x.value, 2)])]));
   if (r.breakdowns.length) {
@@ -1292,18 +1326,17 @@ function textReport(r: Report): string {
     lines.push('', "the service's own timing field (medians over each cell, ms):");
     lines.push(pad([['runtime', 'line', 'c', 'queued', 'setup', 'run', 'teardown', 'sum', 'durationMs', 'client p50'], ...timing]));
   }
-  if (r.memory) {
-    const m = r.memory;
-    lines.push('', `service VmRSS (${m.runtime}, cold, c=${m.concurrency}, ${m.perSet} executions per set): before ${m.rssMb.map((v) => fmt(v)).join(' -> ')} MB; peak (VmHWM) ${fmt(m.hwmMb)} MB; failures ${m.failures}`);
-    lines.push(`  for scale: an idle node on an empty script ${fmt(m.idleNodeMb)} MB, the same under --import tsx ${fmt(m.idleTsxMb)} MB`);
+  for (const m of r.memory) {
+    lines.push('', `service VmRSS (${m.variant}, ${m.runtime}, cold, c=${m.concurrency}, ${m.perSet} executions per set): before ${m.rssMb.map((v) => fmt(v)).join(' -> ')} MB; peak (VmHWM) ${fmt(m.hwmMb)} MB; failures ${m.failures}`);
   }
+  if (r.memory[0]) lines.push(`  for scale: an idle node on an empty script ${fmt(r.memory[0].idleNodeMb)} MB, the same under --import tsx ${fmt(r.memory[0].idleTsxMb)} MB`);
   lines.push('', 'targets:');
   lines.push(pad([['target', 'figures', 'verdict'], ...targets(r).map((t) => [t.name, t.detail, verdict(t.met)])]));
-  const fails = [...r.cells, ...r.recheck].filter((c) => c.failures > 0);
-  const memFails = r.memory?.failures ?? 0;
+  const fails = r.cells.filter((c) => c.failures > 0);
+  const memFails = r.memory.reduce((a, m) => a + m.failures, 0);
   lines.push('', `failures: ${fails.reduce((a, c) => a + c.failures, 0) + memFails} (every response must be 200 with stdout "42\\n")`);
   for (const c of fails) for (const s of c.failureSamples) lines.push(`  ${c.runtime} ${c.line} c=${c.concurrency}: ${s}`);
-  for (const s of r.memory?.failureSamples ?? []) lines.push(`  memory: ${s}`);
+  for (const m of r.memory) for (const s of m.failureSamples) lines.push(`  memory (${m.variant}): ${s}`);
   lines.push(`load average: ${r.loadStart} at the start, ${r.loadEnd} at the end; at the start ${r.activityStart}, at the end ${r.activityEnd}`);
   return lines.join('\n');
 }
@@ -1359,26 +1392,23 @@ function markdownReport(r: Report): string {
   const poolN = r.options.poolSize;
   const head = ['runtime', 'line', 'c', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'exec/s', 'failures'];
   out.push(mdTable(head, r.cells.map((c) => cellRow(c).map((v, i) => (i === 1 && c.line === 'warm' ? `service warm (pool ${poolN})` : v)))));
-  if (r.recheck.length) out.push('', 'Drift check:', '', mdTable(head, r.recheck.map(cellRow)));
   out.push('', mdTable(['runtime', 'ratio', 'value'], ratios(r).map((x) => [x.runtime, x.name, fmt(x.value, 2)])));
   if (r.breakdowns.length) out.push('', breakdownTable(r, true));
   const timing = timingRows(r);
   if (timing.length) out.push('', mdTable(['runtime', 'line', 'c', 'queuedMs', 'setupMs', 'runMs', 'teardownMs', 'sum', 'durationMs', 'client p50'], timing));
-  if (r.memory) {
-    const m = r.memory;
-    out.push(
-      '',
-      mdTable(
-        ['VmRSS', 'MB'],
-        [
-          ['idle node, empty script', fmt(m.idleNodeMb)],
-          ['idle node --import tsx, empty script', fmt(m.idleTsxMb)],
-          ['service, before set 1', fmt(m.rssMb[0] ?? NaN)],
-          ...m.rssMb.slice(1).map((v, i) => [`service, after set ${i + 1} (${m.perSet} executions, ${fmt(m.setSeconds[i] ?? NaN)} s)`, fmt(v)]),
-          ['service, peak (VmHWM)', fmt(m.hwmMb)],
-        ],
-      ),
-    );
+  if (r.memory.length) {
+    const m0 = r.memory[0]!;
+    const rows: string[][] = [
+      ['idle node, empty script', fmt(m0.idleNodeMb)],
+      ['idle node --import tsx, empty script', fmt(m0.idleTsxMb)],
+    ];
+    for (const m of r.memory) {
+      const how = m.variant === 'tsx' ? 'service (node --import tsx)' : 'service (compiled, plain node)';
+      rows.push([`${how}, before set 1`, fmt(m.rssMb[0] ?? NaN)]);
+      m.rssMb.slice(1).forEach((v, i) => rows.push([`${how}, after set ${i + 1} (${m.perSet} executions, ${fmt(m.setSeconds[i] ?? NaN)} s, ${m.failures} failures in all sets)`, fmt(v)]));
+      rows.push([`${how}, peak (VmHWM)`, fmt(m.hwmMb)]);
+    }
+    out.push('', mdTable(['VmRSS', 'MB'], rows));
   }
   out.push('', mdTable(['target', 'figures', 'verdict'], targets(r).map((t) => [t.name, t.detail, verdict(t.met)])));
   return out.join('\n') + '\n';
@@ -1418,13 +1448,12 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     cells: [],
     breakdowns: [],
-    memory: null,
+    memory: [],
     poolAvailable: null,
     loadStart: loadAvg(),
     loadEnd: '',
     activityStart: '',
     activityEnd: '',
-    recheck: [],
   };
   const e = await startEnvironment(o);
   report.activityStart = foreignActivity(e.root);
@@ -1444,49 +1473,64 @@ async function main(): Promise<void> {
       log(`${rt}: breakdown (${o.breakdown} sequential runs)`);
       report.breakdowns.push(await breakdown(e, rt, o.breakdown));
     }
-    // Raw lines and the cold service, interleaved per concurrency so that each pair is
-    // measured close in time (the cold service idles while the raw runs go).
-    const wantCold = o.lines.includes('cold');
-    const cold = wantCold ? await startService(e, rt, maxC, 0) : null;
+    // Both services run side by side (each in its own containerd namespace) while the lines
+    // take turns in rounds: every line sees the same background load, which on a shared
+    // machine moves by the minute.
+    const services: Partial<Record<'cold' | 'warm', ServiceProc>> = {};
     try {
-      for (const c of o.concurrency) {
-        for (const line of ['raw-config', 'raw-true', 'raw-image'] as const) {
-          if (o.lines.includes(line) && !stopping) add(await rawCell(e, o, rt, line, c));
+      if (o.lines.includes('cold')) services.cold = await startService(e, rt, maxC, 0, `${NAMESPACE}-cold`, 'tsx');
+      if (o.lines.includes('warm') && !stopping) {
+        try {
+          services.warm = await startService(e, rt, maxC, o.poolSize, `${NAMESPACE}-warm`, 'tsx');
+          report.poolAvailable = true;
+          log(`${rt} warm: ${await waitPoolFull(services.warm.url, o.poolSize)}`);
+        } catch (err) {
+          if (!(err instanceof PoolMissingError)) throw err;
+          report.poolAvailable = false;
+          log(`${rt}: warm rows n/a: ${err.message}`);
         }
-        if (cold && !stopping) add(await serviceCell(cold, o, rt, 'cold', c));
+      }
+      for (const c of o.concurrency) {
+        if (stopping) break;
+        const lines = o.lines.filter((l) => (l === 'cold' || l === 'warm' ? services[l] !== undefined : true));
+        const runChunk = async (line: Line, n: number): Promise<Chunk> => {
+          if (line !== 'cold' && line !== 'warm') return rawChunk(e, rt, line, n, c);
+          const svc = services[line]!;
+          if (line === 'warm') debug(`${rt} warm c=${c} before: ${await waitPoolFull(svc.url, o.poolSize)}`);
+          const chunk = await serviceChunk(svc, n, c);
+          if (line === 'warm') {
+            // Let the pool refill (and its used sandboxes go) before the next line runs.
+            debug(`${rt} warm c=${c} after: ${await waitPoolFull(svc.url, o.poolSize)}`);
+            await sleep(500);
+          }
+          return chunk;
+        };
+        const warmups = new Map<Line, Chunk>();
+        if (o.warmup > 0) for (const line of lines) if (!stopping) warmups.set(line, await runChunk(line, o.warmup));
+        const load = loadAvg();
+        const rounds = Math.max(1, Math.min(o.rounds, Math.floor(o.requests / c)));
+        const sizes = Array.from({ length: rounds }, (_, i) => Math.floor(o.requests / rounds) + (i < o.requests % rounds ? 1 : 0));
+        const chunks = new Map<Line, Chunk[]>(lines.map((l) => [l, []]));
+        for (let r = 0; r < rounds && !stopping; r++) {
+          // Each round starts with another line, so that no line always follows the same one.
+          const order = lines.map((_, i) => lines[(i + r) % lines.length]!);
+          for (const line of order) if (!stopping) chunks.get(line)!.push(await runChunk(line, sizes[r]!));
+        }
+        if (stopping) break;
+        for (const line of lines) add(mergeChunks(rt, line, c, chunks.get(line)!, warmups.get(line) ?? null, load));
+        if (o.lines.includes('warm') && !services.warm) add(naCell(rt, 'warm', c, 'n/a (no pool)'));
       }
     } finally {
-      await cold?.stop();
-    }
-    if (o.lines.includes('warm') && !stopping) {
-      let warm: ServiceProc | null = null;
-      try {
-        warm = await startService(e, rt, maxC, o.poolSize);
-        report.poolAvailable = true;
-      } catch (err) {
-        if (!(err instanceof PoolMissingError)) throw err;
-        report.poolAvailable = false;
-        log(`${rt}: warm rows n/a: ${err.message}`);
-        for (const c of o.concurrency) add(naCell(rt, 'warm', c, 'n/a (no pool)'));
-      }
-      if (warm) {
-        try {
-          log(`${rt} warm: ${await waitPoolFull(warm.url, o.poolSize)}`);
-          for (const c of o.concurrency) if (!stopping) add(await serviceCell(warm, o, rt, 'warm', c));
-        } finally {
-          await warm.stop();
-        }
-      }
-    }
-    if (o.lines.includes('raw-config') && o.concurrency.includes(1) && !stopping) {
-      const again = await rawCell(e, o, rt, 'raw-config', 1);
-      report.recheck.push(again);
-      log(`${rt} raw-config c=1 again: p50 ${fmt(again.p50)} ms`);
+      // The warm service first: a service that stops removes what it owns in its namespace.
+      await services.warm?.stop();
+      await services.cold?.stop();
     }
   }
   if (o.memoryExecutions > 0 && !stopping) {
     log(`memory: 3 sets of ${o.memoryExecutions} executions, ${o.memoryRuntime}, cold, c=4`);
-    report.memory = await memoryRun(e, o);
+    report.memory.push(await memoryRun(e, o, 'tsx', 'tsx'));
+    const compiled = o.compiled && !stopping ? compileService(e) : null;
+    if (compiled && !stopping) report.memory.push(await memoryRun(e, o, 'compiled', compiled));
   }
   report.loadEnd = loadAvg();
   report.activityEnd = foreignActivity(e.root);
@@ -1496,11 +1540,13 @@ async function main(): Promise<void> {
 
   console.log(`\nkata-exec benchmark, ${report.date}`);
   console.log(`${report.command}; ${Object.entries(report.machine).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-  console.log(`${o.requests} measured requests per cell after ${o.warmup} warm-up(s); latency in ms per execution; exec/s = requests / wall time of the cell\n`);
+  console.log(
+    `${o.requests} measured requests per cell (in up to ${o.rounds} interleaved rounds) after ${o.warmup} warm-up(s); latency in ms per execution; exec/s = requests / wall time of the cell\n`,
+  );
   console.log(textReport(report));
   if (o.json) writeFileSync(o.json, JSON.stringify({ ...report, ratios: ratios(report), targets: targets(report) }, null, 2));
   if (o.markdown) writeFileSync(o.markdown, markdownReport(report));
-  const failures = [...report.cells, ...report.recheck].reduce((a, c) => a + c.failures, 0) + (report.memory?.failures ?? 0);
+  const failures = report.cells.reduce((a, c) => a + c.failures, 0) + report.memory.reduce((a, m) => a + m.failures, 0);
   if (failures > 0) {
     console.log(`\n${failures} execution(s) failed: these figures are not a valid benchmark`);
     process.exitCode = 1;

@@ -54,7 +54,7 @@ rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
   "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
 find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'C.*' -exec rm -rf {} + 2>/dev/null || true
 # Mount points the service binds into every sandbox.
-mkdir -p "$rootfs/code" "$rootfs/tmp"
+mkdir -p "$rootfs/code" "$rootfs/kx" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 
 # Record the language versions inside the image, read from the binaries themselves.

@@ -20,7 +20,7 @@ archive="$state/images/sandbox.oci.tar"
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)' 2>/dev/null || {
   echo "setup: Node.js 20.18 or newer is required (node --version: $(node --version 2>/dev/null || echo missing))" >&2; exit 1; }
 
-pkgs=(containerd runc runsc umoci debootstrap curl ca-certificates)
+pkgs=(containerd runc runsc umoci debootstrap curl ca-certificates python3 chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [[ ${#missing[@]} -gt 0 && -z "${KATA_EXEC_SKIP_APT:-}" ]]; then

@@ -6,9 +6,9 @@
 #   3. a private containerd (scripts/containerd.sh) under a temporary directory, with the
 #      sandbox image imported;
 #   4. the built container run against it, the way deploy/ runs it: the run directory
-#      mounted at the identical path with rshared propagation, the containerd snapshot
-#      directory read-only at the identical path, ctr's FIFO directory, a read-only root,
-#      and only the capabilities it needs;
+#      mounted at the identical path with rshared propagation, containerd's overlayfs
+#      snapshot directory and ctr's FIFO directory at their identical paths, a read-only
+#      root, and only the capabilities it needs;
 #   5. /readyz, a sample execution (python: print(6*7) -> "42\n"), a dev-profile execution
 #      (an overlay mounted by mount(8) inside the container), the image's HEALTHCHECK, and
 #      a graceful stop (exit 0, every mount released on the host too);
@@ -74,7 +74,7 @@ stop_containerd() {
   KATA_EXEC_STATE_DIR="${run%/run}/state" KATA_EXEC_RUN_DIR="$run" bash scripts/containerd.sh stop >/dev/null 2>&1 || true
   # Shims that containerd started for this socket (by pid, from their command line).
   for pid in $(grep -lsF -- "$sock" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^/usr/bin/containerd-shim' && kill -9 "$pid" 2>/dev/null || true
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q '^/usr/bin/containerd-shim' && kill -9 "$pid" 2>/dev/null || true
   done
 }
 for c in $(podman ps -a --filter "label=$label" --format '{{.ID}}' 2>/dev/null); do
@@ -129,7 +129,8 @@ bash scripts/build-node-base.sh "$base"
 log "base image $base: $((SECONDS - t)) s"
 
 # ---- 2. the Dockerfile, built with podman
-build_args=(--network host --format docker --layers=false --pull=never --build-arg "NODE_IMAGE=$base" --label "$label=$$")
+# --jobs 3: the deps, build and runtime stages are independent until the last COPY.
+build_args=(--jobs 3 --network host --format docker --layers=false --pull=never --build-arg "NODE_IMAGE=$base" --label "$label=$$")
 # Behind a TLS-inspecting proxy (NODE_EXTRA_CA_CERTS set for this host's npm), npm in the
 # build needs the same CA: it goes in as a build secret, never into a layer.
 if [[ -n "${NODE_EXTRA_CA_CERTS:-}" && -s "$NODE_EXTRA_CA_CERTS" ]]; then build_args+=(--secret "id=npm_ca,src=$NODE_EXTRA_CA_CERTS"); fi
@@ -166,7 +167,10 @@ else
   privileges=(--cap-drop=all --cap-add=SYS_ADMIN,DAC_OVERRIDE,FOWNER,CHOWN,KILL --security-opt apparmor=unconfined)
 fi
 
-post() { curl -sS --max-time 60 -H 'content-type: application/json' -d "$2" "http://127.0.0.1:$1/v1/execute"; }
+# An API key, as the Kubernetes Secret gives it: name:sha256(token); the token is the bearer.
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+api_keys="ci:$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
+post() { curl -sS --max-time 60 -H "authorization: Bearer $token" -H 'content-type: application/json' -d "$2" "http://127.0.0.1:$1/v1/execute"; }
 expect() { # expect PORT BODY STDOUT: the execution answers status ok with exactly STDOUT
   local out
   out=$(post "$1" "$2") || die "POST /v1/execute failed: $out"
@@ -192,13 +196,13 @@ for rt in "${runtimes[@]}"; do
     "${privileges[@]}" --network host --read-only --tmpfs /tmp:rw,nosuid,nodev,size=16m \
     "${ulimits[@]}" --health-interval disable \
     -v "$run:$run:rshared" \
-    -v "$snapshots:$snapshots:ro" \
+    -v "$snapshots:$snapshots" \
     -v /run/containerd/fifo:/run/containerd/fifo \
     "${extra[@]}" \
     -e KATA_EXEC_HOST=127.0.0.1 -e "KATA_EXEC_PORT=$port" -e "KATA_EXEC_RUN_DIR=$run" \
     -e "KATA_EXEC_CONTAINERD_ADDRESS=$sock" -e KATA_EXEC_NAMESPACE=kata-exec \
-    -e "KATA_EXEC_RUNTIME=$rt" -e KATA_EXEC_LOG_LEVEL=warn \
-    "$tag" >/dev/null
+    -e "KATA_EXEC_RUNTIME=$rt" -e KATA_EXEC_LOG_LEVEL=warn -e "KATA_EXEC_API_KEYS=$api_keys" \
+    "$tag" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "podman run failed ($rt)"; }
 
   ready=""
   for _ in $(seq 1 240); do
@@ -209,6 +213,9 @@ for rt in "${runtimes[@]}"; do
   [[ -n "$ready" ]] || { curl -sS "http://127.0.0.1:$port/readyz" >&2 || true; die "/readyz did not answer 200 within 120 s ($rt)"; }
   log "$rt: ready in $((SECONDS - t)) s"
 
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '{"language":"python","code":"1"}' "http://127.0.0.1:$port/v1/execute")
+  [[ "$code" == 401 ]] || die "an execution without the API key got $code, expected 401 ($rt)"
+  log "$rt: no API key -> 401"
   answer=$(expect "$port" '{"language":"python","code":"print(6*7)"}' $'42\n')
   log "$rt: python print(6*7) -> $(node -p 'const r=JSON.parse(process.argv[1]); JSON.stringify({status:r.status,stdout:r.stdout,backend:r.backend.kind,durationMs:r.durationMs})' "$answer")"
   # The dev profile's writable root is an overlay that mount(8) makes inside the container.
@@ -216,16 +223,16 @@ for rt in "${runtimes[@]}"; do
   log "$rt: dev profile (overlay root) -> ok"
   # The rootfs mount the service made inside the container is visible on the host.
   grep -q " $run/rootfs/" /proc/self/mountinfo || die "the service's rootfs mount did not propagate to the host (rshared)"
-  podman healthcheck run "$name" >/dev/null || die "the image's HEALTHCHECK failed"
+  podman healthcheck run "$name" >/dev/null 2>>"$tmp/podman.err" || die "the image's HEALTHCHECK failed"
   log "$rt: HEALTHCHECK -> healthy; rootfs mount propagated to the host"
 
   # Graceful stop: SIGTERM through tini, drain, exit 0, mounts released (on the host too).
-  podman stop -t 60 "$name" >/dev/null
+  podman stop -t 60 "$name" >/dev/null 2>>"$tmp/podman.err"
   code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
   [[ "$code" == 0 ]] || die "the container exited $code on SIGTERM ($rt), expected 0"
   if grep -q " $run/rootfs/\| $run/work/" /proc/self/mountinfo; then die "mounts were left under $run after the stop ($rt)"; fi
   [[ -z "$(ctr --address "$sock" -n kata-exec containers list -q)" ]] || die "sandboxes were left in containerd after the stop ($rt)"
-  podman rm "$name" >/dev/null
+  podman rm "$name" >/dev/null 2>>"$tmp/podman.err"
   log "$rt: SIGTERM -> exit 0, no sandbox or mount left"
 done
 

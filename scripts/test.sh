@@ -9,10 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh deps
 npm run --silent typecheck
+# Deploy manifests (Kubernetes schemas, offline) and the systemd unit.
+bash scripts/validate-deploy.sh
 results=$(mktemp /tmp/kata-exec-vitest.XXXXXX.json)
 trap 'rm -f "$results"' EXIT
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
+# The container image: built here with podman from a local base, run against containerd.
+if [[ $# -eq 0 ]]; then bash scripts/test-container.sh || status=1; fi
 # A plain closing line: counts from vitest's own JSON report (skipped tests are none here).
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

@@ -57,7 +57,7 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_SHUTDOWN_GRACE_MS: Int(30000, 0, 600000, 'On SIGTERM, how long in-flight executions may take to finish.'),
   KATA_EXEC_API_KEYS: Str(
     '',
-    'API keys as `name:sha256hex` pairs, comma-separated; the hex is the SHA-256 of the bearer token (`npm run -s hash-key -- TOKEN`). Empty: no authentication (then keep the service on loopback).',
+    'API keys as `name:sha256hex` pairs, comma-separated; the hex is the SHA-256 of the bearer token (`npm run -s hash-key -- NAME TOKEN` prints the whole entry). Empty: no authentication (then keep the service on loopback).',
   ),
   KATA_EXEC_RATE_LIMIT_PER_MINUTE: Int(600, 0, 1000000, 'Executions a key (or, without keys, a client address) may start per minute; 0: no limit. Past it: 429 RATE_LIMITED.'),
   KATA_EXEC_KEY_CONCURRENCY: Int(0, 0, 100000, 'Executions one key may have queued or running at once; 0: only the global queue bounds it. Past it: 429 QUOTA_EXCEEDED.'),
@@ -206,7 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const entry of e.KATA_EXEC_API_KEYS.split(',').map((s) => s.trim()).filter(Boolean)) {
     const m = /^([A-Za-z0-9_.-]{1,64}):([0-9a-fA-F]{64})$/.exec(entry);
     if (!m) {
-      problems.push('KATA_EXEC_API_KEYS must be name:sha256hex pairs separated by commas (the hex is 64 digits: npm run -s hash-key -- TOKEN)');
+      problems.push('KATA_EXEC_API_KEYS must be name:sha256hex pairs separated by commas (the hex is 64 digits: npm run -s hash-key -- NAME TOKEN)');
       break;
     }
     if (apiKeys.some((k) => k.name === m[1])) problems.push(`KATA_EXEC_API_KEYS names "${m[1]}" twice`);

@@ -23,6 +23,8 @@ export interface OciSpecInput {
   hostname: string;
   /** Host directory with the program's files, bound read-only at /code. */
   codeDir: string;
+  /** Host directory with the program's standard input (a file), bound read-only at /kx. */
+  ioDir: string;
   cgroupsPath: string;
   memoryBytes: number;
   cpuQuota: number;
@@ -38,6 +40,12 @@ export interface OciSpecInput {
 }
 
 export const CODE_DIR_IN_SANDBOX = '/code';
+/**
+ * Where the program's stdin file is; the start wrapper redirects from it. A directory of
+ * the image (scripts/build-image.sh makes it): gVisor cannot bind a mount inside /run's tmpfs.
+ */
+export const IO_DIR_IN_SANDBOX = '/kx';
+export const STDIN_IN_SANDBOX = `${IO_DIR_IN_SANDBOX}/stdin`;
 
 const MASKED_PATHS = [
   '/proc/acpi',
@@ -104,6 +112,7 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
       { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=1m'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: tmpOptions },
       { destination: CODE_DIR_IN_SANDBOX, type: 'bind', source: i.codeDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
+      { destination: IO_DIR_IN_SANDBOX, type: 'bind', source: i.ioDir, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
     ],
     annotations: i.annotations,
     linux: {

@@ -46,10 +46,11 @@ export function registerAuth(app: FastifyInstance, keys: readonly { name: string
     if (OPEN.some((re) => re.test(path))) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    reply.header('www-authenticate', 'Bearer realm="kata-exec"');
-    if (!m) throw new UnauthorizedError('send the API key as "Authorization: Bearer <key>"');
-    const name = matchKey(m[1]!, keys);
-    if (!name) throw new UnauthorizedError('the API key is not valid');
+    const name = m ? matchKey(m[1]!, keys) : null;
+    if (!name) {
+      reply.header('www-authenticate', 'Bearer realm="kata-exec"');
+      throw new UnauthorizedError(m ? 'the API key is not valid' : 'send the API key as "Authorization: Bearer <key>"');
+    }
     request.apiKey = name;
   });
 }

@@ -18,7 +18,7 @@ import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, ty
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { spawnStreaming } from '../ctr/exec.js';
 import { mountOverlay, mountTmpfs, umount } from '../ctr/host.js';
-import { buildOciSpec, CODE_DIR_IN_SANDBOX, type OciSeccomp } from '../ctr/oci-spec.js';
+import { buildOciSpec, CODE_DIR_IN_SANDBOX, IO_DIR_IN_SANDBOX, type OciSeccomp, type OciSpecInput } from '../ctr/oci-spec.js';
 import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
 import {
   DaemonUnavailableError,
@@ -30,7 +30,7 @@ import { MarkerGate, newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './m
 import { CappedCapture } from './output.js';
 import { killOrphanShims } from './reconcile.js';
 import { asServiceError, type RootfsImageResolver } from './rootfs.js';
-import { executionDir, removeExecutionDir, writeCodeFiles, type ExecutionDir } from './sandbox-files.js';
+import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './sandbox-files.js';
 import { validateSandboxSpec } from './spec.js';
 import type { Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
 
@@ -144,6 +144,7 @@ export class CtrSandboxRunner implements SandboxRunner {
         overlayMounted = true;
       });
       await writeCodeFiles(dir, spec.files);
+      await writeStdin(dir, spec.stdin);
       const nonce = newNonce();
       const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command));
       watched = await this.watch(spec, argv, nonce, opts, log, t0);
@@ -174,6 +175,7 @@ export class CtrSandboxRunner implements SandboxRunner {
         overlayMounted = true;
       });
       await writeCodeFiles(dir, []);
+      await writeStdin(dir, null);
       const argv = await this.buildArgv(template, dir, rootfs, ['sleep', 'infinity'], { detach: true });
       await this.d.ctr.runDetached(argv);
       return { id: template.id, template, dir, overlayMounted, createdAt: Date.now(), createMs: ms(t0, performance.now()) };
@@ -195,6 +197,7 @@ export class CtrSandboxRunner implements SandboxRunner {
     const t0 = performance.now();
     try {
       await writeCodeFiles(warm.dir, spec.files);
+      await writeStdin(warm.dir, spec.stdin);
       const nonce = newNonce();
       const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command) });
       const watched = await this.watch({ ...spec, id: warm.id }, argv, nonce, opts, log, t0);
@@ -239,13 +242,9 @@ export class CtrSandboxRunner implements SandboxRunner {
     let aborted = false;
     let killRequested = false;
 
-    const proc = spawnStreaming(this.d.ctrPath, argv, { stdin: spec.stdin ? 'pipe' : 'ignore' });
+    // The program's stdin is a file in the sandbox (see writeStdin), never ctr's.
+    const proc = spawnStreaming(this.d.ctrPath, argv);
     log.debug({ argv }, 'ctr');
-    if (spec.stdin && proc.stdin) {
-      // A program that exits without reading its input closes the pipe: not an error.
-      proc.stdin.on('error', () => undefined);
-      proc.stdin.end(spec.stdin);
-    }
 
     let killLoop: NodeJS.Timeout | undefined;
     const killSandbox = (why: string) => {
@@ -372,9 +371,8 @@ export class CtrSandboxRunner implements SandboxRunner {
   /** Builds the ctr argv (and writes the OCI spec file in config mode). */
   private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[], o: { detach?: boolean } = {}): Promise<string[]> {
     const rt = this.d.runtime;
-    const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
     const annotations = kataAnnotations(spec);
-    const cpuQuota = spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
+    const cpuQuota = cpuQuotaOf(spec);
     const seccomp = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
     if (rt.launch === 'image') {
       return runWithImageArgv(this.d.target, rt, {
@@ -393,34 +391,16 @@ export class CtrSandboxRunner implements SandboxRunner {
         cpuPeriod: CPU_PERIOD_US,
         mounts: [
           { type: 'bind', src: dir.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+          { type: 'bind', src: dir.ioDir, dst: IO_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
           { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
         ],
         seccomp: seccomp !== null,
         hostname: 'sandbox',
       });
     }
-    const oci = buildOciSpec({
-      rootfsPath: rootfs,
-      readOnlyRootfs: spec.security.readOnlyRootfs,
-      args: command,
-      env: spec.env,
-      cwd: spec.workingDir,
-      uid,
-      gid,
-      hostname: 'sandbox',
-      codeDir: dir.codeDir,
-      cgroupsPath: `/${this.d.target.namespace}/${spec.id}`,
-      memoryBytes: spec.resources.memoryBytes,
-      cpuQuota,
-      cpuPeriod: CPU_PERIOD_US,
-      pids: spec.resources.pids > 0 && rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
-      nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
-      tmpfsBytes: spec.resources.tmpfsBytes,
-      openFiles: spec.resources.openFiles,
-      network: spec.security.networkMode,
-      seccomp,
-      annotations,
-    });
+    const oci = buildOciSpec(
+      ociSpecInput(spec, rt, { rootfs, codeDir: dir.codeDir, ioDir: dir.ioDir, namespace: this.d.target.namespace, command, seccomp }),
+    );
     await writeFile(dir.specPath, JSON.stringify(oci), { mode: 0o600 });
     return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: o.detach ?? false });
   }
@@ -460,6 +440,46 @@ export class CtrSandboxRunner implements SandboxRunner {
     }
     await removeExecutionDir(dir).catch((err: unknown) => log.error({ err }, 'removing the work directory failed'));
   }
+}
+
+export function cpuQuotaOf(spec: SandboxSpec): number {
+  return spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
+}
+
+/**
+ * The OCI spec input of a sandbox in config mode: its spec mapped onto the runtime (the
+ * gVisor pids rule, Kata's annotations), the rootfs and the two host directories. Pure;
+ * the benchmark's raw baseline uses it too, so that both run the very same spec.
+ */
+export function ociSpecInput(
+  spec: SandboxSpec,
+  rt: RuntimeTarget,
+  o: { rootfs: string; codeDir: string; ioDir: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
+): OciSpecInput {
+  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
+  return {
+    rootfsPath: o.rootfs,
+    readOnlyRootfs: spec.security.readOnlyRootfs,
+    args: o.command,
+    env: spec.env,
+    cwd: spec.workingDir,
+    uid,
+    gid,
+    hostname: 'sandbox',
+    codeDir: o.codeDir,
+    ioDir: o.ioDir,
+    cgroupsPath: `/${o.namespace}/${spec.id}`,
+    memoryBytes: spec.resources.memoryBytes,
+    cpuQuota: cpuQuotaOf(spec),
+    cpuPeriod: CPU_PERIOD_US,
+    pids: spec.resources.pids > 0 && rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
+    nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
+    tmpfsBytes: spec.resources.tmpfsBytes,
+    openFiles: spec.resources.openFiles,
+    network: spec.security.networkMode,
+    seccomp: o.seccomp,
+    annotations: kataAnnotations(spec),
+  };
 }
 
 export function kataAnnotations(spec: SandboxSpec): Record<string, string> {

@@ -6,13 +6,14 @@
  * The nonce lives only in sh's argv, which exec replaces, so the program cannot forge it.
  */
 import { randomBytes } from 'node:crypto';
+import { STDIN_IN_SANDBOX } from '../ctr/oci-spec.js';
 
 export function newNonce(): string {
   return `kx-start-${randomBytes(16).toString('hex')}`;
 }
 
 export function wrapWithMarker(nonce: string, command: readonly string[]): string[] {
-  return ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', nonce, ...command];
+  return ['/bin/sh', '-c', `printf "%s\\n" "$0" && exec "$@" <${STDIN_IN_SANDBOX}`, nonce, ...command];
 }
 
 /**
@@ -22,7 +23,9 @@ export function wrapWithMarker(nonce: string, command: readonly string[]): strin
  * init, which ends the sandbox under the exec.)
  */
 export const REAP_SCRIPT =
-  'printf "%s\\n" "$0" && "$@"; c=$?; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p" 2>/dev/null; done; exit $c';
+  'printf "%s\\n" "$0" && "$@" <' +
+  STDIN_IN_SANDBOX +
+  '; c=$?; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p" 2>/dev/null; done; exit $c';
 
 export function wrapWithMarkerAndReap(nonce: string, command: readonly string[]): string[] {
   return ['/bin/sh', '-c', REAP_SCRIPT, nonce, ...command];

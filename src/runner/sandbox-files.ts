@@ -11,6 +11,8 @@ import type { SandboxFile } from './types.js';
 export interface ExecutionDir {
   root: string;
   codeDir: string;
+  /** Bound read-only at /kx: holds `stdin`, the program's standard input. */
+  ioDir: string;
   specPath: string;
   /** A writable root: upper and work live on a tmpfs of the disk limit's size (`scratch`). */
   overlay: { scratch: string; upper: string; work: string; merged: string };
@@ -21,6 +23,7 @@ export function executionDir(workDir: string, id: string): ExecutionDir {
   return {
     root,
     codeDir: path.join(root, 'code'),
+    ioDir: path.join(root, 'io'),
     specPath: path.join(root, 'spec.json'),
     overlay: {
       scratch: path.join(root, 'scratch'),
@@ -42,6 +45,17 @@ export async function writeCodeFiles(dir: ExecutionDir, files: readonly SandboxF
     // 'wx': never write through something that already exists.
     await writeFile(dest, f.content, { mode: 0o644, flag: 'wx' });
   }
+}
+
+/**
+ * The program's standard input, as a file the start wrapper redirects from. (Not ctr's
+ * stdin: `ctr run` starts copying it before it can forward the end of file, so a program
+ * reading to the end would wait forever.) Written before the program starts; an empty
+ * file when the request has none.
+ */
+export async function writeStdin(dir: ExecutionDir, stdin: Buffer | null): Promise<void> {
+  await mkdir(dir.ioDir, { recursive: true, mode: 0o755 });
+  await writeFile(path.join(dir.ioDir, 'stdin'), stdin ?? Buffer.alloc(0), { mode: 0o644 });
 }
 
 export async function removeExecutionDir(dir: ExecutionDir): Promise<void> {

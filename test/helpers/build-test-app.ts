@@ -101,7 +101,11 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const metrics = new Metrics();
   const logger = new RecordingLogger();
   const executor = new Executor({ config, runtime, runner: opts.runner === null ? null : runner, instanceId: 'test-instance' });
-  const service = new ExecutionService(executor, metrics, logger, { concurrency: config.concurrency, queueDepth: config.queueDepth });
+  const service = new ExecutionService(executor, metrics, logger, {
+    concurrency: config.concurrency,
+    queueDepth: config.queueDepth,
+    keyConcurrency: config.keyConcurrency,
+  });
   const catalog = opts.catalog ?? new FakeCatalog(sampleRuntimes(config));
   const app = await buildApp({
     config,

@@ -33,7 +33,7 @@ describe('wrapWithMarker', () => {
     expect(wrapWithMarker(NONCE, ['python3', '/code/main.py'])).toEqual([
       '/bin/sh',
       '-c',
-      'printf "%s\\n" "$0" && exec "$@"',
+      'printf "%s\\n" "$0" && exec "$@" </kx/stdin',
       NONCE,
       'python3',
       '/code/main.py',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RuntimeTarget } from '../../src/ctr/argv.js';
 import { buildOciSpec, type OciSeccomp, type OciSpecInput } from '../../src/ctr/oci-spec.js';
 import { loadConfig } from '../../src/config.js';
-import { CPU_PERIOD_US, GVISOR_PIDS_HEADROOM, kataAnnotations } from '../../src/runner/ctr-runner.js';
+import { GVISOR_PIDS_HEADROOM, ociSpecInput } from '../../src/runner/ctr-runner.js';
 import { Executor } from '../../src/runner/executor.js';
 import type { Profile } from '../../src/schemas/common.js';
 import type { SandboxSpec } from '../../src/runner/types.js';
@@ -28,6 +28,7 @@ const cfg = loadConfig({
 });
 const ID = 'kx-0123456789abcdef';
 const CODE_DIR = `/run/kata-exec/work/${ID}/code`;
+const IO_DIR = `/run/kata-exec/work/${ID}/io`;
 const ROOTFS = '/run/kata-exec/rootfs';
 
 function specFor(rt: RuntimeTarget, profile: Profile): SandboxSpec {
@@ -37,34 +38,18 @@ function specFor(rt: RuntimeTarget, profile: Profile): SandboxSpec {
   ).spec;
 }
 
-/** The input CtrSandboxRunner.buildArgv gives buildOciSpec in config mode. */
+/** The input CtrSandboxRunner.buildArgv gives buildOciSpec in config mode (the same function). */
 function inputFor(spec: SandboxSpec, rt: RuntimeTarget): OciSpecInput {
-  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
-  const cpuQuota = spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
   const seccomp =
     spec.security.seccompProfile === 'unconfined' ? null : spec.security.seccompProfile === 'strict' ? STRICT_SECCOMP : DEFAULT_SECCOMP;
-  return {
-    rootfsPath: ROOTFS,
-    readOnlyRootfs: spec.security.readOnlyRootfs,
-    args: ['/bin/sh', '-c', 'x', 'nonce', ...spec.command],
-    env: spec.env,
-    cwd: spec.workingDir,
-    uid,
-    gid,
-    hostname: 'sandbox',
+  return ociSpecInput(spec, rt, {
+    rootfs: ROOTFS,
     codeDir: CODE_DIR,
-    cgroupsPath: `/kata-exec/${spec.id}`,
-    memoryBytes: spec.resources.memoryBytes,
-    cpuQuota,
-    cpuPeriod: CPU_PERIOD_US,
-    pids: spec.resources.pids > 0 && rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
-    nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
-    tmpfsBytes: spec.resources.tmpfsBytes,
-    openFiles: spec.resources.openFiles,
-    network: spec.security.networkMode,
+    ioDir: IO_DIR,
+    namespace: 'kata-exec',
+    command: ['/bin/sh', '-c', 'x', 'nonce', ...spec.command],
     seccomp,
-    annotations: kataAnnotations(spec),
-  };
+  });
 }
 
 interface Spec {
@@ -129,8 +114,10 @@ describe('buildOciSpec: settings common to every profile and runtime', () => {
     expect(s.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }]);
     // /code: the host's code directory, read-only.
     expect(mount(s, '/code')).toEqual({ destination: '/code', type: 'bind', source: CODE_DIR, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+    // /kx: the program's stdin file, read-only, not executable.
+    expect(mount(s, '/kx')).toEqual({ destination: '/kx', type: 'bind', source: IO_DIR, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
     // No other bind mount from the host.
-    expect(s.mounts.filter((m) => m.type === 'bind').map((m) => m.destination)).toEqual(['/code']);
+    expect(s.mounts.filter((m) => m.type === 'bind').map((m) => m.destination)).toEqual(['/code', '/kx']);
     expect(mount(s, '/sys')?.options).toContain('ro');
     expect(s.linux.maskedPaths).toContain('/proc/kcore');
     expect(s.linux.readonlyPaths).toContain('/proc/sysrq-trigger');

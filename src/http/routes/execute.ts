@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErrorBody } from '../../schemas/common.js';
 import { ExecuteRequest, ExecuteResult } from '../../schemas/execute.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
 import { problemFor } from '../error-handler.js';
+import { problemResponses } from '../responses.js';
 import { SseWriter, wantsEventStream } from '../sse.js';
 
 export interface ExecuteRouteOptions {
@@ -13,26 +13,17 @@ export interface ExecuteRouteOptions {
   streamCapBytes: number;
 }
 
-const errorResponses = Object.fromEntries(
-  [
-    [400, 'Invalid request: VALIDATION_FAILED, UNKNOWN_LANGUAGE, LIMIT_EXCEEDED or INVALID_SPEC.'],
-    [401, 'UNAUTHORIZED: API keys are configured and the request has no valid `Authorization: Bearer <key>`.'],
-    [413, 'PAYLOAD_TOO_LARGE: the body is over the size limit; no sandbox was created.'],
-    [415, 'UNSUPPORTED_MEDIA_TYPE: send application/json.'],
-    [422, 'SECURITY_VIOLATION or PROFILE_NOT_SUPPORTED.'],
-    [429, 'RATE_LIMITED or QUOTA_EXCEEDED for this key; honour Retry-After.'],
-    [500, 'INTERNAL or RUNNER_NOT_CONFIGURED.'],
-    [502, 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.'],
-    [503, 'QUEUE_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.'],
-  ].map(([status, description]) => [
-    status,
-    {
-      description,
-      ...(status === 503 || status === 429 ? { headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying.' } } } : {}),
-      content: { 'application/problem+json': { schema: ErrorBody } },
-    },
-  ]),
-);
+const errorResponses = problemResponses({
+  400: 'Invalid request: VALIDATION_FAILED, UNKNOWN_LANGUAGE, LIMIT_EXCEEDED or INVALID_SPEC.',
+  401: 'UNAUTHORIZED: API keys are configured and the request has no valid `Authorization: Bearer <key>`.',
+  413: 'PAYLOAD_TOO_LARGE: the body is over the size limit; no sandbox was created.',
+  415: 'UNSUPPORTED_MEDIA_TYPE: send application/json.',
+  422: 'SECURITY_VIOLATION or PROFILE_NOT_SUPPORTED.',
+  429: 'RATE_LIMITED or QUOTA_EXCEEDED for this key; honour Retry-After.',
+  500: 'INTERNAL or RUNNER_NOT_CONFIGURED.',
+  502: 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.',
+  503: 'QUEUE_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.',
+});
 
 export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = async (app, opts) => {
   app.post(

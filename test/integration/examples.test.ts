@@ -1,0 +1,120 @@
+/**
+ * examples/ run as a user would run them, against the live service (real containerd):
+ * the Python example (standard library only) and the curl script.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEYS, TOKENS } from '../helpers/keys.js';
+import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+
+const repo = path.resolve(import.meta.dirname, '../..');
+const PYTHON_EXAMPLE = path.join(repo, 'examples/python/execute.py');
+const CURL_EXAMPLE = path.join(repo, 'examples/curl/execute.sh');
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: string[], env: Record<string, string>): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      // Only what a user's shell would have: no KATA_EXEC_* of the test process.
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', ...env }, timeout: 120_000, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(new Error(`${file} did not run: ${err.message}\n${stderr}`));
+        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+const runtime = testRuntimes()[0]!;
+
+describe(`examples against the live service (${runtime})`, () => {
+  let svc: RealService;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
+    env = { KATA_EXEC_URL: svc.url, KATA_EXEC_TOKEN: TOKENS.alice };
+  });
+  afterAll(async () => {
+    await svc?.close();
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+
+  describe('examples/python/execute.py', () => {
+    it('runs a program, prints its status and stdout, then the streamed events in order; exits 0', async () => {
+      const r = await run('python3', [PYTHON_EXAMPLE], env);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^status: ok \\(exit code 0, \\d+ ms on ${runtime}\\)$`, 'm'));
+      expect(r.stdout).toMatch(/^stdout:\n42$/m);
+      const lines = r.stdout.split('\n');
+      const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+      expect(at(/^ {2}\[start\] kx-[0-9a-f]{20}$/)).toBeGreaterThan(0);
+      expect(at(/^ {2}\[stdout\] tick 0$/)).toBeGreaterThan(at(/\[start\]/));
+      expect(at(/^ {2}\[stdout\] tick 2$/)).toBeGreaterThan(at(/tick 0/));
+      expect(at(/^ {2}\[result\] status=ok exitCode=0$/)).toBeGreaterThan(at(/tick 2/));
+      expect(r.stderr).toBe('');
+    });
+
+    it('runs the program given as arguments and exits non-zero when it fails', async () => {
+      const r = await run('python3', [PYTHON_EXAMPLE, 'bash', 'echo out; echo oops >&2; exit 3'], env);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('status: error (exit code 3');
+      expect(r.stdout).toMatch(/^stdout:\nout$/m);
+      expect(r.stdout).toMatch(/^stderr:\noops$/m);
+    });
+
+    it('prints the problem code and exits 1 when refused (no token, unknown language)', async () => {
+      const noToken = await run('python3', [PYTHON_EXAMPLE], { KATA_EXEC_URL: svc.url });
+      expect(noToken.code).toBe(1);
+      expect(noToken.stderr).toContain('HTTP 401 UNAUTHORIZED');
+      const cobol = await run('python3', [PYTHON_EXAMPLE, 'cobol', 'x'], env);
+      expect(cobol.code).toBe(1);
+      expect(cobol.stderr).toContain('HTTP 400 UNKNOWN_LANGUAGE');
+    });
+
+    it('exits 2 when the service cannot be reached', async () => {
+      const r = await run('python3', [PYTHON_EXAMPLE], { KATA_EXEC_URL: 'http://127.0.0.1:1' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('cannot reach http://127.0.0.1:1');
+    });
+  });
+
+  describe('examples/curl/execute.sh', () => {
+    it('executes, lists the runtimes and streams; exits 0', async () => {
+      const r = await run('bash', [CURL_EXAMPLE], env);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      const sections = r.stdout.split(/^== /m).filter(Boolean);
+      expect(sections.map((s) => s.split('\n')[0])).toEqual([
+        'POST /v1/execute',
+        'POST /v1/execute with files, an entrypoint, stdin, args and env',
+        'GET /v1/runtimes',
+        'POST /v1/execute, streaming (Accept: text/event-stream)',
+      ]);
+      const json = (i: number) => JSON.parse(sections[i]!.split('\n').slice(1).join('\n')) as Record<string, any>;
+      expect(json(0)).toMatchObject({ status: 'ok', stdout: '42\n' });
+      expect(json(1)).toMatchObject({ status: 'ok', stdout: "HELLO ['--verbose'] hi\n" });
+      const runtimes = json(2);
+      expect(runtimes.languages.map((l: { name: string }) => l.name)).toEqual(['python', 'javascript', 'bash']);
+      expect(runtimes.runtimes.find((x: { active: boolean }) => x.active).kind).toBe(runtime);
+      const stream = sections[3]!;
+      expect(stream).toMatch(/^event: start$/m);
+      expect(stream).toContain('data: {"data":"tick 1\\n"}');
+      expect(stream.indexOf('tick 3')).toBeLessThan(stream.indexOf('event: result'));
+      expect(stream).toMatch(/^event: result\ndata: \{.*"status":"ok".*\}$/m);
+    });
+
+    it('fails with the problem body when refused', async () => {
+      const r = await run('bash', [CURL_EXAMPLE], { KATA_EXEC_URL: svc.url });
+      expect(r.code).not.toBe(0);
+      expect(r.stdout).toContain('"code":"UNAUTHORIZED"');
+    });
+  });
+});

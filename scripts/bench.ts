@@ -81,6 +81,7 @@ const USAGE = `usage: npm run bench -- [options]
   --memory-runtime R      runtime of the memory sets (default runc)
   --breakdown N           samples of the per-phase breakdown (default 20; 0 skips)
   --rounds N              each cell in N chunks, the lines taking turns (default 3)
+  --raw-marker            wrap the raw --config runs in the service's start-marker shell (/bin/sh printf; exec)
   --no-compiled           skip the memory sets of the compiled service (tsc output, node without tsx)
   --rss-tolerance-mb N    growth between sets 2 and 3 still called "no growth" (default 4)
   --json FILE             also write every figure as JSON
@@ -100,6 +101,7 @@ interface Options {
   breakdown: number;
   rounds: number;
   compiled: boolean;
+  rawMarker: boolean;
   rssToleranceMb: number;
   json: string | null;
   markdown: string | null;
@@ -121,6 +123,7 @@ function parseOptions(argv: string[]): Options {
       breakdown: { type: 'string' },
       rounds: { type: 'string' },
       'no-compiled': { type: 'boolean', default: false },
+      'raw-marker': { type: 'boolean', default: false },
       'rss-tolerance-mb': { type: 'string' },
       json: { type: 'string' },
       markdown: { type: 'string' },
@@ -163,6 +166,7 @@ function parseOptions(argv: string[]): Options {
     breakdown: int('breakdown', values.breakdown, quick ? 5 : 20, 0),
     rounds: int('rounds', values.rounds, 3, 1),
     compiled: !(values['no-compiled'] ?? false),
+    rawMarker: values['raw-marker'] ?? false,
     rssToleranceMb: int('rss-tolerance-mb', values['rss-tolerance-mb'], 4, 0),
     json: values.json ?? null,
     markdown: values.markdown ?? null,
@@ -590,7 +594,7 @@ async function rawConfigOnce(e: Env, rt: Runtime, program: 'python' | 'true', ma
   const ms = performance.now() - t0;
   const want = program === 'python' ? EXPECTED : '';
   const out = marker ? r.stdout.replace(`${nonce}\n`, '') : r.stdout;
-  const ok = r.code === 0 && out === want;
+  const ok = r.code === 0 && out === want && (!marker || r.stdout.startsWith(`${nonce}\n`));
   return { ms, ok, nonce, proc: r, detail: ok ? '' : `exit ${r.code ?? r.signal}, stdout ${JSON.stringify(out.slice(0, 80))}, stderr ${JSON.stringify(r.stderr.trim().slice(-300))}` };
 }
 
@@ -632,9 +636,9 @@ interface Chunk {
   timing: Timing | null;
 }
 
-async function rawChunk(e: Env, rt: Runtime, line: Line, n: number, c: number): Promise<Chunk> {
+async function rawChunk(e: Env, rt: Runtime, line: Line, n: number, c: number, marker: boolean): Promise<Chunk> {
   const fn =
-    line === 'raw-image' ? () => rawImageOnce(e, rt) : () => rawConfigOnce(e, rt, line === 'raw-true' ? 'true' : 'python');
+    line === 'raw-image' ? () => rawImageOnce(e, rt) : () => rawConfigOnce(e, rt, line === 'raw-true' ? 'true' : 'python', marker);
   const { samples, wallMs } = await runParallel(n, c, fn);
   const good = samples.filter((x) => x.ok);
   return {
@@ -1494,7 +1498,7 @@ async function main(): Promise<void> {
         if (stopping) break;
         const lines = o.lines.filter((l) => (l === 'cold' || l === 'warm' ? services[l] !== undefined : true));
         const runChunk = async (line: Line, n: number): Promise<Chunk> => {
-          if (line !== 'cold' && line !== 'warm') return rawChunk(e, rt, line, n, c);
+          if (line !== 'cold' && line !== 'warm') return rawChunk(e, rt, line, n, c, o.rawMarker);
           const svc = services[line]!;
           if (line === 'warm') debug(`${rt} warm c=${c} before: ${await waitPoolFull(svc.url, o.poolSize)}`);
           const chunk = await serviceChunk(svc, n, c);

@@ -19,6 +19,7 @@ export const ErrorCode = {
   UnknownLanguage: 'UNKNOWN_LANGUAGE',
   LimitExceeded: 'LIMIT_EXCEEDED',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   ImageNotFound: 'IMAGE_NOT_FOUND',
   RuntimeNotInstalled: 'RUNTIME_NOT_INSTALLED',
   QueueFull: 'QUEUE_FULL',

@@ -68,7 +68,7 @@ export async function executeStream(
   if (!response.ok || !data) {
     // parseAs 'stream' leaves the error body unread: read the problem ourselves.
     const problem = (error ?? (await response.json().catch(() => null))) as Problem | null;
-    return { ok: false, status: response.status, problem: problem ?? ({ status: response.status, code: 'UNKNOWN', detail: response.statusText } as Problem) };
+    return { ok: false, status: response.status, problem: problem ?? ({ status: response.status, code: 'INTERNAL', detail: response.statusText } as unknown as Problem) };
   }
   const reader = (data as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';

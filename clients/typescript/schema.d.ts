@@ -273,10 +273,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -304,10 +305,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -335,10 +337,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -366,10 +369,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -397,10 +401,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -430,10 +435,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -461,10 +467,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -492,10 +499,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -525,10 +533,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -640,10 +649,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -673,10 +683,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -704,10 +715,11 @@ export interface operations {
                         /** @description The HTTP status code. */
                         status: number;
                         /**
-                         * @description Stable machine-readable error code (see the README).
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
                          * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
                          */
-                        code: string;
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */

@@ -7,10 +7,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ErrorCode, isKataExecError, type FieldError } from '../errors.js';
 import type { ErrorBody } from '../schemas/common.js';
 import { UnknownLanguageError } from '../runner/executor.js';
-import { EXTRA_CODES, statusOfCode } from './error-map.js';
+import { statusOfCode } from './error-map.js';
 import { STATUS_CODES } from 'node:http';
 
-export function problem(code: string, detail: string, extra: Partial<ErrorBody> = {}): ErrorBody {
+export function problem(code: ErrorCode, detail: string, extra: Partial<ErrorBody> = {}): ErrorBody {
   const status = statusOfCode(code);
   return {
     type: `urn:kata-exec:error:${code.toLowerCase().replaceAll('_', '-')}`,
@@ -59,7 +59,7 @@ export function problemFor(err: unknown, request: FastifyRequest): { body: Error
     return { body: problem(ErrorCode.PayloadTooLarge, 'the request body is larger than this service accepts') };
   }
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return { body: problem(EXTRA_CODES.UnsupportedMediaType, 'send the body as application/json') };
+    return { body: problem(ErrorCode.UnsupportedMediaType, 'send the body as application/json') };
   }
   if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500 && typeof e.message === 'string') {
     // Fastify's own client errors: malformed JSON, empty body...

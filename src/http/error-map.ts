@@ -4,11 +4,7 @@
  */
 import { ErrorCode } from '../errors.js';
 
-export const EXTRA_CODES = {
-  UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
-} as const;
-
-export type AnyErrorCode = ErrorCode | (typeof EXTRA_CODES)[keyof typeof EXTRA_CODES];
+export type AnyErrorCode = ErrorCode;
 
 export const STATUS_BY_CODE: Record<AnyErrorCode, number> = {
   VALIDATION_FAILED: 400,

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { ErrorCode } from '../errors.js';
 
 export const Profile = Type.Union(
   [Type.Literal('dev'), Type.Literal('standard'), Type.Literal('hardened')],
@@ -29,7 +30,12 @@ export const ErrorBody = Type.Object(
     type: Type.String({ description: 'A URN naming the error kind: urn:kata-exec:error:<code>.' }),
     title: Type.String({ description: 'The HTTP reason phrase.' }),
     status: Type.Integer({ description: 'The HTTP status code.' }),
-    code: Type.String({ description: 'Stable machine-readable error code (see the README).', examples: ['UNKNOWN_LANGUAGE'] }),
+    code: Type.Unsafe<ErrorCode>({
+      type: 'string',
+      enum: Object.values(ErrorCode),
+      description: 'Stable machine-readable error code: program against this, never against `detail`.',
+      examples: ['UNKNOWN_LANGUAGE'],
+    }),
     detail: Type.String({ description: 'What went wrong, for a person.' }),
     errors: Type.Optional(
       Type.Array(

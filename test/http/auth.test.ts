@@ -1,19 +1,12 @@
 /** API keys as bearer tokens: 401 problem bodies, open routes, and auth off without keys. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { expectProblem } from '../helpers/problem.js';
 
-const apps: TestApp[] = [];
-async function setup(env: Record<string, string> = {}): Promise<TestApp> {
-  const t = await buildTestApp({ env });
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const apps = useTestApps();
+const setup = (env: Record<string, string> = {}) => apps({ env });
 
 const BODY = { language: 'python', code: 'print(6*7)' };
 

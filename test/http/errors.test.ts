@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DaemonUnavailableError,
   KataNotAvailableError,
@@ -7,18 +7,10 @@ import {
   VmExecutionFailedError,
 } from '../../src/errors.js';
 import { RuntimeUnavailableError } from '../../src/runner/runtime.js';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
 import { execute, expectProblem } from '../helpers/problem.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 const PY = { language: 'python', code: 'print(1)' };
 // What an operator sees in the cause; a client must never see it.

@@ -1,19 +1,12 @@
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { captured } from '../fakes/fake-runner.js';
-import { buildTestApp, RUNC_TARGET, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
+import { RUNC_TARGET } from '../helpers/build-test-app.js';
 import { execute, expectProblem } from '../helpers/problem.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 describe('POST /v1/execute: a program that ran', () => {
   it('answers 200 with the whole ExecuteResult and runs the spec the request describes', async () => {

@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FakeHealthChecker } from '../fakes/fake-health.js';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 describe('GET /healthz', () => {
   it('200 {status: ok} without probing the runtime, even when it is not ready', async () => {

@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApps } from '../helpers/test-apps.js';
 import { execute } from '../helpers/problem.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 describe('GET /metrics', () => {
   it('serves Prometheus text with the execution counters, the histograms and the queue gauges', async () => {

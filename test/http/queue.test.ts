@@ -1,18 +1,11 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../../src/queue/queue.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
+import { type TestApp } from '../helpers/build-test-app.js';
 import { execute, expectProblem } from '../helpers/problem.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 const ONE_SLOT_ONE_WAITER = { env: { KATA_EXEC_CONCURRENCY: '1', KATA_EXEC_QUEUE_DEPTH: '1' } };
 

@@ -3,21 +3,15 @@
  * concurrency quota (429 QUOTA_EXCEEDED), both counted per API key. Global saturation
  * stays 503 QUEUE_FULL (test/http/queue.test.ts).
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
+import { type TestApp } from '../helpers/build-test-app.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { expectProblem } from '../helpers/problem.js';
 
-const apps: TestApp[] = [];
-async function setup(env: Record<string, string> = {}): Promise<TestApp> {
-  const t = await buildTestApp({ env });
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const apps = useTestApps();
+const setup = (env: Record<string, string> = {}) => apps({ env });
 
 function run(t: TestApp, token: string | null, code = 'print(1)') {
   return t.app.inject({

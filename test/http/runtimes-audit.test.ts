@@ -1,22 +1,15 @@
 /** GET /v1/runtimes (over the fake catalog) and the audit log line of each execution. */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RuntimesInfo } from '../../src/schemas/runtimes.js';
-import { buildTestApp, sampleRuntimes, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
+import { sampleRuntimes, type TestApp } from '../helpers/build-test-app.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { loadConfig } from '../../src/config.js';
 import { VmExecutionFailedError } from '../../src/errors.js';
 import { FakeCatalog } from '../fakes/fake-catalog.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 describe('GET /v1/runtimes', () => {
   it('answers the catalog: languages with versions, runtimes with isolation, limits, profiles', async () => {

@@ -2,23 +2,16 @@
  * POST /v1/execute with Accept: text/event-stream, through app.inject: the fake runner
  * writes through opts.onOutput as a real program would, and the SSE payload is parsed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VmCreationFailedError, VmExecutionFailedError } from '../../src/errors.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import type { RunCall } from '../fakes/fake-runner.js';
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
+import { useTestApps } from '../helpers/test-apps.js';
+import { type TestApp } from '../helpers/build-test-app.js';
 import { expectNoLeak, expectProblem, type Problem } from '../helpers/problem.js';
 import { parseSse, type SseEvent } from '../helpers/sse.js';
 
-const apps: TestApp[] = [];
-async function setup(opts: Parameters<typeof buildTestApp>[0] = {}): Promise<TestApp> {
-  const t = await buildTestApp(opts);
-  apps.push(t);
-  return t;
-}
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((t) => t.app.close()));
-});
+const setup = useTestApps();
 
 const SSE = { accept: 'text/event-stream' };
 

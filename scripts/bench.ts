@@ -1,14 +1,17 @@
 /**
  * The benchmark of issue 4: what one execution costs through the service, against the raw
  * `ctr run --rm` that it wraps, on the same runtime, program and containerd, in one run.
+ * docs/performance.md has the figures of a real run and how to read them.
  *
  *   npm run bench [-- --quick] [-- --requests 60 --runtimes runc,gvisor --concurrency 1,2,4,8]
  *
  * As root, after `bash scripts/setup.sh deps` built /var/lib/kata-exec/images/sandbox.oci.tar.
  * It starts everything it needs and stops and removes it at the end (also on Ctrl-C):
  *   - a private containerd in a temporary directory (scripts/containerd.sh), the image
- *     imported into it (`ctr images import --base-name toolruntime-sandbox`);
- *   - the service as a separate process (`node --import tsx src/server.ts`), once per line.
+ *     imported into it (`ctr images import --base-name toolruntime-sandbox`), once for the
+ *     raw runs and once per service (each service owns its namespace);
+ *   - the service as separate processes (`node --import tsx src/server.ts`): one cold
+ *     (KATA_EXEC_POOL_SIZE=0), one warm (KATA_EXEC_POOL_SIZE=N), side by side.
  *
  * Lines, per runtime (runc, gvisor) and per concurrency (1, 2, 4, 8):
  *   raw config   `ctr run --rm --config spec.json ID`, the invocation the service makes: the
@@ -18,11 +21,13 @@
  *                With python (`python3 -u /code/main.py`, print(6*7)) and with /bin/true.
  *   raw image    plain `ctr run --rm IMAGE ID python3 -c 'print(6*7)'` (a snapshot per run).
  *   cold         POST /v1/execute {"language":"python","code":"print(6*7)"}, no warm pool.
- *   warm         the same with KATA_EXEC_POOL_SIZE=N (when the service has a pool).
- * Every response must be 200 with stdout "42\n" (every raw run exit 0 with "42\n" or
- * nothing for /bin/true); failures are counted, shown and make the exit status 1.
- * Then the service's VmRSS around three sets of executions (cold, runc, concurrency 4),
- * and a breakdown of one execution (ctr client start, sandbox start, program, teardown).
+ *   warm         the same with the warm pool on ("n/a (no pool)" when the service has none).
+ * Each cell is measured in rounds in which the lines take turns, so that all lines see the
+ * same background load. Every response must be 200 with stdout "42\n" (every raw run exit 0
+ * with "42\n", or nothing for /bin/true); failures are counted, shown, and make the exit
+ * status 1. Then the service's VmRSS around three sets of executions (cold, runc, c=4),
+ * under tsx and compiled, and a breakdown of one execution (ctr client start, sandbox
+ * start, program, teardown; the warm pool's exec path by hand).
  *
  * Timing figures only: nothing here is a test, and no test asserts a time.
  */
@@ -872,40 +877,40 @@ async function httpRun(url: string, n: number, c: number): Promise<HttpRun> {
   const finished = new Promise<{ err: unknown; res: autocannon.Result | undefined }>((resolve) => (finish = resolve));
   const inst = autocannon(
     {
-    url,
-    connections: Math.min(c, n),
-    amount: n,
-    timeout: 120,
-    requests: [
-      {
-        method: 'POST',
-        path: '/v1/execute',
-        headers: { 'content-type': 'application/json' },
-        body: BODY,
-        onResponse: (status: number, body: string) => {
-          lastOk = false;
-          try {
-            const j = JSON.parse(body) as { stdout?: string; status?: string; timing?: Record<string, number>; durationMs?: number };
-            if (status === 200 && j.stdout === EXPECTED && j.status === 'ok') {
-              lastOk = true;
-              r.ok++;
-              if (j.timing) {
-                r.timing.queuedMs.push(j.timing.queuedMs ?? NaN);
-                r.timing.setupMs.push(j.timing.setupMs ?? NaN);
-                r.timing.runMs.push(j.timing.runMs ?? NaN);
-                r.timing.teardownMs.push(j.timing.teardownMs ?? NaN);
+      url,
+      connections: Math.min(c, n),
+      amount: n,
+      timeout: 120,
+      requests: [
+        {
+          method: 'POST',
+          path: '/v1/execute',
+          headers: { 'content-type': 'application/json' },
+          body: BODY,
+          onResponse: (status: number, body: string) => {
+            lastOk = false;
+            try {
+              const j = JSON.parse(body) as { stdout?: string; status?: string; timing?: Record<string, number>; durationMs?: number };
+              if (status === 200 && j.stdout === EXPECTED && j.status === 'ok') {
+                lastOk = true;
+                r.ok++;
+                if (j.timing) {
+                  r.timing.queuedMs.push(j.timing.queuedMs ?? NaN);
+                  r.timing.setupMs.push(j.timing.setupMs ?? NaN);
+                  r.timing.runMs.push(j.timing.runMs ?? NaN);
+                  r.timing.teardownMs.push(j.timing.teardownMs ?? NaN);
+                }
+                if (typeof j.durationMs === 'number') r.timing.durationMs.push(j.durationMs);
+                return;
               }
-              if (typeof j.durationMs === 'number') r.timing.durationMs.push(j.durationMs);
-              return;
+            } catch {
+              // not JSON: a failure below
             }
-          } catch {
-            // not JSON: a failure below
-          }
-          r.failures++;
-          if (r.failureSamples.length < 3) r.failureSamples.push(`HTTP ${status}: ${body.slice(0, 300)}`);
+            r.failures++;
+            if (r.failureSamples.length < 3) r.failureSamples.push(`HTTP ${status}: ${body.slice(0, 300)}`);
+          },
         },
-      },
-    ],
+      ],
     },
     (err, res) => finish({ err, res }),
   );
@@ -1409,8 +1414,8 @@ function markdownReport(r: Report): string {
     for (const m of r.memory) {
       const how = m.variant === 'tsx' ? 'service (node --import tsx)' : 'service (compiled, plain node)';
       rows.push([`${how}, before set 1`, fmt(m.rssMb[0] ?? NaN)]);
-      m.rssMb.slice(1).forEach((v, i) => rows.push([`${how}, after set ${i + 1} (${m.perSet} executions, ${fmt(m.setSeconds[i] ?? NaN)} s, ${m.failures} failures in all sets)`, fmt(v)]));
-      rows.push([`${how}, peak (VmHWM)`, fmt(m.hwmMb)]);
+      m.rssMb.slice(1).forEach((v, i) => rows.push([`${how}, after set ${i + 1} (${m.perSet} executions, ${fmt(m.setSeconds[i] ?? NaN)} s)`, fmt(v)]));
+      rows.push([`${how}, peak (VmHWM); ${m.failures} failed execution(s) in the 3 sets`, fmt(m.hwmMb)]);
     }
     out.push('', mdTable(['VmRSS', 'MB'], rows));
   }

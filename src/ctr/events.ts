@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import { globalArgs, type CtrTarget } from './argv.js';
 import { spawnStreaming, type SpawnedProcess } from './exec.js';
-import { parseEventLine } from './parse.js';
+import { parseEventLine, parseKernelOomLine } from './parse.js';
 
 export function eventsArgv(t: CtrTarget): string[] {
   // `ctr events` subscribes to every namespace; lines are filtered by ours.
@@ -47,10 +47,15 @@ export class ContainerdEvents {
   private onLine(line: string): void {
     const ev = parseEventLine(line);
     if (!ev || ev.namespace !== this.target.namespace || ev.topic !== '/tasks/oom' || !ev.containerId) return;
+    this.noteOom(ev.containerId);
+  }
+
+  /** Records an OOM kill in a container, from whichever source saw it. */
+  noteOom(id: string): void {
     const now = Date.now();
-    this.oom.set(ev.containerId, now);
-    for (const [id, at] of this.oom) if (now - at > KEEP_MS) this.oom.delete(id);
-    for (const w of this.waiters.get(ev.containerId) ?? []) w();
+    this.oom.set(id, now);
+    for (const [k, at] of this.oom) if (now - at > KEEP_MS) this.oom.delete(k);
+    for (const w of this.waiters.get(id) ?? []) w();
   }
 
   /** True when containerd reported an OOM kill in this container, waiting up to `ms` for it. */
@@ -74,6 +79,52 @@ export class ContainerdEvents {
 
   forget(id: string): void {
     this.oom.delete(id);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    this.proc?.kill('SIGTERM');
+    this.proc = null;
+  }
+}
+
+/**
+ * The kernel's own OOM reports (`dmesg --follow-new`), for runc and gVisor sandboxes: the
+ * report names the memory cgroup, /<namespace>/<id>. A second source beside containerd's
+ * event, which the runc shim of containerd 1.6 stops sending on a host where other cgroup
+ * hierarchies appeared after boot (seen here once podman had run). Needs CAP_SYSLOG; when
+ * dmesg cannot run, only the events remain.
+ */
+export class KernelOomWatch {
+  private proc: SpawnedProcess | null = null;
+  private stopped = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly namespace: string,
+    private readonly onOom: (id: string) => void,
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    if (this.stopped || this.proc) return;
+    const proc = spawnStreaming('dmesg', ['--follow-new']);
+    this.proc = proc;
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      const id = parseKernelOomLine(line, this.namespace);
+      if (id) this.onOom(id);
+    });
+    proc.stderr.resume();
+    void proc.done.then((exit) => {
+      this.proc = null;
+      if (this.stopped) return;
+      this.onError(new Error(`dmesg --follow-new ended (${exit.spawnError ?? `exit ${exit.exitCode}`})`));
+      // Not forever: a host that refuses dmesg refuses it every time.
+      if (exit.exitCode !== 0 && exit.exitCode !== null) return;
+      this.restartTimer = setTimeout(() => this.start(), 1000);
+      this.restartTimer.unref();
+    });
   }
 
   stop(): void {

@@ -131,3 +131,17 @@ export function parseEventLine(line: string): ContainerdEvent | null {
     exitStatus: typeof payload.exit_status === 'number' ? payload.exit_status : null,
   };
 }
+
+/**
+ * The container id in a kernel OOM report of one of our sandboxes, e.g.
+ * `oom-kill:constraint=CONSTRAINT_MEMCG,...,oom_memcg=/kata-exec/kx-1,task_memcg=/kata-exec/kx-1,...`
+ * (the sandbox's cgroup is /<namespace>/<id>). Null for any other line.
+ */
+export function parseKernelOomLine(line: string, namespace: string): string | null {
+  if (!line.includes('oom-kill:')) return null;
+  const m = /\boom_memcg=\/([^,\s]+)/.exec(line) ?? /\btask_memcg=\/([^,\s]+)/.exec(line);
+  if (!m) return null;
+  const parts = m[1]!.split('/');
+  const at = parts.indexOf(namespace);
+  return at >= 0 && parts[at + 1] ? parts[at + 1]! : null;
+}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { privateContainerdSocket, SYSTEM_CONTAINERD_SOCKET, type Config } from '../config.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import { CtrClient } from '../ctr/client.js';
-import { ContainerdEvents } from '../ctr/events.js';
+import { ContainerdEvents, KernelOomWatch } from '../ctr/events.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { DaemonUnavailableError } from '../errors.js';
 import { CtrSandboxRunner, type SeccompProvider } from './ctr-runner.js';
@@ -119,6 +119,8 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
   await seccomp.profile('default').catch((err: unknown) => logger.warn({ err }, 'seccomp profile not read yet'));
   const events = new ContainerdEvents(config.ctrPath, target, (err) => logger.warn({ err }, 'containerd event stream'));
   events.start();
+  const kernelOom = new KernelOomWatch(config.namespace, (id) => events.noteOom(id), (err) => logger.warn({ err }, 'kernel OOM reports'));
+  kernelOom.start();
   const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events });
   // Sandboxes that could not be deleted while containerd was away are deleted when it is back.
   const sweeper = setInterval(() => {
@@ -139,6 +141,7 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
     close: async () => {
       clearInterval(sweeper);
       events.stop();
+      kernelOom.stop();
       await reconcile(ctr, workDir, logger).catch(() => undefined);
       await images.releaseAll();
     },

@@ -58,8 +58,8 @@ export interface OomEvents {
   forget(id: string): void;
 }
 
-/** How long to wait, after an exit by SIGKILL that we did not send, for containerd's OOM event. */
-const OOM_EVENT_WAIT_MS = 500;
+/** How long to wait, after an exit by a signal that we did not send, for an OOM report. */
+const OOM_EVENT_WAIT_MS = 1000;
 
 /** A started sandbox of the warm pool, idle, untouched by user code. */
 export interface WarmSandbox {
@@ -340,12 +340,12 @@ export class CtrSandboxRunner implements SandboxRunner {
 
     const exitCode = exit.exitCode;
     const signal = signalFromExitStatus(exitCode);
-    // A failure we did not cause: containerd says whether the kernel's OOM killer was in it.
-    // A SIGKILL waits a little for the event; other exits (gVisor's whole sandbox dying
-    // under an exec answers 128) only look at what already came.
+    // A failure we did not cause: the OOM reports (containerd's event, the kernel's log) say
+    // whether the OOM killer was in it. Exits of 128 and more wait a little for a report
+    // (gVisor's whole sandbox dying under an exec answers 128); plain errors do not wait.
     const oomKilled =
-      gate.seen && exitCode !== 0 && !killRequested && this.d.events !== null
-        ? await this.d.events.sawOom(spec.id, signal === 'SIGKILL' ? OOM_EVENT_WAIT_MS : 50)
+      gate.seen && exitCode !== null && exitCode !== 0 && !killRequested && this.d.events !== null
+        ? await this.d.events.sawOom(spec.id, exitCode >= 128 ? OOM_EVENT_WAIT_MS : 0)
         : false;
     const tEnd = tStreamsEnd || tDone;
     return {

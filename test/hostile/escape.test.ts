@@ -92,7 +92,7 @@ describe.each(testRuntimes())('escape attempts on %s', (runtime) => {
     for (const [fd, target] of Object.entries(fds)) {
       // Pipes and sockets from ctr (host:[n] is how gVisor shows a donated host fd), or a
       // path inside the sandbox; never a host path.
-      expect(target, fd).toMatch(/^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:.*|host:\[\d+\]|\/dev\/null|\/code\/.*)$/);
+      expect(target, fd).toMatch(/^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:.*|host:\[\d+\]|\/dev\/null|\/code\/.*|\/kx\/stdin)$/);
       expect(target, fd).not.toContain(hostRoot);
     }
     expect(cwd).toBe('/code');

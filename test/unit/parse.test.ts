@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  parseKernelOomLine,
   classifyCtrError,
   lastCtrLine,
   parseIdList,
@@ -126,5 +127,20 @@ describe('signalFromExitStatus', () => {
   it('null -> null; an unnamed signal number gets SIG<n>', () => {
     expect(signalFromExitStatus(null)).toBeNull();
     expect(signalFromExitStatus(128 + 40)).toBe('SIG40');
+  });
+});
+
+describe('parseKernelOomLine', () => {
+  const line =
+    '[ 7047.233101] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=kx-74717ef8a83669e8c20f,mems_allowed=0,oom_memcg=/kata-exec/kx-74717ef8a83669e8c20f,task_memcg=/kata-exec/kx-74717ef8a83669e8c20f,task=exe,pid=15566,uid=65534';
+
+  it('finds our sandbox in a kernel OOM report by its memory cgroup', () => {
+    expect(parseKernelOomLine(line, 'kata-exec')).toBe('kx-74717ef8a83669e8c20f');
+  });
+
+  it('ignores reports of other namespaces and other lines', () => {
+    expect(parseKernelOomLine(line, 'kata-exec-test')).toBeNull();
+    expect(parseKernelOomLine('[ 1.0] Memory cgroup out of memory: Killed process 15566 (exe)', 'kata-exec')).toBeNull();
+    expect(parseKernelOomLine('[ 1.0] oom-kill:constraint=CONSTRAINT_NONE,task_memcg=/,task=x', 'kata-exec')).toBeNull();
   });
 });

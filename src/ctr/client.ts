@@ -88,12 +88,16 @@ export class CtrClient {
     await this.run(argv, 60_000);
   }
 
-  /** SIGKILL to every process of the task. A task that is already gone is not an error. */
+  /**
+   * SIGKILL to every process of the task. A task that is already gone, or a sandbox that
+   * already stopped (runsc: "sandbox is not running"), is not an error.
+   */
   async killTask(id: string): Promise<void> {
     try {
       await this.run(killTaskArgv(this.target, id));
     } catch (err) {
-      if (!(err instanceof CtrError && err.kind === 'not_found')) throw err;
+      if (err instanceof CtrError && (err.kind === 'not_found' || /is not running|already finished/i.test(err.stderr))) return;
+      throw err;
     }
   }
 

@@ -14,7 +14,9 @@ export function classifyCtrError(stderr: string): CtrFailure {
     if (/binary not installed|failed to resolve runtime path/i.test(line)) return 'runtime_not_installed';
     return 'other';
   }
-  if (/failed to dial|connection refused|transport is closing|error reading from server|connection error|Unavailable desc|no such file or directory.*\.sock/i.test(line)) {
+  // Only ctr's own connection to containerd: a runtime's "connection refused" (runsc's
+  // control socket of a stopped sandbox) is not containerd being down.
+  if (/failed to dial|transport is closing|error reading from server|code = Unavailable/i.test(line)) {
     return 'daemon_unavailable';
   }
   if (/binary not installed|failed to resolve runtime path|runtime ".*" binary/i.test(line)) return 'runtime_not_installed';

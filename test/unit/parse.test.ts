@@ -144,3 +144,11 @@ describe('parseKernelOomLine', () => {
     expect(parseKernelOomLine('[ 1.0] oom-kill:constraint=CONSTRAINT_NONE,task_memcg=/,task=x', 'kata-exec')).toBeNull();
   });
 });
+
+describe('classifyCtrError: a runtime failing is not containerd being down', () => {
+  it('reads runsc refusing its own control socket as a sandbox failure', () => {
+    const line =
+      'ctr: failed to kill task: connecting to control server at PID 1234: connection refused: unknown';
+    expect(classifyCtrError(line)).not.toBe('daemon_unavailable');
+  });
+});

@@ -207,7 +207,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
 }
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const newId = (tag: string) => `kxb-${tag}-${randomBytes(6).toString('hex')}`;
 
@@ -573,6 +572,15 @@ interface Sample {
   proc?: ProcResult;
 }
 
+/** A raw run's directory, laid out as the service's (/code, spec.json), and its spec. */
+async function rawExecutionDir(e: Env, target: RuntimeTarget, id: string): Promise<{ dir: string; codeDir: string; specPath: string; spec: SandboxSpec }> {
+  const dir = path.join(e.rawWork, id);
+  const codeDir = path.join(dir, 'code');
+  await mkdir(codeDir, { recursive: true, mode: 0o755 });
+  await chmod(dir, 0o711);
+  return { dir, codeDir, specPath: path.join(dir, 'spec.json'), spec: serviceSpec(target, id) };
+}
+
 /**
  * One raw execution the way the service makes it: per-execution directory with /code and
  * spec.json, `ctr run --rm --config`, directory removed. Timed from the first mkdir to
@@ -582,12 +590,7 @@ async function rawConfigOnce(e: Env, rt: Runtime, program: 'python' | 'true', ma
   const target = runtimeTarget(e, rt);
   const id = newId(rt);
   const t0 = performance.now();
-  const dir = path.join(e.rawWork, id);
-  const codeDir = path.join(dir, 'code');
-  const specPath = path.join(dir, 'spec.json');
-  const spec = serviceSpec(target, id);
-  await mkdir(codeDir, { recursive: true, mode: 0o755 });
-  await chmod(dir, 0o711);
+  const { dir, codeDir, specPath, spec } = await rawExecutionDir(e, target, id);
   await writeFile(path.join(codeDir, 'main.py'), PROGRAM, { mode: 0o644, flag: 'wx' });
   const nonce = newNonce();
   let command = program === 'python' ? spec.command : ['/bin/true'];
@@ -969,12 +972,7 @@ interface Breakdown {
 async function warmPathOnce(e: Env, rt: Runtime): Promise<{ start: number; exec: number; destroy: number; ok: boolean; detail: string }> {
   const target = runtimeTarget(e, rt);
   const id = newId(`${rt}-exec`);
-  const dir = path.join(e.rawWork, id);
-  const codeDir = path.join(dir, 'code');
-  const specPath = path.join(dir, 'spec.json');
-  const spec = serviceSpec(target, id);
-  await mkdir(codeDir, { recursive: true, mode: 0o755 });
-  await chmod(dir, 0o711);
+  const { dir, codeDir, specPath, spec } = await rawExecutionDir(e, target, id);
   await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, codeDir, ['sleep', 'infinity'])), { mode: 0o600 });
   const runArgv = [...globalArgs(e.target), 'run', '--detach', ...runtimeArgs(target), '--label', 'org.kata-exec.bench=raw', '--config', specPath, id];
   const started = await runProc(e.ctrPath, runArgv);

@@ -14,7 +14,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
+import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type ImageRunOptions, type RuntimeTarget } from '../ctr/argv.js';
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { spawnStreaming } from '../ctr/exec.js';
 import { mountOverlay, mountTmpfs, umount } from '../ctr/host.js';
@@ -24,7 +24,6 @@ import {
   DaemonUnavailableError,
   KataNotAvailableError,
   VmCreationFailedError,
-  VmExecutionFailedError,
 } from '../errors.js';
 import { MarkerGate, newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
 import { CappedCapture } from './output.js';
@@ -395,32 +394,13 @@ export class CtrSandboxRunner implements SandboxRunner {
   /** Builds the ctr argv (and writes the OCI spec file in config mode). */
   private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[], o: { detach?: boolean } = {}): Promise<string[]> {
     const rt = this.d.runtime;
-    const annotations = kataAnnotations(spec);
-    const cpuQuota = cpuQuotaOf(spec);
     const seccomp = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
     if (rt.launch === 'image') {
-      return runWithImageArgv(this.d.target, rt, {
-        detach: o.detach ?? false,
-        id: spec.id,
-        image: spec.image,
-        labels: spec.labels,
-        annotations,
-        command,
-        env: spec.env,
-        cwd: spec.workingDir,
-        user: spec.security.user,
-        readOnly: spec.security.readOnlyRootfs,
-        memoryBytes: spec.resources.memoryBytes,
-        cpuQuota,
-        cpuPeriod: CPU_PERIOD_US,
-        mounts: [
-          { type: 'bind', src: dir.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
-          { type: 'bind', src: dir.ioDir, dst: IO_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
-          { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
-        ],
-        seccomp: seccomp !== null,
-        hostname: 'sandbox',
-      });
+      return runWithImageArgv(
+        this.d.target,
+        rt,
+        imageRunOptions(spec, { codeDir: dir.codeDir, ioDir: dir.ioDir, command, seccomp: seccomp !== null, detach: o.detach ?? false }),
+      );
     }
     const oci = buildOciSpec(
       ociSpecInput(spec, rt, { rootfs, codeDir: dir.codeDir, ioDir: dir.ioDir, namespace: this.d.target.namespace, command, seccomp }),
@@ -504,6 +484,38 @@ export function ociSpecInput(
     network: spec.security.networkMode,
     seccomp: o.seccomp,
     annotations: kataAnnotations(spec),
+  };
+}
+
+/**
+ * The `ctr run IMAGE` options of a sandbox in image mode (Firecracker): what of the spec
+ * ctr's flags can carry. Pure, like ociSpecInput.
+ */
+export function imageRunOptions(
+  spec: SandboxSpec,
+  o: { codeDir: string; ioDir: string; command: string[]; seccomp: boolean; detach: boolean },
+): ImageRunOptions {
+  return {
+    detach: o.detach,
+    id: spec.id,
+    image: spec.image,
+    labels: spec.labels,
+    annotations: kataAnnotations(spec),
+    command: o.command,
+    env: spec.env,
+    cwd: spec.workingDir,
+    user: spec.security.user,
+    readOnly: spec.security.readOnlyRootfs,
+    memoryBytes: spec.resources.memoryBytes,
+    cpuQuota: cpuQuotaOf(spec),
+    cpuPeriod: CPU_PERIOD_US,
+    mounts: [
+      { type: 'bind', src: o.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+      { type: 'bind', src: o.ioDir, dst: IO_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+      { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
+    ],
+    seccomp: o.seccomp,
+    hostname: 'sandbox',
   };
 }
 

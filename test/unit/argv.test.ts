@@ -15,7 +15,7 @@ import {
 } from '../../src/ctr/argv.js';
 import { loadConfig } from '../../src/config.js';
 import { Executor } from '../../src/runner/executor.js';
-import { kataAnnotations, CPU_PERIOD_US } from '../../src/runner/ctr-runner.js';
+import { imageRunOptions } from '../../src/runner/ctr-runner.js';
 import { resolveRuntime, type HostRuntimes, type RuntimeSettings } from '../../src/runner/runtime.js';
 import type { Hypervisor, Profile } from '../../src/schemas/common.js';
 import type { SandboxSpec } from '../../src/runner/types.js';
@@ -154,6 +154,7 @@ describe('runtimeArgs', () => {
 const cfg = loadConfig({});
 const FC = target({ runtime: 'kata', hypervisor: 'firecracker' });
 const CODE_DIR = '/run/kata-exec/work/kx-aaaaaaaaaa/code';
+const IO_DIR = '/run/kata-exec/work/kx-aaaaaaaaaa/io';
 const WRAPPED = ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', 'kx-start-n', 'python3', '/code/main.py'];
 
 function prepared(profile: Profile): SandboxSpec {
@@ -162,28 +163,9 @@ function prepared(profile: Profile): SandboxSpec {
     .spec;
 }
 
+/** The options the runner builds for image mode (the same function). */
 function imageOpts(spec: SandboxSpec): ImageRunOptions {
-  const cpuQuota = spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
-  return {
-    id: spec.id,
-    image: spec.image,
-    labels: spec.labels,
-    annotations: kataAnnotations(spec),
-    command: WRAPPED,
-    env: spec.env,
-    cwd: spec.workingDir,
-    user: spec.security.user,
-    readOnly: spec.security.readOnlyRootfs,
-    memoryBytes: spec.resources.memoryBytes,
-    cpuQuota,
-    cpuPeriod: CPU_PERIOD_US,
-    mounts: [
-      { type: 'bind', src: CODE_DIR, dst: '/code', options: ['rbind', 'ro'] },
-      { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
-    ],
-    seccomp: spec.security.seccompProfile !== 'unconfined',
-    hostname: 'sandbox',
-  };
+  return imageRunOptions(spec, { codeDir: CODE_DIR, ioDir: IO_DIR, command: WRAPPED, seccomp: spec.security.seccompProfile !== 'unconfined', detach: false });
 }
 
 describe('runWithImageArgv (firecracker)', () => {
@@ -227,6 +209,8 @@ describe('runWithImageArgv (firecracker)', () => {
       ...spec.env.flatMap((e) => ['--env', e]),
       '--mount',
       `type=bind,src=${CODE_DIR},dst=/code,options=rbind:ro`,
+      '--mount',
+      `type=bind,src=${IO_DIR},dst=/kx,options=rbind:ro`,
       '--mount',
       `type=tmpfs,src=tmpfs,dst=/tmp,options=nosuid:nodev:mode=1777:size=${64 * 1024 * 1024}`,
       'toolruntime-sandbox:latest',

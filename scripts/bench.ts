@@ -55,11 +55,11 @@ import {
 } from '../src/ctr/argv.js';
 import { CtrClient } from '../src/ctr/client.js';
 import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
-import { runscWrapperScript } from '../src/runner/create.js';
-import { ociSpecInput } from '../src/runner/ctr-runner.js';
-import { Executor } from '../src/runner/executor.js';
-import { newNonce, wrapWithMarker } from '../src/runner/marker.js';
-import type { SandboxSpec } from '../src/runner/types.js';
+import { runscWrapperScript } from '../src/host/backend.js';
+import { ociSpecInput } from '../src/sandbox/ctr-runner.js';
+import { Executor } from '../src/execution/executor.js';
+import { newNonce, wrapWithMarker } from '../src/sandbox/marker.js';
+import type { SandboxSpec } from '../src/sandbox/types.js';
 
 // ---------------------------------------------------------------------------------------
 // Options

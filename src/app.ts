@@ -8,8 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import type { ExecutionService } from './queue/execution-service.js';
-import type { Catalog } from './runner/catalog.js';
-import type { HealthChecker } from './runner/types.js';
+import type { Catalog } from './host/catalog.js';
+import type { HealthChecker } from './sandbox/types.js';
 import rateLimit from '@fastify/rate-limit';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
@@ -19,7 +19,7 @@ import { executeRoutes } from './http/routes/execute.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { runtimesRoutes } from './http/routes/runtimes.js';
-import { newExecutionId } from './runner/executor.js';
+import { newExecutionId } from './execution/executor.js';
 
 export interface AppDeps {
   config: Pick<Config, 'bodyLimitBytes' | 'apiKeys' | 'rateLimitPerMinute' | 'limits'>;

@@ -6,11 +6,11 @@
 import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import { ExecutionService } from './queue/execution-service.js';
-import { HostCatalog } from './runner/catalog.js';
-import { createCtrBackend, type CtrBackend } from './runner/create.js';
-import { Executor } from './runner/executor.js';
-import { WarmPool } from './runner/pool.js';
-import type { Logger } from './runner/types.js';
+import { HostCatalog } from './host/catalog.js';
+import { createCtrBackend, type CtrBackend } from './host/backend.js';
+import { Executor } from './execution/executor.js';
+import { WarmPool } from './sandbox/pool.js';
+import type { Logger } from './sandbox/types.js';
 
 export interface Service {
   backend: CtrBackend;

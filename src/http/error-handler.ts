@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode, isKataExecError, type FieldError } from '../errors.js';
 import type { ErrorBody } from '../schemas/common.js';
-import { UnknownLanguageError } from '../runner/executor.js';
+import { UnknownLanguageError } from '../execution/executor.js';
 import { statusOfCode } from './error-map.js';
 import { STATUS_CODES } from 'node:http';
 

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { isKataExecError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecuteRequest, ExecuteResult } from '../schemas/execute.js';
-import type { Executor } from '../runner/executor.js';
-import type { Logger } from '../runner/types.js';
+import type { Executor } from '../execution/executor.js';
+import type { Logger } from '../sandbox/types.js';
 import { KeyQuota } from './key-quota.js';
 import { BoundedQueue } from './queue.js';
 

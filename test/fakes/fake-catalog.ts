@@ -1,4 +1,4 @@
-import type { Catalog } from '../../src/runner/catalog.js';
+import type { Catalog } from '../../src/host/catalog.js';
 import type { RuntimesInfo } from '../../src/schemas/runtimes.js';
 
 /** A Catalog with a fixed answer: GET /v1/runtimes through app.inject. */

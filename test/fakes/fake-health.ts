@@ -1,5 +1,5 @@
 /** FakeHealthChecker: answers readiness with a scripted report and counts the probes. */
-import type { HealthChecker, HealthReport } from '../../src/runner/types.js';
+import type { HealthChecker, HealthReport } from '../../src/sandbox/types.js';
 
 type Check = HealthReport['checks'][number];
 

@@ -7,7 +7,7 @@
  * - can hold calls until released (`hold`), to saturate the queue without sleeping;
  * - honours opts.signal: an aborted call resolves as a program killed by SIGKILL.
  */
-import type { CapturedStream, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../../src/runner/types.js';
+import type { CapturedStream, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../../src/sandbox/types.js';
 
 export interface Deferred<T> {
   promise: Promise<T>;

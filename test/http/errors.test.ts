@@ -6,7 +6,7 @@ import {
   VmCreationFailedError,
   VmExecutionFailedError,
 } from '../../src/errors.js';
-import { RuntimeUnavailableError } from '../../src/runner/runtime.js';
+import { RuntimeUnavailableError } from '../../src/runtimes/resolve.js';
 import { useTestApps } from '../helpers/test-apps.js';
 import { execute, expectProblem } from '../helpers/problem.js';
 

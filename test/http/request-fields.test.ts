@@ -3,7 +3,7 @@
  * stdin, args and env, as they reach the SandboxSpec; and the 400s that name the field.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SANDBOX_ENV } from '../../src/runner/executor.js';
+import { SANDBOX_ENV } from '../../src/execution/executor.js';
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js';
 import { execute, expectProblem, type Problem } from '../helpers/problem.js';
 

@@ -14,11 +14,11 @@ import {
   type RuntimeTarget,
 } from '../../src/ctr/argv.js';
 import { loadConfig } from '../../src/config.js';
-import { Executor } from '../../src/runner/executor.js';
-import { imageRunOptions } from '../../src/runner/ctr-runner.js';
-import { resolveRuntime, type HostRuntimes, type RuntimeSettings } from '../../src/runner/runtime.js';
+import { Executor } from '../../src/execution/executor.js';
+import { imageRunOptions } from '../../src/sandbox/ctr-runner.js';
+import { resolveRuntime, type HostRuntimes, type RuntimeSettings } from '../../src/runtimes/resolve.js';
 import type { Hypervisor, Profile } from '../../src/schemas/common.js';
-import type { SandboxSpec } from '../../src/runner/types.js';
+import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const T: CtrTarget = { address: '/run/kata-exec/containerd/containerd.sock', namespace: 'kata-exec' };
 const G = ['--address', '/run/kata-exec/containerd/containerd.sock', '--namespace', 'kata-exec', '--connect-timeout', '3s'];

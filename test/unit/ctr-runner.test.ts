@@ -1,7 +1,7 @@
-// kataAnnotations, the one pure export of src/runner/ctr-runner.ts.
+// kataAnnotations, the one pure export of src/sandbox/ctr-runner.ts.
 import { describe, expect, it } from 'vitest';
-import { kataAnnotations } from '../../src/runner/ctr-runner.js';
-import type { SandboxSpec } from '../../src/runner/types.js';
+import { kataAnnotations } from '../../src/sandbox/ctr-runner.js';
+import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const MiB = 1024 * 1024;
 const K = 'io.katacontainers.config.hypervisor.';

@@ -12,9 +12,9 @@ import {
   ProfileNotSupportedError,
   statusOf,
   UnknownLanguageError,
-} from '../../src/runner/executor.js';
-import { validateSandboxSpec } from '../../src/runner/spec.js';
-import type { CapturedStream, SandboxResult } from '../../src/runner/types.js';
+} from '../../src/execution/executor.js';
+import { validateSandboxSpec } from '../../src/sandbox/spec.js';
+import type { CapturedStream, SandboxResult } from '../../src/sandbox/types.js';
 import type { ExecuteRequest } from '../../src/schemas/execute.js';
 
 const cfg = loadConfig({});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MarkerGate, newNonce, wrapWithMarker } from '../../src/runner/marker.js';
+import { MarkerGate, newNonce, wrapWithMarker } from '../../src/sandbox/marker.js';
 
 const NONCE = 'kx-start-00112233445566778899aabbccddeeff';
 

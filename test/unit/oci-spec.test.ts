@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { RuntimeTarget } from '../../src/ctr/argv.js';
 import { buildOciSpec, type OciSeccomp, type OciSpecInput } from '../../src/ctr/oci-spec.js';
 import { loadConfig } from '../../src/config.js';
-import { GVISOR_PIDS_HEADROOM, ociSpecInput } from '../../src/runner/ctr-runner.js';
-import { Executor } from '../../src/runner/executor.js';
+import { GVISOR_PIDS_HEADROOM, ociSpecInput } from '../../src/sandbox/ctr-runner.js';
+import { Executor } from '../../src/execution/executor.js';
 import type { Profile } from '../../src/schemas/common.js';
-import type { SandboxSpec } from '../../src/runner/types.js';
+import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const RUNC: RuntimeTarget = {
   kind: 'runc',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOutValue } from '../../src/runner/out-value.js';
+import { parseOutValue } from '../../src/execution/out-value.js';
 
 describe('parseOutValue', () => {
   it('none found', () => {

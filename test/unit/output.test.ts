@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CappedCapture, decodeCapture } from '../../src/runner/output.js';
+import { CappedCapture, decodeCapture } from '../../src/sandbox/capture.js';
 
 /** What a capture of `cap` must keep of `all`: everything, or the head and tail halves. */
 function reference(all: Buffer, cap: number): { data: Buffer; droppedBytes: number } {

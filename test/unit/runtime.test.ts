@@ -8,7 +8,7 @@ import {
   shimBinary,
   type HostRuntimes,
   type RuntimeSettings,
-} from '../../src/runner/runtime.js';
+} from '../../src/runtimes/resolve.js';
 
 const S: RuntimeSettings = {
   runtime: 'auto',

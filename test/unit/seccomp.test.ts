@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OciSeccomp } from '../../src/ctr/oci-spec.js';
-import { deriveStrictProfile, isSeccompProfile, STRICT_EXTRA_DENY } from '../../src/runner/seccomp.js';
+import { deriveStrictProfile, isSeccompProfile, STRICT_EXTRA_DENY } from '../../src/host/seccomp.js';
 
 function base(): OciSeccomp {
   return {

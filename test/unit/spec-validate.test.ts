@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError, SecurityViolationError, type KataExecError } from '../../src/errors.js';
-import { validateResourceSpec, validateSandboxSpec, validateSecuritySpec } from '../../src/runner/spec.js';
-import type { SandboxSpec } from '../../src/runner/types.js';
+import { validateResourceSpec, validateSandboxSpec, validateSecuritySpec } from '../../src/sandbox/spec.js';
+import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const MiB = 1024 * 1024;
 

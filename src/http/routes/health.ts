@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { HealthChecker } from '../../runner/types.js';
+import type { HealthChecker } from '../../sandbox/types.js';
 
 export interface HealthRouteOptions {
   health: HealthChecker;

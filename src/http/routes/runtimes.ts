@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Catalog } from '../../runner/catalog.js';
+import type { Catalog } from '../../host/catalog.js';
 import { RuntimesInfo } from '../../schemas/runtimes.js';
 import { problemResponses } from '../responses.js';
 

@@ -6,9 +6,9 @@
 import type { CtrClient } from '../ctr/client.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import { detectHostRuntimes } from './detect.js';
-import { shimBinary } from './runtime.js';
+import { shimBinary } from '../runtimes/resolve.js';
 import type { RootfsImageResolver } from './rootfs.js';
-import type { HealthChecker, HealthReport } from './types.js';
+import type { HealthChecker, HealthReport } from '../sandbox/types.js';
 
 const CACHE_MS = 2000;
 

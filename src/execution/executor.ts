@@ -10,12 +10,12 @@ import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
 import { findLanguage, knownLanguages } from './languages.js';
-import { decodeCapture } from './output.js';
+import { decodeCapture } from '../sandbox/capture.js';
 import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
-import { isolationOf } from './runtime.js';
-import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+import { isolationOf } from '../runtimes/resolve.js';
+import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../sandbox/types.js';
 
 export const LABEL_MANAGED = 'org.kata-exec.managed';
 export const LABEL_EXECUTION = 'org.kata-exec.execution';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
 import { DaemonUnavailableError, ErrorCode, KataExecError, VmCreationFailedError } from '../errors.js';
-import type { ImageInfo, ImageResolver } from './types.js';
+import type { ImageInfo, ImageResolver } from '../sandbox/types.js';
 
 export class ImageNotFoundError extends KataExecError {
   constructor(image: string) {

@@ -4,7 +4,7 @@
  */
 import { ErrorCode, KataExecError, type FieldError } from '../errors.js';
 import type { SourceFile } from '../schemas/execute.js';
-import type { SandboxFile } from './types.js';
+import type { SandboxFile } from '../sandbox/types.js';
 
 export const MAX_FILE_DEPTH = 8;
 export const RESERVED_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG'] as const;

@@ -7,8 +7,8 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
-import { LABEL_MANAGED } from './executor.js';
-import type { Logger } from './types.js';
+import { LABEL_MANAGED } from '../execution/executor.js';
+import type { Logger } from '../sandbox/types.js';
 
 export interface ReconcileReport {
   containers: number;

@@ -1,7 +1,7 @@
 /** Finds the runtimes a host has, by looking for their binaries on PATH. */
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import type { HostRuntimes } from './runtime.js';
+import type { HostRuntimes } from '../runtimes/resolve.js';
 
 const SHIMS = [
   'containerd-shim-runc-v2',

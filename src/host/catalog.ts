@@ -10,9 +10,9 @@ import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Hypervisor, Profile } from '../schemas/common.js';
 import type { RuntimesInfo } from '../schemas/runtimes.js';
 import { detectHostRuntimes } from './detect.js';
-import { LANGUAGES } from './languages.js';
-import { PROFILES } from './profiles.js';
-import { isolationOf, kataRuntimeName, shimBinary } from './runtime.js';
+import { LANGUAGES } from '../execution/languages.js';
+import { PROFILES } from '../execution/profiles.js';
+import { isolationOf, kataRuntimeName, shimBinary } from '../runtimes/resolve.js';
 
 export interface Catalog {
   describe(): Promise<RuntimesInfo>;

@@ -12,15 +12,15 @@ import { CtrClient } from '../ctr/client.js';
 import { ContainerdEvents, KernelOomWatch } from '../ctr/events.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { DaemonUnavailableError } from '../errors.js';
-import { CtrSandboxRunner, type SeccompProvider } from './ctr-runner.js';
+import { CtrSandboxRunner, type SeccompProvider } from '../sandbox/ctr-runner.js';
 import { detectHostRuntimes } from './detect.js';
-import { LABEL_MANAGED } from './executor.js';
+import { LABEL_MANAGED } from '../execution/executor.js';
 import { CtrHealthChecker } from './health.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RootfsImageResolver } from './rootfs.js';
-import { resolveRuntime } from './runtime.js';
+import { resolveRuntime } from '../runtimes/resolve.js';
 import { deriveStrictProfile, isSeccompProfile } from './seccomp.js';
-import type { Logger } from './types.js';
+import type { Logger } from '../sandbox/types.js';
 
 export interface CtrBackend {
   runtime: RuntimeTarget;

@@ -26,10 +26,10 @@ import {
   VmCreationFailedError,
 } from '../errors.js';
 import { MarkerGate, newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
-import { CappedCapture } from './output.js';
-import { killOrphanShims } from './reconcile.js';
-import { asServiceError, type RootfsImageResolver } from './rootfs.js';
-import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './sandbox-files.js';
+import { CappedCapture } from './capture.js';
+import { killOrphanShims } from '../host/reconcile.js';
+import { asServiceError, type RootfsImageResolver } from '../host/rootfs.js';
+import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './files.js';
 import { validateSandboxSpec } from './spec.js';
 import type { Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
 

@@ -2,7 +2,7 @@
  * Profiles are concrete sandbox specs. The README's profile table describes this file.
  */
 import type { Profile } from '../schemas/common.js';
-import type { SecuritySpec } from './types.js';
+import type { SecuritySpec } from '../sandbox/types.js';
 
 export const NOBODY = '65534:65534';
 export const ROOT = '0:0';

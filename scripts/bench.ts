@@ -55,8 +55,9 @@ import {
 } from '../src/ctr/argv.js';
 import { CtrClient } from '../src/ctr/client.js';
 import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
-import { runscWrapperScript } from '../src/host/backend.js';
-import { ociSpecInput } from '../src/sandbox/ctr-runner.js';
+import { runscWrapperScript } from '../src/runtimes/gvisor.js';
+import { driverFor } from '../src/runtimes/registry.js';
+import { ociSpecInput } from '../src/sandbox/ctr-spec.js';
 import { Executor } from '../src/execution/executor.js';
 import { newNonce, wrapWithMarker } from '../src/sandbox/marker.js';
 import type { SandboxSpec } from '../src/sandbox/types.js';
@@ -533,15 +534,14 @@ function cleanup(): Promise<void> {
 // Raw ctr runs
 
 function runtimeTarget(e: Env, rt: Runtime): RuntimeTarget {
-  return {
-    kind: rt,
-    ociRuntime: 'io.containerd.runc.v2',
-    runcBinary: rt === 'gvisor' ? e.runscWrapper : null,
-    runtimeConfigPath: null,
-    snapshotter: null,
-    hypervisor: null,
-    launch: 'config',
-  };
+  return driverFor(rt).target({
+    runtime: rt,
+    hypervisor: 'qemu',
+    kataShim: 'per-hypervisor',
+    kataConfigPath: '',
+    runscPath: 'runsc',
+    runscWrapperPath: e.runscWrapper,
+  });
 }
 
 /** The SandboxSpec the service builds for POST {"language":"python","code":"print(6*7)"}. */

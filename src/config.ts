@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { RUNTIME_KINDS, type RuntimeKind } from './schemas/common.js';
 
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description });
@@ -27,7 +28,7 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_PORT: Int(8080, 0, 65535, 'TCP port to listen on.'),
   KATA_EXEC_LOG_LEVEL: Choice(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'pino log level.'),
   KATA_EXEC_RUNTIME: Choice(
-    ['auto', 'kata', 'gvisor', 'runc'] as const,
+    ['auto', ...RUNTIME_KINDS] as readonly ('auto' | RuntimeKind)[],
     'auto',
     'Sandbox runtime. `auto` picks kata when its shim is installed, else gvisor when runsc is; runc is used only when named.',
   ),

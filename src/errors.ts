@@ -110,6 +110,13 @@ export class InvalidSpecError extends KataExecError {
   }
 }
 
+/** The chosen sandbox runtime (gVisor, runc) is not installed. Kata has its own code. */
+export class RuntimeUnavailableError extends KataExecError {
+  constructor(message: string) {
+    super(ErrorCode.RuntimeNotInstalled, message);
+  }
+}
+
 export function isKataExecError(err: unknown): err is KataExecError {
   return err instanceof KataExecError;
 }

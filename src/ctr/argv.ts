@@ -3,6 +3,7 @@
  * a file or the network, so every shape is unit-tested without containerd.
  * The one place that runs them is exec.ts.
  */
+import type { Hypervisor, RuntimeKind } from '../schemas/common.js';
 
 export interface CtrTarget {
   /** containerd's socket. */
@@ -10,9 +11,9 @@ export interface CtrTarget {
   namespace: string;
 }
 
-/** How a sandbox runtime is reached through containerd. */
+/** How a sandbox runtime is reached through containerd (src/runtimes/ makes it). */
 export interface RuntimeTarget {
-  kind: 'kata' | 'gvisor' | 'runc';
+  kind: RuntimeKind;
   /** containerd runtime name, e.g. io.containerd.runc.v2 or io.containerd.kata-qemu.v2. */
   ociRuntime: string;
   /** --runc-binary: the runsc wrapper for gvisor. */
@@ -21,7 +22,7 @@ export interface RuntimeTarget {
   runtimeConfigPath: string | null;
   /** --snapshotter: devmapper for Firecracker. */
   snapshotter: string | null;
-  hypervisor: 'qemu' | 'cloud-hypervisor' | 'firecracker' | null;
+  hypervisor: Hypervisor | null;
   /**
    * `config`: ctr run --config with a full OCI spec over the shared read-only rootfs.
    * `image`: ctr run IMAGE with flags, for runtimes that need a block-device snapshot

@@ -14,7 +14,7 @@ import { decodeCapture } from '../sandbox/capture.js';
 import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
-import { isolationOf } from '../runtimes/resolve.js';
+import { driverFor, isolationOf } from '../runtimes/registry.js';
 import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../sandbox/types.js';
 
 export const LABEL_MANAGED = 'org.kata-exec.managed';
@@ -171,15 +171,8 @@ export class Executor {
   }
 
   limitsEnforced(p: Prepared): LimitsEnforced {
-    const configMode = this.d.runtime.launch === 'config';
     return {
-      timeout: true,
-      memory: true,
-      cpu: true,
-      pids: configMode,
-      disk: configMode,
-      output: true,
-      openFiles: configMode,
+      ...driverFor(this.d.runtime.kind).limitsEnforced(this.d.runtime),
       network: p.spec.security.networkMode === 'none',
       readOnlyRootfs: p.spec.security.readOnlyRootfs,
     };

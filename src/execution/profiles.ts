@@ -1,7 +1,7 @@
 /**
  * Profiles are concrete sandbox specs. The README's profile table describes this file.
  */
-import type { Profile } from '../schemas/common.js';
+import type { Profile, RuntimeKind } from '../schemas/common.js';
 import type { SecuritySpec } from '../sandbox/types.js';
 
 export const NOBODY = '65534:65534';
@@ -10,7 +10,7 @@ export const ROOT = '0:0';
 export interface ProfileDefinition {
   security: SecuritySpec;
   /** Runtimes the profile may run on. */
-  runtimes: readonly ('kata' | 'gvisor' | 'runc')[];
+  runtimes: readonly RuntimeKind[];
   /** Tighter defaults than the server's (each still capped by the server maximum). */
   defaults: Partial<{ memoryMb: number; pids: number; diskMb: number; openFiles: number; cpus: number }>;
 }

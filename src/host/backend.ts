@@ -3,7 +3,7 @@
  * writes the gVisor wrapper, reconciles leftovers, and returns the runner and its health
  * checker. Fails fast, with what to do, when the host cannot run sandboxes.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { privateContainerdSocket, SYSTEM_CONTAINERD_SOCKET, type Config } from '../config.js';
@@ -18,7 +18,8 @@ import { LABEL_MANAGED } from '../execution/executor.js';
 import { CtrHealthChecker } from './health.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RootfsImageResolver } from './rootfs.js';
-import { resolveRuntime } from '../runtimes/resolve.js';
+import { driverFor, resolveRuntime } from '../runtimes/registry.js';
+import { runtimeSettingsOf } from './runtime-settings.js';
 import { deriveStrictProfile, isSeccompProfile } from './seccomp.js';
 import type { Logger } from '../sandbox/types.js';
 
@@ -43,13 +44,6 @@ export async function resolveContainerdAddress(config: Config): Promise<string> 
   } catch {
     return privateContainerdSocket(config.runDir);
   }
-}
-
-export function runscWrapperScript(runscPath: string): string {
-  // runsc refuses a network in the root network namespace. Not --oci-seccomp: the Sentry
-  // is gVisor's syscall boundary, and with containerd's default profile loaded inside,
-  // this runsc build fails node's thread creation (uv_thread_create).
-  return `#!/bin/sh\nexec '${runscPath.replaceAll("'", "'\\''")}' --network=none "$@"\n`;
 }
 
 class CtrSeccompProvider implements SeccompProvider {
@@ -93,23 +87,11 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
   const workDir = path.join(config.runDir, 'work');
   const rootfsDir = path.join(config.runDir, 'rootfs');
   await Promise.all([binDir, workDir, rootfsDir].map((d) => mkdir(d, { recursive: true, mode: 0o711 })));
-  const runscWrapperPath = path.join(binDir, 'runsc-kata-exec');
+  const settings = runtimeSettingsOf(config);
 
   const host = await detectHostRuntimes({ runscPath: config.runscPath });
-  const runtime = resolveRuntime(
-    {
-      runtime: config.runtime,
-      hypervisor: config.hypervisor,
-      kataShim: config.kataShim,
-      kataConfigPath: config.kataConfigPath,
-      runscWrapperPath,
-    },
-    host,
-  );
-  if (runtime.kind === 'gvisor') {
-    await writeFile(runscWrapperPath, runscWrapperScript(host.runscPath ?? config.runscPath), { mode: 0o755 });
-    await chmod(runscWrapperPath, 0o755);
-  }
+  const runtime = resolveRuntime(settings, host);
+  await driverFor(runtime.kind).prepareHost?.(settings, host);
 
   const reconciled = await reconcile(ctr, workDir, logger);
   const images = new RootfsImageResolver(ctr, rootfsDir);

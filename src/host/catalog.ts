@@ -7,12 +7,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
-import type { Hypervisor, Profile } from '../schemas/common.js';
+import type { Profile } from '../schemas/common.js';
 import type { RuntimesInfo } from '../schemas/runtimes.js';
 import { detectHostRuntimes } from './detect.js';
 import { LANGUAGES } from '../execution/languages.js';
 import { PROFILES } from '../execution/profiles.js';
-import { isolationOf, kataRuntimeName, shimBinary } from '../runtimes/resolve.js';
+import { DRIVER_ORDER } from '../runtimes/registry.js';
+import { runtimeSettingsOf } from './runtime-settings.js';
 
 export interface Catalog {
   describe(): Promise<RuntimesInfo>;
@@ -29,8 +30,6 @@ export async function readImageLanguages(rootfsPath: string): Promise<Record<str
   }
 }
 
-const HYPERVISORS: Hypervisor[] = ['qemu', 'cloud-hypervisor', 'firecracker'];
-
 export class HostCatalog implements Catalog {
   constructor(
     private readonly config: Config,
@@ -42,23 +41,8 @@ export class HostCatalog implements Catalog {
     const host = await detectHostRuntimes({ runscPath: this.config.runscPath });
     const root = await this.rootfs().catch(() => null);
     const versions = root ? await readImageLanguages(root) : {};
-    const kataHypervisors = HYPERVISORS.filter(
-      (h) =>
-        host.shims.includes(shimBinary(kataRuntimeName(h, 'per-hypervisor'))) || host.shims.includes(shimBinary(kataRuntimeName(h, 'generic'))),
-    );
-    const runcShim = host.shims.includes('containerd-shim-runc-v2');
-    const runtimes: RuntimesInfo['runtimes'] = [
-      {
-        kind: 'kata',
-        isolation: isolationOf('kata'),
-        installed: kataHypervisors.length > 0,
-        active: this.active.kind === 'kata',
-        ociRuntime: this.active.kind === 'kata' ? this.active.ociRuntime : kataRuntimeName(this.config.hypervisor, this.config.kataShim),
-        hypervisors: kataHypervisors,
-      },
-      { kind: 'gvisor', isolation: 'gvisor', installed: host.runscPath !== null && runcShim, active: this.active.kind === 'gvisor', ociRuntime: 'io.containerd.runc.v2', hypervisors: [] },
-      { kind: 'runc', isolation: 'container', installed: host.runcPath !== null && runcShim, active: this.active.kind === 'runc', ociRuntime: 'io.containerd.runc.v2', hypervisors: [] },
-    ];
+    const settings = runtimeSettingsOf(this.config);
+    const runtimes = DRIVER_ORDER.map((d) => d.catalogRow(settings, host, this.active));
     return {
       languages: LANGUAGES.map((l) => ({ name: l.name, aliases: l.aliases, version: versions[l.name] ?? null, entryFile: l.file })),
       runtimes,

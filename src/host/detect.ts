@@ -1,15 +1,8 @@
-/** Finds the runtimes a host has, by looking for their binaries on PATH. */
+/** Finds the runtimes a host has, by looking on PATH for the binaries their drivers name. */
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import type { HostRuntimes } from '../runtimes/resolve.js';
-
-const SHIMS = [
-  'containerd-shim-runc-v2',
-  'containerd-shim-kata-v2',
-  'containerd-shim-kata-qemu-v2',
-  'containerd-shim-kata-clh-v2',
-  'containerd-shim-kata-fc-v2',
-];
+import type { HostRuntimes } from '../runtimes/driver.js';
+import { knownShims } from '../runtimes/registry.js';
 
 export async function which(bin: string, envPath = process.env.PATH ?? ''): Promise<string | null> {
   if (bin.includes('/')) {
@@ -33,7 +26,7 @@ export async function which(bin: string, envPath = process.env.PATH ?? ''): Prom
 }
 
 export async function detectHostRuntimes(opts: { runscPath: string }): Promise<HostRuntimes> {
-  const found = await Promise.all(SHIMS.map(async (s) => ((await which(s)) ? s : null)));
+  const found = await Promise.all(knownShims().map(async (s) => ((await which(s)) ? s : null)));
   return {
     shims: found.filter((s): s is string => s !== null),
     runscPath: await which(opts.runscPath),

@@ -6,7 +6,7 @@
 import type { CtrClient } from '../ctr/client.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import { detectHostRuntimes } from './detect.js';
-import { shimBinary } from '../runtimes/resolve.js';
+import { driverFor } from '../runtimes/registry.js';
 import type { RootfsImageResolver } from './rootfs.js';
 import type { HealthChecker, HealthReport } from '../sandbox/types.js';
 
@@ -42,14 +42,7 @@ export class CtrHealthChecker implements HealthChecker {
     }
 
     const host = await detectHostRuntimes({ runscPath: this.runscPath });
-    const shim = shimBinary(this.runtime.ociRuntime);
-    const shimOk = host.shims.includes(shim);
-    const runscOk = this.runtime.kind !== 'gvisor' || host.runscPath !== null;
-    checks.push({
-      name: 'runtime',
-      ok: shimOk && runscOk,
-      detail: !shimOk ? `${shim} is not installed` : !runscOk ? 'runsc is not installed' : `${this.runtime.kind} (${this.runtime.ociRuntime}) is installed`,
-    });
+    checks.push({ name: 'runtime', ...driverFor(this.runtime.kind).health(this.runtime, host) });
 
     if (daemonOk) {
       try {

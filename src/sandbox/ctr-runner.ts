@@ -14,11 +14,12 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type ImageRunOptions, type RuntimeTarget } from '../ctr/argv.js';
+import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
 import { CtrError, type CtrClient } from '../ctr/client.js';
 import { spawnStreaming } from '../ctr/exec.js';
 import { mountOverlay, mountTmpfs, umount } from '../ctr/host.js';
-import { buildOciSpec, CODE_DIR_IN_SANDBOX, IO_DIR_IN_SANDBOX, type OciSeccomp, type OciSpecInput } from '../ctr/oci-spec.js';
+import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
+import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
 import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
 import {
   DaemonUnavailableError,
@@ -33,20 +34,10 @@ import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type Exec
 import { validateSandboxSpec } from './spec.js';
 import type { Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
 
-export const CPU_PERIOD_US = 100_000;
-
 /** Output past this many times the cap (plus 1 MiB) stops the sandbox. */
 const OUTPUT_KILL_FACTOR = 4;
 /** After a kill, how long ctr may take to report the exit before we force-delete. */
 const KILL_GRACE_MS = 5_000;
-/**
- * gVisor: the pids cgroup holds the Sentry and its gofer, whose own Go threads count, and
- * the Sentry dies (exit 2, no output) when it cannot make one. So the user's limit is
- * RLIMIT_NPROC, which gVisor's kernel enforces per sandbox ("Cannot fork"), and the cgroup
- * is only a host-side backstop this much above it.
- */
-export const GVISOR_PIDS_HEADROOM = 512;
-
 export interface SeccompProvider {
   profile(kind: 'default' | 'strict'): Promise<OciSeccomp>;
 }
@@ -445,92 +436,4 @@ export class CtrSandboxRunner implements SandboxRunner {
     }
     await removeExecutionDir(dir).catch((err: unknown) => log.error({ err }, 'removing the work directory failed'));
   }
-}
-
-export function cpuQuotaOf(spec: SandboxSpec): number {
-  return spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
-}
-
-/**
- * The OCI spec input of a sandbox in config mode: its spec mapped onto the runtime (the
- * gVisor pids rule, Kata's annotations), the rootfs and the two host directories. Pure;
- * the benchmark's raw baseline uses it too, so that both run the very same spec.
- */
-export function ociSpecInput(
-  spec: SandboxSpec,
-  rt: RuntimeTarget,
-  o: { rootfs: string; codeDir: string; ioDir: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
-): OciSpecInput {
-  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
-  return {
-    rootfsPath: o.rootfs,
-    readOnlyRootfs: spec.security.readOnlyRootfs,
-    args: o.command,
-    env: spec.env,
-    cwd: spec.workingDir,
-    uid,
-    gid,
-    hostname: 'sandbox',
-    codeDir: o.codeDir,
-    ioDir: o.ioDir,
-    cgroupsPath: `/${o.namespace}/${spec.id}`,
-    memoryBytes: spec.resources.memoryBytes,
-    cpuQuota: cpuQuotaOf(spec),
-    cpuPeriod: CPU_PERIOD_US,
-    pids: spec.resources.pids > 0 && rt.kind === 'gvisor' ? spec.resources.pids + GVISOR_PIDS_HEADROOM : spec.resources.pids,
-    nproc: rt.kind === 'gvisor' ? spec.resources.pids : 0,
-    tmpfsBytes: spec.resources.tmpfsBytes,
-    openFiles: spec.resources.openFiles,
-    network: spec.security.networkMode,
-    seccomp: o.seccomp,
-    annotations: kataAnnotations(spec),
-  };
-}
-
-/**
- * The `ctr run IMAGE` options of a sandbox in image mode (Firecracker): what of the spec
- * ctr's flags can carry. Pure, like ociSpecInput.
- */
-export function imageRunOptions(
-  spec: SandboxSpec,
-  o: { codeDir: string; ioDir: string; command: string[]; seccomp: boolean; detach: boolean },
-): ImageRunOptions {
-  return {
-    detach: o.detach,
-    id: spec.id,
-    image: spec.image,
-    labels: spec.labels,
-    annotations: kataAnnotations(spec),
-    command: o.command,
-    env: spec.env,
-    cwd: spec.workingDir,
-    user: spec.security.user,
-    readOnly: spec.security.readOnlyRootfs,
-    memoryBytes: spec.resources.memoryBytes,
-    cpuQuota: cpuQuotaOf(spec),
-    cpuPeriod: CPU_PERIOD_US,
-    mounts: [
-      { type: 'bind', src: o.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
-      { type: 'bind', src: o.ioDir, dst: IO_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
-      { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
-    ],
-    seccomp: o.seccomp,
-    hostname: 'sandbox',
-  };
-}
-
-export function kataAnnotations(spec: SandboxSpec): Record<string, string> {
-  if (spec.runtime !== 'kata') return {};
-  const a: Record<string, string> = {};
-  if (spec.kernelPath) a['io.katacontainers.config.hypervisor.kernel'] = spec.kernelPath;
-  if (spec.imagePath) a['io.katacontainers.config.hypervisor.image'] = spec.imagePath;
-  // Size the VM itself after the limits: memory (MiB, with room for the guest kernel and
-  // agent) and vCPUs. Needs default_memory and default_vcpus in enable_annotations.
-  if (spec.resources.memoryBytes > 0) {
-    a['io.katacontainers.config.hypervisor.default_memory'] = String(Math.ceil(spec.resources.memoryBytes / 1048576) + 128);
-  }
-  if (spec.resources.cpuMillis > 0) {
-    a['io.katacontainers.config.hypervisor.default_vcpus'] = String(Math.max(1, Math.ceil(spec.resources.cpuMillis / 1000)));
-  }
-  return a;
 }

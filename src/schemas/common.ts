@@ -10,10 +10,12 @@ export const Profile = Type.Union(
 );
 export type Profile = Static<typeof Profile>;
 
+/** The sandbox runtimes, declared once; src/runtimes/ has one driver for each. */
 export const RuntimeKind = Type.Union([Type.Literal('kata'), Type.Literal('gvisor'), Type.Literal('runc')], {
   description: 'The sandbox technology: a Kata Containers VM, gVisor (runsc) or a plain runc container.',
 });
 export type RuntimeKind = Static<typeof RuntimeKind>;
+export const RUNTIME_KINDS: readonly RuntimeKind[] = RuntimeKind.anyOf.map((s) => s.const);
 
 export const Hypervisor = Type.Union(
   [Type.Literal('qemu'), Type.Literal('cloud-hypervisor'), Type.Literal('firecracker')],

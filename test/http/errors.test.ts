@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DaemonUnavailableError,
   KataNotAvailableError,
+  RuntimeUnavailableError,
   SecurityViolationError,
   VmCreationFailedError,
   VmExecutionFailedError,
 } from '../../src/errors.js';
-import { RuntimeUnavailableError } from '../../src/runtimes/resolve.js';
 import { useTestApps } from '../helpers/test-apps.js';
 import { execute, expectProblem } from '../helpers/problem.js';
 

@@ -15,8 +15,9 @@ import {
 } from '../../src/ctr/argv.js';
 import { loadConfig } from '../../src/config.js';
 import { Executor } from '../../src/execution/executor.js';
-import { imageRunOptions } from '../../src/sandbox/ctr-runner.js';
-import { resolveRuntime, type HostRuntimes, type RuntimeSettings } from '../../src/runtimes/resolve.js';
+import { imageRunOptions } from '../../src/sandbox/ctr-spec.js';
+import type { HostRuntimes, RuntimeSettings } from '../../src/runtimes/driver.js';
+import { resolveRuntime } from '../../src/runtimes/registry.js';
 import type { Hypervisor, Profile } from '../../src/schemas/common.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
 
@@ -41,6 +42,7 @@ function settings(over: Partial<RuntimeSettings> = {}): RuntimeSettings {
     hypervisor: 'qemu',
     kataShim: 'per-hypervisor',
     kataConfigPath: '',
+    runscPath: 'runsc',
     runscWrapperPath: '/run/kata-exec/runsc-wrapper',
     ...over,
   };

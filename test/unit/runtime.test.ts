@@ -1,20 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, KataNotAvailableError } from '../../src/errors.js';
-import {
-  isolationOf,
-  kataRuntimeName,
-  resolveRuntime,
-  RuntimeUnavailableError,
-  shimBinary,
-  type HostRuntimes,
-  type RuntimeSettings,
-} from '../../src/runtimes/resolve.js';
+import { ErrorCode, KataNotAvailableError, RuntimeUnavailableError } from '../../src/errors.js';
+import { shimBinary, type HostRuntimes, type RuntimeSettings } from '../../src/runtimes/driver.js';
+import { kataRuntimeName } from '../../src/runtimes/kata.js';
+import { isolationOf, resolveRuntime } from '../../src/runtimes/registry.js';
 
 const S: RuntimeSettings = {
   runtime: 'auto',
   hypervisor: 'qemu',
   kataShim: 'per-hypervisor',
   kataConfigPath: '',
+  runscPath: 'runsc',
   runscWrapperPath: '/run/kata-exec/runsc-wrapper',
 };
 

@@ -1,6 +1,6 @@
-// kataAnnotations, the one pure export of src/sandbox/ctr-runner.ts.
+// The annotations a sandbox spec carries: Kata's (its VM sized after the limits), none for the others.
 import { describe, expect, it } from 'vitest';
-import { kataAnnotations } from '../../src/sandbox/ctr-runner.js';
+import { sandboxAnnotations as kataAnnotations } from '../../src/sandbox/ctr-spec.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const MiB = 1024 * 1024;

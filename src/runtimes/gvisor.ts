@@ -1,0 +1,64 @@
+/**
+ * gVisor: runsc behind containerd's runc shim (--runc-binary), wrapped so that it always
+ * runs with --network=none. Its spec rule: the pids limit becomes RLIMIT_NPROC, with the
+ * cgroup as a backstop above it.
+ */
+import { chmod, writeFile } from 'node:fs/promises';
+import { RuntimeUnavailableError } from '../errors.js';
+import { limitsOfLaunch, RUNC_SHIM_RUNTIME, shimBinary, type RuntimeDriver } from './driver.js';
+
+const SHIM = shimBinary(RUNC_SHIM_RUNTIME);
+
+/**
+ * The pids cgroup holds the Sentry and its gofer, whose own Go threads count, and the
+ * Sentry dies (exit 2, no output) when it cannot make one. So the user's limit is
+ * RLIMIT_NPROC, which gVisor's kernel enforces per sandbox ("Cannot fork"), and the cgroup
+ * is only a host-side backstop this much above it.
+ */
+export const GVISOR_PIDS_HEADROOM = 512;
+
+export function runscWrapperScript(runscPath: string): string {
+  // runsc refuses a network in the root network namespace. Not --oci-seccomp: the Sentry
+  // is gVisor's syscall boundary, and with containerd's default profile loaded inside,
+  // this runsc build fails node's thread creation (uv_thread_create).
+  return `#!/bin/sh\nexec '${runscPath.replaceAll("'", "'\\''")}' --network=none "$@"\n`;
+}
+
+export const gvisorDriver: RuntimeDriver = {
+  kind: 'gvisor',
+  isolation: 'gvisor',
+  auto: true,
+  shims: [SHIM],
+  target: (s) => ({
+    kind: 'gvisor',
+    ociRuntime: RUNC_SHIM_RUNTIME,
+    runcBinary: s.runscWrapperPath,
+    runtimeConfigPath: null,
+    snapshotter: null,
+    hypervisor: null,
+    launch: 'config',
+  }),
+  missing: (_s, host) =>
+    host.runscPath && host.shims.includes(SHIM) ? null : 'gVisor is not available: install runsc and containerd-shim-runc-v2 (apt-get install runsc containerd)',
+  unavailable: (message) => new RuntimeUnavailableError(message),
+  async prepareHost(s, host) {
+    await writeFile(s.runscWrapperPath, runscWrapperScript(host.runscPath ?? s.runscPath), { mode: 0o755 });
+    await chmod(s.runscWrapperPath, 0o755);
+  },
+  pidLimits: (pids) => ({ pids: pids > 0 ? pids + GVISOR_PIDS_HEADROOM : 0, nproc: pids }),
+  annotations: () => ({}),
+  limitsEnforced: limitsOfLaunch,
+  catalogRow: (_s, host, active) => ({
+    kind: 'gvisor',
+    isolation: 'gvisor',
+    installed: host.runscPath !== null && host.shims.includes(SHIM),
+    active: active.kind === 'gvisor',
+    ociRuntime: RUNC_SHIM_RUNTIME,
+    hypervisors: [],
+  }),
+  health: (target, host) => {
+    if (!host.shims.includes(SHIM)) return { ok: false, detail: `${SHIM} is not installed` };
+    if (host.runscPath === null) return { ok: false, detail: 'runsc is not installed' };
+    return { ok: true, detail: `gvisor (${target.ociRuntime}) is installed` };
+  },
+};

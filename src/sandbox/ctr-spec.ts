@@ -1,0 +1,83 @@
+/**
+ * A sandbox spec mapped onto what ctr takes: the OCI spec input (config launch) or the
+ * `ctr run IMAGE` options (image launch, Firecracker), with the runtime driver's own
+ * adjustments (gVisor's pids rule, Kata's annotations). Pure; the benchmark's raw
+ * baseline uses it too, so that both run the very same spec.
+ */
+import type { ImageRunOptions, RuntimeTarget } from '../ctr/argv.js';
+import { CODE_DIR_IN_SANDBOX, IO_DIR_IN_SANDBOX, type OciSeccomp, type OciSpecInput } from '../ctr/oci-spec.js';
+import { driverFor } from '../runtimes/registry.js';
+import type { SandboxSpec } from './types.js';
+
+export const CPU_PERIOD_US = 100_000;
+
+export function cpuQuotaOf(spec: SandboxSpec): number {
+  return spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
+}
+
+/** The annotations of the spec's runtime (Kata sizes its VM from them; the others have none). */
+export function sandboxAnnotations(spec: SandboxSpec): Record<string, string> {
+  return driverFor(spec.runtime).annotations(spec);
+}
+
+/** The OCI spec input of a sandbox in config mode: its spec, the rootfs and the two host directories. */
+export function ociSpecInput(
+  spec: SandboxSpec,
+  rt: RuntimeTarget,
+  o: { rootfs: string; codeDir: string; ioDir: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
+): OciSpecInput {
+  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
+  const { pids, nproc } = driverFor(rt.kind).pidLimits(spec.resources.pids);
+  return {
+    rootfsPath: o.rootfs,
+    readOnlyRootfs: spec.security.readOnlyRootfs,
+    args: o.command,
+    env: spec.env,
+    cwd: spec.workingDir,
+    uid,
+    gid,
+    hostname: 'sandbox',
+    codeDir: o.codeDir,
+    ioDir: o.ioDir,
+    cgroupsPath: `/${o.namespace}/${spec.id}`,
+    memoryBytes: spec.resources.memoryBytes,
+    cpuQuota: cpuQuotaOf(spec),
+    cpuPeriod: CPU_PERIOD_US,
+    pids,
+    nproc,
+    tmpfsBytes: spec.resources.tmpfsBytes,
+    openFiles: spec.resources.openFiles,
+    network: spec.security.networkMode,
+    seccomp: o.seccomp,
+    annotations: sandboxAnnotations(spec),
+  };
+}
+
+/** The `ctr run IMAGE` options of a sandbox in image mode: what of the spec ctr's flags can carry. */
+export function imageRunOptions(
+  spec: SandboxSpec,
+  o: { codeDir: string; ioDir: string; command: string[]; seccomp: boolean; detach: boolean },
+): ImageRunOptions {
+  return {
+    detach: o.detach,
+    id: spec.id,
+    image: spec.image,
+    labels: spec.labels,
+    annotations: sandboxAnnotations(spec),
+    command: o.command,
+    env: spec.env,
+    cwd: spec.workingDir,
+    user: spec.security.user,
+    readOnly: spec.security.readOnlyRootfs,
+    memoryBytes: spec.resources.memoryBytes,
+    cpuQuota: cpuQuotaOf(spec),
+    cpuPeriod: CPU_PERIOD_US,
+    mounts: [
+      { type: 'bind', src: o.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+      { type: 'bind', src: o.ioDir, dst: IO_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+      { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
+    ],
+    seccomp: o.seccomp,
+    hostname: 'sandbox',
+  };
+}

@@ -13,13 +13,13 @@ import type { HealthChecker } from './sandbox/types.js';
 import rateLimit from '@fastify/rate-limit';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
-import { RateLimitedError } from './http/quota.js';
 import { registerOpenApi, registerOpenApiRoute, registerSwaggerUi } from './http/openapi.js';
 import { executeRoutes } from './http/routes/execute.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { runtimesRoutes } from './http/routes/runtimes.js';
 import { newExecutionId } from './execution/executor.js';
+import { RateLimitedError } from './errors.js';
 
 export interface AppDeps {
   config: Pick<Config, 'bodyLimitBytes' | 'apiKeys' | 'rateLimitPerMinute' | 'limits'>;

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { RUNTIME_KINDS, type RuntimeKind } from './schemas/common.js';
+import { ConfigError } from './errors.js';
 
 const Int = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description });
@@ -126,13 +127,6 @@ export interface Config {
     outputBytes: LimitBounds;
     openFiles: LimitBounds;
   };
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-  }
 }
 
 /** The system containerd socket, tried first when KATA_EXEC_CONTAINERD_ADDRESS=auto. */

@@ -4,7 +4,10 @@
  * hold a host path, an argv or a stack. Operator detail goes in `cause`, which is logged
  * and never sent.
  *
- * The first six mirror the reference Go package's errors (kata-backend-api.txt).
+ * Every error class of the service lives here. The first six mirror the reference Go
+ * package's errors (kata-backend-api.txt); then the request's, the queue's and the HTTP
+ * layer's; last the two that never reach a client: CtrError (the ctr layer's, turned into
+ * one of the above by the sandbox layer) and ConfigError (start-up).
  */
 
 export const ErrorCode = {
@@ -61,6 +64,7 @@ export class KataExecError extends Error {
 
 type Opts = { cause?: unknown };
 
+
 /** ErrKataNotAvailable: Kata's containerd shim is not installed on this host. */
 export class KataNotAvailableError extends KataExecError {
   constructor(message = 'Kata Containers is not available on this host', opts: Opts = {}) {
@@ -75,7 +79,11 @@ export class VmCreationFailedError extends KataExecError {
   }
 }
 
-/** ErrVMExecutionFailed: the sandbox started but the service lost track of it. */
+/**
+ * ErrVMExecutionFailed: the sandbox exists and runs, but the program could not be started
+ * in it: `ctr tasks exec` into a warm (pooled) sandbox failed before the start marker.
+ * VM_CREATION_FAILED is the cold path's counterpart, where the sandbox itself failed.
+ */
 export class VmExecutionFailedError extends KataExecError {
   constructor(message = 'the sandbox failed while running', opts: Opts = {}) {
     super(ErrorCode.VmExecutionFailed, message, opts);
@@ -115,6 +123,133 @@ export class RuntimeUnavailableError extends KataExecError {
   constructor(message: string) {
     super(ErrorCode.RuntimeNotInstalled, message);
   }
+}
+
+/** ctr exited 0 but not one byte came out, not even the start marker. */
+export class LostOutputError extends VmCreationFailedError {
+  constructor(cause: string) {
+    super('the sandbox ran but its output was lost', { cause });
+  }
+}
+
+// The request
+
+/** The request is well-formed JSON but its program does not make sense (files, env, args). */
+export class InvalidRequestError extends KataExecError {
+  constructor(fields: FieldError[]) {
+    super(ErrorCode.ValidationFailed, `invalid request: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
+  }
+}
+
+export class UnknownLanguageError extends KataExecError {
+  constructor(
+    language: string,
+    readonly known: string[],
+  ) {
+    super(ErrorCode.UnknownLanguage, `unknown language "${language}"; known languages: ${known.join(', ')}`, {
+      fields: [{ path: '/language', message: `must be one of ${known.join(', ')}` }],
+    });
+  }
+}
+
+export class LimitExceededError extends KataExecError {
+  constructor(fields: FieldError[]) {
+    super(ErrorCode.LimitExceeded, `limits above the server maximum: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
+  }
+}
+
+export class ProfileNotSupportedError extends KataExecError {
+  constructor(profile: string, runtime: string) {
+    super(
+      ErrorCode.ProfileNotSupported,
+      `profile "${profile}" needs a VM or gVisor runtime; this service runs ${runtime}. Use profile "standard", or run the service with KATA_EXEC_RUNTIME=gvisor or kata`,
+    );
+  }
+}
+
+/** The sandbox image is not in containerd (503: setup may still be importing it). */
+export class ImageNotFoundError extends KataExecError {
+  constructor(image: string) {
+    super(
+      ErrorCode.ImageNotFound,
+      `the sandbox image ${image} is not in containerd: run "npm run setup" (scripts/setup.sh builds and imports it)`,
+      { retryAfterSeconds: 30 },
+    );
+  }
+}
+
+// The queue and the HTTP layer
+
+export class QueueFullError extends KataExecError {
+  constructor(depth: number, retryAfterSeconds: number) {
+    super(ErrorCode.QueueFull, `the service is at capacity (${depth} executions waiting); retry later`, { retryAfterSeconds });
+  }
+}
+
+export class ShuttingDownError extends KataExecError {
+  constructor() {
+    super(ErrorCode.ShuttingDown, 'the service is shutting down; retry on another instance', { retryAfterSeconds: 5 });
+  }
+}
+
+/** The client went away while its execution waited: nobody is left to answer. */
+export class AbortedError extends KataExecError {
+  constructor() {
+    super(ErrorCode.ClientClosed, 'the client closed the request while it waited in the queue');
+  }
+}
+
+export class QuotaExceededError extends KataExecError {
+  constructor(limit: number) {
+    super(ErrorCode.QuotaExceeded, `this key already has ${limit} executions queued or running; retry when one ends`, { retryAfterSeconds: 1 });
+  }
+}
+
+export class RateLimitedError extends KataExecError {
+  constructor(retryAfterSeconds: number) {
+    super(ErrorCode.RateLimited, `too many executions for this key; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  }
+}
+
+export class UnauthorizedError extends KataExecError {
+  constructor(message: string) {
+    super(ErrorCode.Unauthorized, message);
+  }
+}
+
+// Never sent to a client
+
+export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'not_found' | 'already_exists' | 'other';
+
+/** A ctr command failed; `kind` classifies its stderr (src/ctr/parse.ts). */
+export class CtrError extends Error {
+  constructor(
+    readonly kind: CtrFailure,
+    readonly argv: readonly string[],
+    readonly stderr: string,
+    /** ctr's own error line, when its stderr has one. */
+    line: string | null = null,
+  ) {
+    super(`ctr ${argv.filter((a, i) => i > 5 || !a.startsWith('-')).slice(0, 4).join(' ')} failed (${kind}): ${line ?? stderr.trim().slice(0, 300)}`);
+    this.name = 'CtrError';
+  }
+}
+
+/** The configuration is invalid: every problem, each saying what to set. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A ctr failure outside the sandbox's own run, as the error the API reports. */
+export function asServiceError(err: unknown): unknown {
+  if (err instanceof CtrError) {
+    if (err.kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause: err });
+    return new VmCreationFailedError('preparing the sandbox failed', { cause: err });
+  }
+  return err;
 }
 
 export function isKataExecError(err: unknown): err is KataExecError {

@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { Metrics } from './metrics.js';
 import { createService } from './service.js';
+import { ConfigError } from './errors.js';
 
 async function main(): Promise<void> {
   let config;

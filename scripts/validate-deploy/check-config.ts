@@ -9,7 +9,8 @@
  * EnvironmentFile syntax (KEY=VALUE lines, # comments).
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
 
 function parseEnvFile(text: string): Record<string, string> {
   const env: Record<string, string> = {};

@@ -20,16 +20,11 @@ import {
 } from './argv.js';
 import { runCommand, type CommandResult } from './exec.js';
 import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, parseSnapshotKeys, parseTaskList, type CtrFailure, type ImageRow, type TaskRow } from './parse.js';
+import { CtrError } from '../errors.js';
 
-export class CtrError extends Error {
-  constructor(
-    readonly kind: CtrFailure,
-    readonly argv: readonly string[],
-    readonly stderr: string,
-  ) {
-    super(`ctr ${argv.filter((a, i) => i > 5 || !a.startsWith('-')).slice(0, 4).join(' ')} failed (${kind}): ${lastCtrLine(stderr) ?? stderr.trim().slice(0, 300)}`);
-    this.name = 'CtrError';
-  }
+/** A CtrError whose message carries ctr's own error line. */
+function ctrError(kind: CtrFailure, argv: readonly string[], stderr: string): CtrError {
+  return new CtrError(kind, argv, stderr, lastCtrLine(stderr));
 }
 
 export class CtrClient {
@@ -40,9 +35,9 @@ export class CtrClient {
 
   private async run(argv: string[], timeoutMs = 20_000): Promise<CommandResult> {
     const r = await runCommand(this.ctrPath, argv, { timeoutMs });
-    if (r.spawnError) throw new CtrError('other', argv, `cannot run ${this.ctrPath}: ${r.spawnError}`);
-    if (r.timedOut) throw new CtrError('daemon_unavailable', argv, 'ctr: timed out');
-    if (r.exitCode !== 0) throw new CtrError(classifyCtrError(r.stderr), argv, r.stderr);
+    if (r.spawnError) throw ctrError('other', argv, `cannot run ${this.ctrPath}: ${r.spawnError}`);
+    if (r.timedOut) throw ctrError('daemon_unavailable', argv, 'ctr: timed out');
+    if (r.exitCode !== 0) throw ctrError(classifyCtrError(r.stderr), argv, r.stderr);
     return r;
   }
 
@@ -50,7 +45,7 @@ export class CtrClient {
   async version(): Promise<string> {
     const r = await this.run(versionArgv(this.target), 6000);
     const m = /Server:\s*\n\s*Version:\s*(\S+)/.exec(r.stdout);
-    if (!m) throw new CtrError('daemon_unavailable', versionArgv(this.target), r.stdout + r.stderr);
+    if (!m) throw ctrError('daemon_unavailable', versionArgv(this.target), r.stdout + r.stderr);
     return m[1]!;
   }
 
@@ -136,7 +131,7 @@ export class CtrClient {
         Spec?: { linux?: { seccomp?: unknown } };
       };
       const profile = info.Spec?.linux?.seccomp;
-      if (!profile) throw new CtrError('other', containerInfoArgv(this.target, probeId), 'ctr: the probe container has no seccomp profile');
+      if (!profile) throw ctrError('other', containerInfoArgv(this.target, probeId), 'ctr: the probe container has no seccomp profile');
       return profile;
     } finally {
       await this.removeContainer(probeId);

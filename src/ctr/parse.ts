@@ -1,6 +1,8 @@
 /** Pure parsers of `ctr` output. */
 
-export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'not_found' | 'already_exists' | 'other';
+import type { CtrFailure } from '../errors.js';
+
+export type { CtrFailure };
 
 /**
  * Classifies a failed ctr call by its own error line ("ctr: ..."). This reads ctr's

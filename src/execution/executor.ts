@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
-import { ErrorCode, KataExecError, RunnerNotConfiguredError, type FieldError } from '../errors.js';
+import { RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
@@ -20,32 +20,6 @@ import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../s
 export const LABEL_MANAGED = 'org.kata-exec.managed';
 export const LABEL_EXECUTION = 'org.kata-exec.execution';
 export const LABEL_INSTANCE = 'org.kata-exec.instance';
-
-export class UnknownLanguageError extends KataExecError {
-  constructor(
-    language: string,
-    readonly known: string[],
-  ) {
-    super(ErrorCode.UnknownLanguage, `unknown language "${language}"; known languages: ${known.join(', ')}`, {
-      fields: [{ path: '/language', message: `must be one of ${known.join(', ')}` }],
-    });
-  }
-}
-
-export class LimitExceededError extends KataExecError {
-  constructor(fields: FieldError[]) {
-    super(ErrorCode.LimitExceeded, `limits above the server maximum: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
-  }
-}
-
-export class ProfileNotSupportedError extends KataExecError {
-  constructor(profile: Profile, runtime: string) {
-    super(
-      ErrorCode.ProfileNotSupported,
-      `profile "${profile}" needs a VM or gVisor runtime; this service runs ${runtime}. Use profile "standard", or run the service with KATA_EXEC_RUNTIME=gvisor or kata`,
-    );
-  }
-}
 
 /** The sandbox's own environment; a request's `env` comes on top (never the service's). */
 export const SANDBOX_ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/tmp', 'TMPDIR=/tmp', 'PYTHONDONTWRITEBYTECODE=1'];

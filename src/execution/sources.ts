@@ -2,7 +2,7 @@
  * A request's program as files under /code: `code`, `files` or both, the entry point, and
  * their validation. Pure: every problem is a field error naming the file at fault.
  */
-import { ErrorCode, KataExecError, type FieldError } from '../errors.js';
+import { type FieldError, InvalidRequestError } from '../errors.js';
 import type { SourceFile } from '../schemas/execute.js';
 import type { SandboxFile } from '../sandbox/types.js';
 
@@ -10,12 +10,6 @@ export const MAX_FILE_DEPTH = 8;
 export const RESERVED_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG'] as const;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
-
-export class InvalidRequestError extends KataExecError {
-  constructor(fields: FieldError[]) {
-    super(ErrorCode.ValidationFailed, `invalid request: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`, { fields });
-  }
-}
 
 export function pathProblem(p: string): string | null {
   if (p.startsWith('/')) return 'must be relative';

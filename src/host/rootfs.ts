@@ -3,43 +3,15 @@
  * read-only mount of its rootfs per image digest under RUN_DIR/rootfs. Every sandbox of
  * that image uses it as its (read-only) root, so no snapshot is made per execution.
  */
-import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { CtrError, type CtrClient } from '../ctr/client.js';
+import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
-import { DaemonUnavailableError, ErrorCode, KataExecError, VmCreationFailedError } from '../errors.js';
-import type { ImageInfo, ImageResolver } from '../sandbox/types.js';
-
-export class ImageNotFoundError extends KataExecError {
-  constructor(image: string) {
-    super(
-      ErrorCode.ImageNotFound,
-      `the sandbox image ${image} is not in containerd: run "npm run setup" (scripts/setup.sh builds and imports it)`,
-      { retryAfterSeconds: 30 },
-    );
-  }
-}
-
-export interface ResolvedImage extends ImageInfo {
-  digest: string;
-  rootfsPath: string;
-}
+import { isMountPoint } from '../ctr/mounts.js';
+import { asServiceError, CtrError, ImageNotFoundError } from '../errors.js';
+import type { ImageResolver, ResolvedImage } from '../sandbox/types.js';
 
 const RECHECK_MS = 10_000;
-
-export async function isMountPoint(dir: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((l) => l.split(' ')[4] === dir);
-}
-
-/** A ctr failure outside the sandbox's own run, as the error the API reports. */
-export function asServiceError(err: unknown): unknown {
-  if (err instanceof CtrError) {
-    if (err.kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause: err });
-    return new VmCreationFailedError('preparing the sandbox failed', { cause: err });
-  }
-  return err;
-}
 
 export class RootfsImageResolver implements ImageResolver {
   private cache = new Map<string, { at: number; image: ResolvedImage }>();

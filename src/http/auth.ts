@@ -6,18 +6,12 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ErrorCode, KataExecError } from '../errors.js';
+import { UnauthorizedError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The name of the API key that authenticated this request, if any. */
     apiKey: string | null;
-  }
-}
-
-export class UnauthorizedError extends KataExecError {
-  constructor(message: string) {
-    super(ErrorCode.Unauthorized, message);
   }
 }
 

@@ -4,9 +4,8 @@
  * their detail stays in the log.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode, isKataExecError, type FieldError } from '../errors.js';
+import { ErrorCode, isKataExecError, type FieldError, UnknownLanguageError } from '../errors.js';
 import type { ErrorBody } from '../schemas/common.js';
-import { UnknownLanguageError } from '../execution/executor.js';
 import { statusOfCode } from './error-map.js';
 import { STATUS_CODES } from 'node:http';
 

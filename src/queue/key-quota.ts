@@ -1,11 +1,5 @@
 /** The per-key concurrency quota: executions one key may have queued or running. */
-import { ErrorCode, KataExecError } from '../errors.js';
-
-export class QuotaExceededError extends KataExecError {
-  constructor(limit: number) {
-    super(ErrorCode.QuotaExceeded, `this key already has ${limit} executions queued or running; retry when one ends`, { retryAfterSeconds: 1 });
-  }
-}
+import { QuotaExceededError } from '../errors.js';
 
 /** Counts executions in flight per key and refuses one more past the quota. */
 export class KeyQuota {

@@ -4,26 +4,7 @@
  * burst never piles up unbounded memory or latency. A waiting job whose signal aborts
  * leaves the queue without running.
  */
-import { ErrorCode, KataExecError } from '../errors.js';
-
-export class QueueFullError extends KataExecError {
-  constructor(depth: number, retryAfterSeconds: number) {
-    super(ErrorCode.QueueFull, `the service is at capacity (${depth} executions waiting); retry later`, { retryAfterSeconds });
-  }
-}
-
-export class ShuttingDownError extends KataExecError {
-  constructor() {
-    super(ErrorCode.ShuttingDown, 'the service is shutting down; retry on another instance', { retryAfterSeconds: 5 });
-  }
-}
-
-/** The client went away while its execution waited: nobody is left to answer. */
-export class AbortedError extends KataExecError {
-  constructor() {
-    super(ErrorCode.ClientClosed, 'the client closed the request while it waited in the queue');
-  }
-}
+import { AbortedError, QueueFullError, ShuttingDownError } from '../errors.js';
 
 interface Waiter {
   start: () => void;

@@ -1,61 +1,36 @@
 /**
- * The real SandboxRunner: one `ctr run --rm` per execution, in a fresh sandbox.
+ * The real SandboxRunner: one `ctr run --rm` per execution, in a fresh sandbox, and the
+ * warm pool's three operations (create, run once, destroy).
  *
  * Lifecycle (always the same, whatever the program does):
- *   prepare   write /code and the OCI spec under RUN_DIR/work/<id>; mount an overlay when
- *             the root must be writable
+ *   prepare   write /code and the OCI spec under RUN_DIR/work/<id> (files.ts, ctr-spec.ts);
+ *             mount an overlay when the root must be writable
  *   start     spawn `ctr run --rm --config spec.json <id>`; the start marker on stdout
- *             says the program began
- *   watch     stream stdout/stderr into bounded captures; at the deadline, on abort or
- *             when output runs far past its cap, SIGKILL the task through containerd
- *             (killing the ctr client would not stop it)
+ *             says the program began (marker.ts)
+ *   watch     watch.ts: output into bounded captures; the deadline (deadline.ts), the
+ *             caller's abort (abort.ts) and runaway output (output-cap.ts) each SIGKILL the
+ *             task through containerd (kill.ts); an unexplained death asks oom.ts
  *   teardown  if ctr did not end cleanly, force-delete the task and the container; unmount;
  *             remove the work directory
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
-import { CtrError, type CtrClient } from '../ctr/client.js';
-import { spawnStreaming } from '../ctr/exec.js';
+import type { CtrClient } from '../ctr/client.js';
 import { mountOverlay, mountTmpfs, umount } from '../ctr/host.js';
 import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
+import { killOrphanShims } from '../ctr/processes.js';
+import { asServiceError, CtrError, LostOutputError } from '../errors.js';
 import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
-import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
-import {
-  DaemonUnavailableError,
-  KataNotAvailableError,
-  VmCreationFailedError,
-} from '../errors.js';
-import { MarkerGate, newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
-import { CappedCapture } from './capture.js';
-import { killOrphanShims } from '../host/reconcile.js';
-import { asServiceError, type RootfsImageResolver } from '../host/rootfs.js';
 import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './files.js';
+import { newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
+import type { OomEvents } from './oom.js';
 import { validateSandboxSpec } from './spec.js';
-import type { Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+import type { ImageResolver, Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+import { ms, watchSandbox, type Watched, type WatchDeps } from './watch.js';
 
-/** Output past this many times the cap (plus 1 MiB) stops the sandbox. */
-const OUTPUT_KILL_FACTOR = 4;
-/** After a kill, how long ctr may take to report the exit before we force-delete. */
-const KILL_GRACE_MS = 5_000;
 export interface SeccompProvider {
   profile(kind: 'default' | 'strict'): Promise<OciSeccomp>;
-}
-
-/** What the runner needs of containerd's event stream (src/ctr/events.ts). */
-export interface OomEvents {
-  sawOom(id: string, ms: number): Promise<boolean>;
-  forget(id: string): void;
-}
-
-/** How long to wait, after an exit by a signal that we did not send, for an OOM report. */
-const OOM_EVENT_WAIT_MS = 1000;
-
-/** ctr exited 0 but not one byte came out, not even the start marker. */
-export class LostOutputError extends VmCreationFailedError {
-  constructor(cause: string) {
-    super('the sandbox ran but its output was lost', { cause });
-  }
 }
 
 /** A started sandbox of the warm pool, idle, untouched by user code. */
@@ -68,27 +43,18 @@ export interface WarmSandbox {
   createMs: number;
 }
 
-interface Watched {
-  result: SandboxResult;
-  needsForceDelete: boolean;
-  /** When the program ended (its streams closed). */
-  tEnd: number;
-}
-
 export interface CtrRunnerDeps {
   ctr: CtrClient;
   ctrPath: string;
   target: CtrTarget;
   runtime: RuntimeTarget;
-  images: RootfsImageResolver;
+  images: ImageResolver;
   seccomp: SeccompProvider;
   /** RUN_DIR/work */
   workDir: string;
   logger: Logger;
   events: OomEvents | null;
 }
-
-const ms = (a: number, b: number) => Math.max(0, Math.round((b - a) * 10) / 10);
 
 export class CtrSandboxRunner implements SandboxRunner {
   /** Sandboxes whose deletion failed because containerd was unreachable; swept later. */
@@ -128,6 +94,10 @@ export class CtrSandboxRunner implements SandboxRunner {
     return this.d.runtime;
   }
 
+  private get watchDeps(): WatchDeps {
+    return { ctr: this.d.ctr, ctrPath: this.d.ctrPath, runtime: this.d.runtime.kind, events: this.d.events };
+  }
+
   /**
    * One cold execution. `ctr` 1.6 now and then loses every byte a task writes at the very
    * instant it starts, and exits 0 (the benchmark saw 2 in 600 raw runs on a loaded
@@ -161,7 +131,7 @@ export class CtrSandboxRunner implements SandboxRunner {
       await writeStdin(dir, spec.stdin);
       const nonce = newNonce();
       const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command));
-      watched = await this.watch(spec, argv, nonce, opts, log, t0);
+      watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: spec.id, into: 'cold' }, opts, log, t0);
       needsForceDelete = watched.needsForceDelete;
     } catch (err) {
       throw asServiceError(err);
@@ -214,7 +184,7 @@ export class CtrSandboxRunner implements SandboxRunner {
       await writeStdin(warm.dir, spec.stdin);
       const nonce = newNonce();
       const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command) });
-      const watched = await this.watch({ ...spec, id: warm.id }, argv, nonce, opts, log, t0);
+      const watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: warm.id, into: 'warm' }, opts, log, t0);
       return { result: watched.result, destroyed: this.destroyWarm(warm) };
     } catch (err) {
       return Promise.reject(asServiceError(err)).finally(() => this.destroyWarm(warm));
@@ -241,147 +211,6 @@ export class CtrSandboxRunner implements SandboxRunner {
     return dir.overlay.merged;
   }
 
-  /**
-   * Runs one ctr client to its end and watches it: output into bounded captures, the
-   * start marker, the deadline, the caller's abort and runaway output, each of which
-   * SIGKILLs the task through containerd.
-   */
-  private async watch(spec: SandboxSpec, argv: string[], nonce: string, opts: RunOptions, log: Logger, t0: number): Promise<Watched> {
-    let tStart = 0;
-    let tStreamsEnd = 0;
-    const stdout = new CappedCapture(spec.resources.outputBytes);
-    const stderr = new CappedCapture(spec.resources.outputBytes);
-    let timedOut = false;
-    let outputLimitHit = false;
-    let aborted = false;
-    let killRequested = false;
-
-    // The program's stdin is a file in the sandbox (see writeStdin), never ctr's.
-    const proc = spawnStreaming(this.d.ctrPath, argv);
-    log.debug({ argv }, 'ctr');
-
-    let killLoop: NodeJS.Timeout | undefined;
-    const killSandbox = (why: string) => {
-      if (killRequested) return;
-      killRequested = true;
-      log.info({ why }, 'killing sandbox');
-      const started = performance.now();
-      // The task may not exist yet (still being created): keep trying until ctr returns.
-      const attempt = () => {
-        this.d.ctr.killTask(spec.id).catch((err: unknown) => log.warn({ err }, 'kill failed'));
-        if (performance.now() - started > KILL_GRACE_MS) {
-          log.warn('ctr did not return after kill; ending the client and force-deleting');
-          proc.kill('SIGKILL');
-          return;
-        }
-        killLoop = setTimeout(attempt, 250);
-      };
-      attempt();
-    };
-
-    const limit = spec.resources.outputBytes * OUTPUT_KILL_FACTOR + 1024 * 1024;
-    const watchOutput = () => {
-      if (!outputLimitHit && (stdout.totalBytes > limit || stderr.totalBytes > limit)) {
-        outputLimitHit = true;
-        killSandbox('output far past its cap');
-      }
-    };
-    const gate = new MarkerGate(
-      nonce,
-      () => {
-        tStart = performance.now();
-      },
-      (c) => {
-        stdout.write(c);
-        opts.onOutput?.('stdout', c);
-        watchOutput();
-      },
-    );
-    const streamEnd = (st: NodeJS.ReadableStream) =>
-      new Promise<void>((resolve) => {
-        st.once('end', resolve);
-        st.once('close', resolve);
-        st.once('error', () => resolve());
-      });
-    proc.stdout.on('data', (c: Buffer) => gate.write(c));
-    proc.stderr.on('data', (c: Buffer) => {
-      stderr.write(c);
-      opts.onOutput?.('stderr', c);
-      watchOutput();
-    });
-    const streamsDone = Promise.all([streamEnd(proc.stdout), streamEnd(proc.stderr)]).then(() => {
-      tStreamsEnd = performance.now();
-    });
-
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      killSandbox('timeout');
-    }, spec.timeoutMs);
-    const onAbort = () => {
-      aborted = true;
-      killSandbox('aborted by the caller');
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort();
-
-    const exit = await proc.done;
-    await streamsDone;
-    gate.end();
-    const tDone = performance.now();
-    clearTimeout(deadline);
-    clearTimeout(killLoop);
-    opts.signal?.removeEventListener('abort', onAbort);
-
-    if (exit.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
-    const errOut = stderr.result();
-    const ctrLine = lastCtrLine(errOut.data.toString('utf8'));
-    // ctr deleted what it made itself when it returned an exit status without an error
-    // line of its own.
-    const needsForceDelete = exit.exitCode === null || ctrLine !== null || killRequested;
-
-    if (!gate.seen && !timedOut && !aborted) {
-      throw this.creationError(errOut.data.toString('utf8'), exit.exitCode);
-    }
-    if (gate.seen && ctrLine !== null && exit.exitCode === 1 && classifyCtrError(ctrLine) === 'daemon_unavailable') {
-      // ctr lost containerd mid-run; a program that merely printed such a line is not
-      // misread, because containerd must really be unreachable now.
-      const reachable = await this.d.ctr.version().then(
-        () => true,
-        () => false,
-      );
-      if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran', { cause: ctrLine });
-    }
-
-    const exitCode = exit.exitCode;
-    const signal = signalFromExitStatus(exitCode);
-    // A failure we did not cause: the OOM reports (containerd's event, the kernel's log) say
-    // whether the OOM killer was in it. Exits of 128 and more wait a little for a report
-    // (gVisor's whole sandbox dying under an exec answers 128); plain errors do not wait.
-    const oomKilled =
-      gate.seen && exitCode !== null && exitCode !== 0 && !killRequested && this.d.events !== null
-        ? await this.d.events.sawOom(spec.id, exitCode >= 128 ? OOM_EVENT_WAIT_MS : 0)
-        : false;
-    const tEnd = tStreamsEnd || tDone;
-    return {
-      needsForceDelete,
-      tEnd,
-      result: {
-        exitCode: !gate.seen ? null : exitCode,
-        signal,
-        stdout: stdout.result(),
-        stderr: errOut,
-        timedOut,
-        oomKilled,
-        outputLimitHit,
-        timing: {
-          setupMs: ms(t0, tStart || tDone),
-          runMs: tStart ? ms(tStart, tEnd) : 0,
-          teardownMs: 0,
-        },
-      },
-    };
-  }
-
   /** Builds the ctr argv (and writes the OCI spec file in config mode). */
   private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[], o: { detach?: boolean } = {}): Promise<string[]> {
     const rt = this.d.runtime;
@@ -398,19 +227,6 @@ export class CtrSandboxRunner implements SandboxRunner {
     );
     await writeFile(dir.specPath, JSON.stringify(oci), { mode: 0o600 });
     return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: o.detach ?? false });
-  }
-
-  private creationError(stderr: string, exitCode: number | null): Error {
-    const line = lastCtrLine(stderr);
-    const kind = classifyCtrError(line ?? stderr);
-    const cause = line ?? `ctr exited ${exitCode} without starting the program`;
-    if (line === null && exitCode === 0) return new LostOutputError(cause);
-    if (kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause });
-    if (kind === 'runtime_not_installed') {
-      if (this.d.runtime.kind === 'kata') return new KataNotAvailableError('the Kata shim is not installed where containerd looks for it', { cause });
-      return new VmCreationFailedError(`the ${this.d.runtime.kind} runtime is not installed where containerd looks for it`, { cause });
-    }
-    return new VmCreationFailedError(undefined, { cause });
   }
 
   private async teardown(id: string, dir: ExecutionDir, overlayMounted: boolean, forceDelete: boolean, log: Logger): Promise<void> {

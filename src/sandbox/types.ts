@@ -102,9 +102,15 @@ export interface ImageInfo {
   labels: Record<string, string>;
 }
 
+/** An image ready to run: its rootfs, mounted read-only on the host. */
+export interface ResolvedImage extends ImageInfo {
+  digest: string;
+  rootfsPath: string;
+}
+
 /** ImageResolver: checks that an image is present and prepares what running it needs. */
 export interface ImageResolver {
-  resolve(image: string): Promise<ImageInfo>;
+  resolve(image: string): Promise<ResolvedImage>;
 }
 
 export interface HealthReport {

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { AbortedError } from '../../src/queue/queue.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { useTestApps } from '../helpers/test-apps.js';
 import { type TestApp } from '../helpers/build-test-app.js';
 import { execute, expectProblem } from '../helpers/problem.js';
+import { AbortedError } from '../../src/errors.js';
 
 const setup = useTestApps();
 

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ConfigSchema, configTable, loadConfig, privateContainerdSocket } from '../../src/config.js';
+import { ConfigSchema, configTable, loadConfig, privateContainerdSocket } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
 
 function problems(env: Record<string, string>): string[] {
   try {

@@ -1,17 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { RuntimeTarget } from '../../src/ctr/argv.js';
 import { loadConfig } from '../../src/config.js';
-import { ErrorCode, type KataExecError } from '../../src/errors.js';
+import { ErrorCode, type KataExecError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../../src/errors.js';
 import {
   Executor,
   LABEL_EXECUTION,
   LABEL_INSTANCE,
   LABEL_MANAGED,
-  LimitExceededError,
   newExecutionId,
-  ProfileNotSupportedError,
   statusOf,
-  UnknownLanguageError,
 } from '../../src/execution/executor.js';
 import { validateSandboxSpec } from '../../src/sandbox/spec.js';
 import type { CapturedStream, SandboxResult } from '../../src/sandbox/types.js';

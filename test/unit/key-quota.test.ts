@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/errors.js';
-import { KeyQuota, QuotaExceededError } from '../../src/queue/key-quota.js';
+import { ErrorCode, QuotaExceededError } from '../../src/errors.js';
+import { KeyQuota } from '../../src/queue/key-quota.js';
 
 describe('KeyQuota', () => {
   it('lets `limit` executions of a key in, refuses one more with QUOTA_EXCEEDED and Retry-After', () => {

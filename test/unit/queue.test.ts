@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AbortedError, BoundedQueue, QueueFullError, ShuttingDownError, type QueueStats } from '../../src/queue/queue.js';
+import { BoundedQueue, type QueueStats } from '../../src/queue/queue.js';
+import { AbortedError, QueueFullError, ShuttingDownError } from '../../src/errors.js';
 
 interface Deferred<T> {
   promise: Promise<T>;

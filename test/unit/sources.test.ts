@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/errors.js';
-import { InvalidRequestError, MAX_FILE_DEPTH, RESERVED_ENV, buildEnv, buildSources, checkArgs, pathProblem } from '../../src/execution/sources.js';
+import { ErrorCode, InvalidRequestError } from '../../src/errors.js';
+import { MAX_FILE_DEPTH, RESERVED_ENV, buildEnv, buildSources, checkArgs, pathProblem } from '../../src/execution/sources.js';
 
 function fieldsOf(fn: () => unknown): { path: string; message: string }[] {
   try {

@@ -50,7 +50,7 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   INTERNAL: 'A bug in the service; the log has the detail under the request id.',
   RUNNER_NOT_CONFIGURED: 'The service was started without a sandbox runner.',
   VM_CREATION_FAILED: 'The sandbox could not be created or started.',
-  VM_EXECUTION_FAILED: 'The sandbox failed while the program ran.',
+  VM_EXECUTION_FAILED: 'The program could not be started in a pooled sandbox that was already running (a fresh sandbox that fails answers VM_CREATION_FAILED).',
   KATA_NOT_AVAILABLE: 'Kata Containers is not installed where containerd looks for it.',
   DAEMON_UNAVAILABLE: 'containerd does not answer. Retry after Retry-After.',
   IMAGE_NOT_FOUND: 'The sandbox image is not in containerd; the message names the command to run.',

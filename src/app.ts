@@ -13,6 +13,9 @@ import type { HealthChecker } from './sandbox/types.js';
 import rateLimit from '@fastify/rate-limit';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
+import { registerHostCheck } from './http/host-check.js';
+import { serializeRequest } from './http/log.js';
+import { armWriteTimeout } from './http/write-timeout.js';
 import { registerOpenApi, registerOpenApiRoute, registerSwaggerUi } from './http/openapi.js';
 import { executeRoutes } from './http/routes/execute.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -22,7 +25,10 @@ import { newExecutionId } from './execution/executor.js';
 import { RateLimitedError } from './errors.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimitBytes' | 'apiKeys' | 'rateLimitPerMinute' | 'limits'>;
+  config: Pick<
+    Config,
+    'bodyLimitBytes' | 'apiKeys' | 'rateLimitPerMinute' | 'limits' | 'host' | 'allowedHosts' | 'trustProxy' | 'authFailuresPerMinute' | 'timeouts'
+  >;
   /** A pino logger, or false for none (tests). */
   logger: FastifyBaseLogger | false;
   service: ExecutionService;
@@ -32,10 +38,27 @@ export interface AppDeps {
   isDraining?: () => boolean;
 }
 
+/** A hop count trusts that many proxies nearest the service; a list trusts those addresses. */
+function trustProxyOption(v: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof v === 'number' ? (_address, hop) => hop < v : v;
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const t = deps.config.timeouts;
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // Requests are logged without their query string (src/http/log.ts).
+    ...(deps.logger ? { loggerInstance: deps.logger.child({}, { serializers: { req: serializeRequest } }) } : { logger: false }),
     bodyLimit: deps.config.bodyLimitBytes,
+    trustProxy: trustProxyOption(deps.config.trustProxy),
+    // Slow clients: the headers, then the whole request, must arrive in time (the execution
+    // itself is not counted); idle keep-alive connections close. Node checks every interval.
+    keepAliveTimeout: t.keepAliveMs,
+    requestTimeout: t.requestMs,
+    http: {
+      headersTimeout: t.headersMs,
+      requestTimeout: t.requestMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(t.headersMs / 4))),
+    },
     genReqId: () => newExecutionId().replace(/^kx-/, 'req-'),
     requestIdHeader: false,
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false } },
@@ -45,19 +68,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // JSON only: any other body is a 415, not a schema error about a string.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
-  registerAuth(app, deps.config.apiKeys);
+  registerAuth(app, deps.config.apiKeys, {
+    failuresPerMinute: deps.config.authFailuresPerMinute,
+    onRefused: (outcome) => deps.metrics.authFailures.inc({ outcome }),
+  });
+  if (deps.config.apiKeys.length === 0) registerHostCheck(app, deps.config.host, deps.config.allowedHosts);
   // Per key (or per client address without keys), only where a route asks for it.
   await app.register(rateLimit, { global: false, errorResponseBuilder: (_req, ctx) => new RateLimitedError(Math.ceil(ctx.ttl / 1000)) });
   await registerOpenApi(app);
   await registerSwaggerUi(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // The answer is about to be written: the client has the write timeout to take it.
+    armWriteTimeout(reply.raw, t.writeMs, () => deps.metrics.slowClients.inc());
   });
 
   await app.register(executeRoutes, {
     service: deps.service,
     rateLimitPerMinute: deps.config.rateLimitPerMinute,
     streamCapBytes: deps.config.limits.outputBytes.default,
+    writeTimeoutMs: t.writeMs,
+    onSlowClient: () => deps.metrics.slowClients.inc(),
   });
   await app.register(runtimesRoutes, { catalog: deps.catalog });
   await app.register(healthRoutes, { health: deps.health, isDraining: deps.isDraining ?? (() => false) });

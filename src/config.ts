@@ -62,7 +62,36 @@ export const ConfigSchema = Type.Object({
     'API keys as `name:sha256hex` pairs, comma-separated; the hex is the SHA-256 of the bearer token (`npm run -s hash-key -- NAME TOKEN` prints the whole entry). Empty: no authentication (then keep the service on loopback).',
   ),
   KATA_EXEC_RATE_LIMIT_PER_MINUTE: Int(600, 0, 1000000, 'Executions a key (or, without keys, a client address) may start per minute; 0: no limit. Past it: 429 RATE_LIMITED.'),
-  KATA_EXEC_KEY_CONCURRENCY: Int(0, 0, 100000, 'Executions one key may have queued or running at once; 0: only the global queue bounds it. Past it: 429 QUOTA_EXCEEDED.'),
+  KATA_EXEC_KEY_CONCURRENCY: Int(
+    Math.max(1, Math.ceil(cores / 2)),
+    0,
+    100000,
+    'Executions one key (or, without keys, one client address) may have queued, running or not yet sent at once. Default: half of KATA_EXEC_CONCURRENCY, rounded up, so one client never holds every slot; 0 (no quota) must be asked for. Past it: 429 QUOTA_EXCEEDED.',
+  ),
+  KATA_EXEC_AUTH_FAILURES_PER_MINUTE: Int(
+    30,
+    1,
+    100000,
+    'Failed authentications (401) a client address may cause per minute; past it that address gets 429 RATE_LIMITED until the minute ends.',
+  ),
+  KATA_EXEC_TRUST_PROXY: Str(
+    '',
+    'Proxies whose X-Forwarded-For is believed, as comma-separated addresses or CIDR ranges (e.g. `127.0.0.1,10.0.0.0/8`), or a hop count (e.g. `1`). The client address (what rate limits and quotas count by without keys) then comes from that header. Empty: off, every peer is the client.',
+  ),
+  KATA_EXEC_ALLOWED_HOSTS: Str(
+    '',
+    'With authentication off: Host header names accepted besides localhost, 127.0.0.1, [::1] and KATA_EXEC_HOST, comma-separated. Others get 403 HOST_NOT_ALLOWED (against DNS rebinding). Unused when API keys are set.',
+  ),
+  KATA_EXEC_MEMORY_BUDGET_MB: Int(
+    512,
+    32,
+    65536,
+    'Memory the service may hold for executions and their answers (running, or finished but not yet sent). Each execution reserves its worst case (see "Output and the size of an answer" in README.md) until its answer is written or its client is gone; past the budget: 503 MEMORY_BUDGET_FULL.',
+  ),
+  KATA_EXEC_WRITE_TIMEOUT_MS: Int(30000, 1000, 3600000, 'A client that does not take its answer (or the next events of a stream) for this long is disconnected; its execution ends and its memory is freed.'),
+  KATA_EXEC_HEADERS_TIMEOUT_MS: Int(10000, 1000, 600000, 'Time a client has to send the request headers.'),
+  KATA_EXEC_REQUEST_TIMEOUT_MS: Int(30000, 1000, 3600000, 'Time a client has to send the whole request (headers and body); the execution itself is not counted.'),
+  KATA_EXEC_KEEP_ALIVE_TIMEOUT_MS: Int(5000, 100, 600000, 'An idle keep-alive connection is closed after this long.'),
   KATA_EXEC_POOL_SIZE: Int(2, 0, 64, 'Warm sandboxes kept ready per pooled profile (0: no pool). Each is used once.'),
   KATA_EXEC_POOL_PROFILES: Str('standard', 'Comma-separated profiles to keep warm, with their default limits; other requests run cold.'),
   KATA_EXEC_POOL_MAX_AGE_MS: Int(300000, 1000, 86400000, 'A warm sandbox older than this is replaced.'),
@@ -118,6 +147,13 @@ export interface Config {
   apiKeys: { name: string; sha256: string }[];
   rateLimitPerMinute: number;
   keyConcurrency: number;
+  authFailuresPerMinute: number;
+  /** Fastify's trustProxy: false (off), addresses/CIDRs, or a hop count. */
+  trustProxy: false | string[] | number;
+  /** Host header names accepted with authentication off (lower case, without port). */
+  allowedHosts: string[];
+  memoryBudgetBytes: number;
+  timeouts: { writeMs: number; headersMs: number; requestMs: number; keepAliveMs: number };
   limits: {
     timeoutMs: LimitBounds;
     memoryMb: LimitBounds;
@@ -134,6 +170,30 @@ export const SYSTEM_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 
 export function privateContainerdSocket(runDir: string): string {
   return `${runDir}/containerd/containerd.sock`;
+}
+
+const HOSTNAME_RE = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,252}))$/;
+const CIDR_RE = /^([0-9.]+|[0-9a-fA-F:.]+)(\/\d{1,3})?$/;
+
+/** '' -> false; '2' -> 2 hops; 'a,b/8' -> addresses; null when malformed. */
+function parseTrustProxy(v: string): false | string[] | number | null {
+  const t = v.trim();
+  if (t === '') return false;
+  if (/^\d+$/.test(t)) return Number(t) >= 1 && Number(t) <= 16 ? Number(t) : null;
+  const list = t.split(',').map((s) => s.trim()).filter(Boolean);
+  return list.length > 0 && list.every((s) => CIDR_RE.test(s) && /[.:]/.test(s)) ? list : null;
+}
+
+/**
+ * The most memory one execution can make the service hold, by its output cap: the two
+ * captures while it runs (2 x outputBytes), the decoded text and its JSON answer (each
+ * stream at most 2 x outputBytes as JSON, `value` at most as much again), and with
+ * streaming the live events (at most 2 x outputBytes + 64 KiB per stream). V8 may keep text as
+ * two bytes a character: hence the factors. Admission reserves this against
+ * KATA_EXEC_MEMORY_BUDGET_MB.
+ */
+export function worstCaseExecutionBytes(outputBytes: number, streaming: boolean): number {
+  return (streaming ? 12 : 8) * outputBytes + (streaming ? 256 : 64) * 1024;
 }
 
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;
@@ -207,6 +267,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (apiKeys.some((k) => k.name === m[1])) problems.push(`KATA_EXEC_API_KEYS names "${m[1]}" twice`);
     apiKeys.push({ name: m[1]!, sha256: m[2]!.toLowerCase() });
   }
+  const trustProxy = parseTrustProxy(e.KATA_EXEC_TRUST_PROXY);
+  if (trustProxy === null) {
+    problems.push('KATA_EXEC_TRUST_PROXY must be empty, a hop count such as 1, or comma-separated addresses or CIDR ranges such as 127.0.0.1,10.0.0.0/8');
+  }
+  const allowedHosts = e.KATA_EXEC_ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const badHost = allowedHosts.find((h) => !HOSTNAME_RE.test(h));
+  if (badHost) problems.push(`KATA_EXEC_ALLOWED_HOSTS has "${badHost}": set comma-separated host names or addresses, without port`);
+  // KATA_EXEC_KEY_CONCURRENCY's default follows KATA_EXEC_CONCURRENCY when that is set.
+  const keyConcurrency = env.KATA_EXEC_KEY_CONCURRENCY ? e.KATA_EXEC_KEY_CONCURRENCY : Math.max(1, Math.ceil(e.KATA_EXEC_CONCURRENCY / 2));
+  if (e.KATA_EXEC_HEADERS_TIMEOUT_MS > e.KATA_EXEC_REQUEST_TIMEOUT_MS) {
+    problems.push('KATA_EXEC_HEADERS_TIMEOUT_MS is above KATA_EXEC_REQUEST_TIMEOUT_MS: the headers are part of the request, lower it');
+  }
+  const memoryBudgetBytes = e.KATA_EXEC_MEMORY_BUDGET_MB * 1024 * 1024;
+  const biggest = worstCaseExecutionBytes(e.KATA_EXEC_OUTPUT_BYTES_MAX, true);
+  if (biggest > memoryBudgetBytes) {
+    problems.push(
+      `KATA_EXEC_MEMORY_BUDGET_MB (${e.KATA_EXEC_MEMORY_BUDGET_MB}) cannot hold one streamed execution at KATA_EXEC_OUTPUT_BYTES_MAX (${Math.ceil(biggest / 1048576)} MiB): raise the budget or lower the maximum`,
+    );
+  }
   const poolProfiles = e.KATA_EXEC_POOL_PROFILES.split(',').map((p) => p.trim()).filter(Boolean);
   const badProfile = poolProfiles.find((p) => !['dev', 'standard', 'hardened'].includes(p));
   if (badProfile) problems.push(`KATA_EXEC_POOL_PROFILES has "${badProfile}": set a comma-separated list of dev, standard, hardened`);
@@ -236,7 +315,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.KATA_EXEC_SHUTDOWN_GRACE_MS,
     apiKeys,
     rateLimitPerMinute: e.KATA_EXEC_RATE_LIMIT_PER_MINUTE,
-    keyConcurrency: e.KATA_EXEC_KEY_CONCURRENCY,
+    keyConcurrency,
+    authFailuresPerMinute: e.KATA_EXEC_AUTH_FAILURES_PER_MINUTE,
+    trustProxy: trustProxy ?? false,
+    allowedHosts,
+    memoryBudgetBytes,
+    timeouts: {
+      writeMs: e.KATA_EXEC_WRITE_TIMEOUT_MS,
+      headersMs: e.KATA_EXEC_HEADERS_TIMEOUT_MS,
+      requestMs: e.KATA_EXEC_REQUEST_TIMEOUT_MS,
+      keepAliveMs: e.KATA_EXEC_KEEP_ALIVE_TIMEOUT_MS,
+    },
     pool: {
       size: e.KATA_EXEC_POOL_SIZE,
       profiles: [...new Set(poolProfiles)] as Config['pool']['profiles'],
@@ -253,6 +342,7 @@ export function configTable(): string {
     const s = schema as { default?: unknown; description?: string };
     let def = s.default === '' ? '(empty)' : String(s.default);
     if (name === 'KATA_EXEC_CONCURRENCY' || name === 'KATA_EXEC_CPUS_MAX') def = 'cores';
+    if (name === 'KATA_EXEC_KEY_CONCURRENCY') def = 'concurrency/2';
     rows.push(`| \`${name}\` | \`${def}\` | ${s.description ?? ''} |`);
   }
   return rows.join('\n');

@@ -33,6 +33,8 @@ export const ErrorCode = {
   Unauthorized: 'UNAUTHORIZED',
   RateLimited: 'RATE_LIMITED',
   QuotaExceeded: 'QUOTA_EXCEEDED',
+  HostNotAllowed: 'HOST_NOT_ALLOWED',
+  MemoryBudgetFull: 'MEMORY_BUDGET_FULL',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -206,8 +208,29 @@ export class QuotaExceededError extends KataExecError {
 }
 
 export class RateLimitedError extends KataExecError {
-  constructor(retryAfterSeconds: number) {
-    super(ErrorCode.RateLimited, `too many executions for this key; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  constructor(retryAfterSeconds: number, what = 'too many executions for this key') {
+    super(ErrorCode.RateLimited, `${what}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  }
+}
+
+/** With authentication off, a Host header that is not an allowed name (DNS rebinding). */
+export class HostNotAllowedError extends KataExecError {
+  constructor() {
+    super(
+      ErrorCode.HostNotAllowed,
+      'authentication is off and this Host header is not one the service answers to; call it as localhost or add the name to KATA_EXEC_ALLOWED_HOSTS',
+    );
+  }
+}
+
+/** Executions in flight and unsent answers hold the whole memory budget. */
+export class MemoryBudgetFullError extends KataExecError {
+  constructor(budgetBytes: number) {
+    super(
+      ErrorCode.MemoryBudgetFull,
+      `the service holds its whole memory budget (${Math.round(budgetBytes / 1048576)} MiB) for executions and unsent answers; retry later or ask for a smaller limits.outputBytes`,
+      { retryAfterSeconds: 2 },
+    );
   }
 }
 

@@ -46,6 +46,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly memoryReserved = new Gauge({
+    name: 'kata_exec_memory_reserved_bytes',
+    help: 'Worst-case memory reserved by executions in flight and answers not yet sent (see KATA_EXEC_MEMORY_BUDGET_MB).',
+    registers: [this.registry],
+  });
+
+  readonly slowClients = new Counter({
+    name: 'kata_exec_slow_clients_total',
+    help: 'Connections closed because the client did not take its answer within KATA_EXEC_WRITE_TIMEOUT_MS.',
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: 'kata_exec_auth_failures_total',
+    help: 'Requests refused for authentication: 401, or 429 for an address past KATA_EXEC_AUTH_FAILURES_PER_MINUTE.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly reconciled = new Counter({
     name: 'kata_exec_reconciled_total',
     help: 'Leftovers of earlier processes removed at start, by kind.',

@@ -33,6 +33,7 @@ export async function createService(config: Config, logger: Logger, metrics: Met
     concurrency: config.concurrency,
     queueDepth: config.queueDepth,
     keyConcurrency: config.keyConcurrency,
+    memoryBudgetBytes: config.memoryBudgetBytes,
   });
   const profiles = config.pool.profiles.filter((p) => {
     if (executor.supportsProfile(p)) return true;

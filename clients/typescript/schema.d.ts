@@ -171,7 +171,7 @@ export interface operations {
                     };
                     /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
                     profile?: "dev" | "standard" | "hardened";
-                    /** @description Free key/value pairs echoed back in the result and written to the audit log. */
+                    /** @description Free key/value pairs echoed back in the result and written to the audit log (`audit.metadata`). Keys: 1 to 63 letters, digits, ".", "_" or "-"; values: up to 256 characters. */
                     metadata?: {
                         [key: string]: string;
                     };
@@ -277,7 +277,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -309,7 +309,39 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED: authentication is off and the Host header is not an allowed name (DNS rebinding defence). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -341,7 +373,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -373,7 +405,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -405,7 +437,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -419,7 +451,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description RATE_LIMITED or QUOTA_EXCEEDED for this key; honour Retry-After. */
+            /** @description RATE_LIMITED (executions, or failed authentications from this address) or QUOTA_EXCEEDED for this key; honour Retry-After. */
             429: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -439,7 +471,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -471,7 +503,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -503,7 +535,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -517,7 +549,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description QUEUE_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present. */
+            /** @description QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -537,7 +569,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -653,7 +685,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -687,7 +719,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -719,7 +751,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */

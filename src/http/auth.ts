@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../errors.js';
+import { RateLimitedError, UnauthorizedError } from '../errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,16 +32,66 @@ export function matchKey(token: string, keys: readonly { name: string; sha256: s
   return found;
 }
 
-export function registerAuth(app: FastifyInstance, keys: readonly { name: string; sha256: string }[]): void {
+/**
+ * Failed authentications per client address in fixed one-minute windows: past the limit an
+ * address gets 429 before its token is even looked at, so keys cannot be guessed at speed.
+ * At most MAX_TRACKED addresses are kept; past that, expired windows go first, then all.
+ */
+export class AuthFailureLimiter {
+  static readonly MAX_TRACKED = 10_000;
+  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+
+  constructor(
+    readonly perMinute: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Seconds until `address` may try again, or 0 when it may now. */
+  blockedFor(address: string): number {
+    const w = this.windows.get(address);
+    if (!w || w.resetAt <= this.now()) return 0;
+    return w.count >= this.perMinute ? Math.max(1, Math.ceil((w.resetAt - this.now()) / 1000)) : 0;
+  }
+
+  fail(address: string): void {
+    const t = this.now();
+    const w = this.windows.get(address);
+    if (w && w.resetAt > t) {
+      w.count++;
+      return;
+    }
+    if (this.windows.size >= AuthFailureLimiter.MAX_TRACKED) {
+      for (const [k, v] of this.windows) if (v.resetAt <= t) this.windows.delete(k);
+      if (this.windows.size >= AuthFailureLimiter.MAX_TRACKED) this.windows.clear();
+    }
+    this.windows.set(address, { count: 1, resetAt: t + 60_000 });
+  }
+}
+
+export interface AuthOptions {
+  /** Failed authentications an address may cause per minute before 429. */
+  failuresPerMinute: number;
+  onRefused?: (outcome: 'unauthorized' | 'throttled') => void;
+}
+
+export function registerAuth(app: FastifyInstance, keys: readonly { name: string; sha256: string }[], opts: AuthOptions): void {
   app.decorateRequest('apiKey', null);
   if (keys.length === 0) return;
+  const limiter = new AuthFailureLimiter(opts.failuresPerMinute);
   app.addHook('onRequest', async (request: FastifyRequest, reply) => {
     const path = request.url.split('?')[0] ?? '';
     if (OPEN.some((re) => re.test(path))) return;
+    const wait = limiter.blockedFor(request.ip);
+    if (wait > 0) {
+      opts.onRefused?.('throttled');
+      throw new RateLimitedError(wait, 'too many failed authentications from this address');
+    }
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const name = m ? matchKey(m[1]!, keys) : null;
     if (!name) {
+      limiter.fail(request.ip);
+      opts.onRefused?.('unauthorized');
       reply.header('www-authenticate', 'Bearer realm="kata-exec"');
       throw new UnauthorizedError(m ? 'the API key is not valid' : 'send the API key as "Authorization: Bearer <key>"');
     }

@@ -12,6 +12,7 @@ export const STATUS_BY_CODE: Record<AnyErrorCode, number> = {
   UNKNOWN_LANGUAGE: 400,
   LIMIT_EXCEEDED: 400,
   UNAUTHORIZED: 401,
+  HOST_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   CLIENT_CLOSED: 499,
   PAYLOAD_TOO_LARGE: 413,
@@ -29,6 +30,7 @@ export const STATUS_BY_CODE: Record<AnyErrorCode, number> = {
   IMAGE_NOT_FOUND: 503,
   RUNTIME_NOT_INSTALLED: 503,
   QUEUE_FULL: 503,
+  MEMORY_BUDGET_FULL: 503,
   SHUTTING_DOWN: 503,
 };
 
@@ -39,8 +41,9 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   UNKNOWN_LANGUAGE: 'The language is not one this service runs; `known` lists them.',
   LIMIT_EXCEEDED: 'A limit is above the server maximum; `errors` names the field and the maximum.',
   UNAUTHORIZED: 'No valid API key: send `Authorization: Bearer <key>`.',
-  RATE_LIMITED: 'This key sent more requests than KATA_EXEC_RATE_LIMIT_PER_MINUTE allows. Retry after Retry-After.',
-  QUOTA_EXCEEDED: 'This key already has KATA_EXEC_KEY_CONCURRENCY executions queued or running. Retry after Retry-After.',
+  HOST_NOT_ALLOWED: 'Authentication is off and the Host header names no allowed host (a defence against DNS rebinding): call it as localhost, or add the name to KATA_EXEC_ALLOWED_HOSTS.',
+  RATE_LIMITED: 'This key (or address) sent more requests than KATA_EXEC_RATE_LIMIT_PER_MINUTE allows, or failed authentication more than KATA_EXEC_AUTH_FAILURES_PER_MINUTE times. Retry after Retry-After.',
+  QUOTA_EXCEEDED: 'This key already has KATA_EXEC_KEY_CONCURRENCY executions queued, running or with an answer not yet sent. Retry after Retry-After.',
   NOT_FOUND: 'No such route.',
   CLIENT_CLOSED: 'The client closed the connection before the answer (nginx\'s 499); logged, never seen by that client.',
   PAYLOAD_TOO_LARGE: 'The body is larger than KATA_EXEC_BODY_LIMIT_BYTES. No sandbox was created.',
@@ -55,6 +58,7 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   DAEMON_UNAVAILABLE: 'containerd does not answer. Retry after Retry-After.',
   IMAGE_NOT_FOUND: 'The sandbox image is not in containerd; the message names the command to run.',
   RUNTIME_NOT_INSTALLED: 'The configured sandbox runtime is not installed.',
+  MEMORY_BUDGET_FULL: 'The executions in flight and the answers not yet taken by their clients already hold KATA_EXEC_MEMORY_BUDGET_MB at their worst case. Retry after Retry-After, or ask for a smaller limits.outputBytes.',
   QUEUE_FULL: 'Every slot is busy and the queue is full. Retry after Retry-After.',
   SHUTTING_DOWN: 'The service is draining. Retry after Retry-After, on another instance if you have one.',
 };

@@ -4,9 +4,19 @@
  * ordinary problem responses. Events: `start` {id}, `stdout`/`stderr` {data} as the
  * program writes (the first limits.outputBytes of each stream, decoded as UTF-8),
  * then one `result` (the same body as without streaming) or one `error` (a problem body).
+ *
+ * Bounded whatever the program writes: the live events of each stream are at most
+ * ENCODED_FACTOR x the cap plus SSE_FRAMING_ALLOWANCE in bytes as written (escapes and
+ * framing included: a program writing one byte at a time cannot multiply it), and a
+ * client that leaves written events untaken for the write timeout is disconnected.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { FastifyReply } from 'fastify';
+import { ENCODED_FACTOR } from '../queue/answer-size.js';
+import { armWriteTimeout } from './write-timeout.js';
+
+/** Room for the event framing of live output, per stream, on top of its encoded cap. */
+export const SSE_FRAMING_ALLOWANCE = 64 * 1024;
 
 export function wantsEventStream(accept: string | undefined): boolean {
   return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept ?? '');
@@ -15,11 +25,16 @@ export function wantsEventStream(accept: string | undefined): boolean {
 export class SseWriter {
   private opened = false;
   private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  /** Raw output bytes taken from each stream, and event bytes written for it. */
   private readonly sent = { stdout: 0, stderr: 0 };
+  private readonly written = { stdout: 0, stderr: 0 };
+  private stalled: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly reply: FastifyReply,
     private readonly capBytes: number,
+    private readonly writeTimeoutMs: number,
+    private readonly onSlowClient: () => void = () => undefined,
   ) {}
 
   get isOpen(): boolean {
@@ -40,8 +55,29 @@ export class SseWriter {
   }
 
   send(event: string, data: unknown): void {
-    if (!this.opened || this.reply.raw.writableEnded) return;
-    this.reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  private write(frame: string): void {
+    const res = this.reply.raw;
+    if (!this.opened || res.writableEnded || res.destroyed) return;
+    // Backpressure: a client that does not take what was written within the timeout is cut off.
+    if (!res.write(frame) && !this.stalled) {
+      this.stalled = setTimeout(() => {
+        this.onSlowClient();
+        res.destroy();
+        res.socket?.destroy();
+      }, this.writeTimeoutMs);
+      this.stalled.unref();
+      const clear = () => {
+        if (this.stalled) clearTimeout(this.stalled);
+        this.stalled = null;
+        res.off('drain', clear);
+        res.off('close', clear);
+      };
+      res.once('drain', clear);
+      res.once('close', clear);
+    }
   }
 
   /** Live output, up to the cap per stream; the result still has the head and the tail. */
@@ -51,10 +87,22 @@ export class SseWriter {
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     this.sent[stream] += part.length;
     const text = this.decoders[stream].write(part);
-    if (text) this.send(stream, { data: text });
+    if (!text) return;
+    const frame = `event: ${stream}\ndata: ${JSON.stringify({ data: text })}\n\n`;
+    const bytes = Buffer.byteLength(frame, 'utf8');
+    // Escapes and framing count: past the encoded cap, live output stops (the result still has it).
+    if (this.written[stream] + bytes > ENCODED_FACTOR * this.capBytes + SSE_FRAMING_ALLOWANCE) {
+      this.sent[stream] = this.capBytes;
+      return;
+    }
+    this.written[stream] += bytes;
+    this.write(frame);
   }
 
   end(): void {
-    if (this.opened && !this.reply.raw.writableEnded) this.reply.raw.end();
+    if (this.opened && !this.reply.raw.writableEnded) {
+      this.reply.raw.end();
+      armWriteTimeout(this.reply.raw, this.writeTimeoutMs, this.onSlowClient);
+    }
   }
 }

@@ -8,7 +8,10 @@ import type { Metrics } from '../metrics.js';
 import type { ExecuteRequest, ExecuteResult } from '../schemas/execute.js';
 import type { Executor } from '../execution/executor.js';
 import type { Logger } from '../sandbox/types.js';
+import { worstCaseExecutionBytes } from '../config.js';
+import { boundAnswer } from './answer-size.js';
 import { KeyQuota } from './key-quota.js';
+import { MemoryBudget } from './memory-budget.js';
 import { BoundedQueue } from './queue.js';
 
 /**
@@ -32,19 +35,28 @@ export interface ExecuteContext {
   onStart?: (executionId: string) => void;
   /** Each chunk of output as the program writes it. */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** The answer is streamed (live events as well as the result): a larger worst case. */
+  streaming?: boolean;
+  /**
+   * Settles when the answer has been written or the client is gone. Until then the
+   * execution keeps its place in the key's quota and its memory reservation.
+   */
+  answered?: Promise<unknown>;
 }
 
 export class ExecutionService {
   readonly queue: BoundedQueue;
   private readonly quota: KeyQuota;
+  readonly memory: MemoryBudget;
 
   constructor(
     private readonly executor: Executor,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
-    opts: { concurrency: number; queueDepth: number; keyConcurrency?: number },
+    opts: { concurrency: number; queueDepth: number; keyConcurrency?: number; memoryBudgetBytes?: number },
   ) {
     this.quota = new KeyQuota(opts.keyConcurrency ?? 0);
+    this.memory = new MemoryBudget(opts.memoryBudgetBytes ?? Number.POSITIVE_INFINITY, (b) => metrics.memoryReserved.set(b));
     this.queue = new BoundedQueue(opts.concurrency, opts.queueDepth, (s) => {
       metrics.queueDepth.set(s.waiting);
       metrics.inFlight.set(s.running);
@@ -65,11 +77,13 @@ export class ExecutionService {
       runtime,
       profile: req.profile ?? 'standard',
       key: ctx.key ?? null,
+      ...(req.metadata ? { metadata: req.metadata } : {}),
     };
-    let release: (() => void) | undefined;
+    const releases: (() => void)[] = [];
     try {
       const prepared = this.executor.prepare(req);
-      release = this.quota.acquire(ctx.key ?? 'anonymous');
+      releases.push(this.quota.acquire(ctx.key ?? 'anonymous'));
+      releases.push(this.memory.reserve(worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false)));
       const log = this.logger.child({ executionId: prepared.spec.id });
       const { value: result } = await this.queue.run(async () => {
         const queuedMs = Date.now() - startedAt;
@@ -81,6 +95,7 @@ export class ExecutionService {
           ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}),
         });
       }, ctx.signal);
+      boundAnswer(result, prepared.spec.resources.outputBytes);
       if (req.metadata) result.metadata = req.metadata;
       this.metrics.executions.inc({ runtime, language: result.language, status: result.status });
       this.metrics.duration.observe({ runtime, status: result.status }, result.durationMs / 1000);
@@ -96,7 +111,11 @@ export class ExecutionService {
       this.logger.info({ audit: { ...audit, error: code, durationMs: Date.now() - startedAt } }, 'execution refused or failed');
       throw err;
     } finally {
-      release?.();
+      const releaseAll = () => {
+        for (const r of releases) r();
+      };
+      if (ctx.answered && releases.length > 0) void ctx.answered.then(releaseAll, releaseAll);
+      else releaseAll();
     }
   }
 

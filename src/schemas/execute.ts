@@ -30,6 +30,9 @@ export const SourceFile = Type.Object(
 );
 export type SourceFile = Static<typeof SourceFile>;
 
+const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
+const METADATA_KEY = '^[A-Za-z0-9_.-]{1,63}$';
+
 export const ExecuteRequest = Type.Object(
   {
     language: Type.String({
@@ -55,7 +58,10 @@ export const ExecuteRequest = Type.Object(
       Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 64, description: 'Command-line arguments passed to the program.' }),
     ),
     env: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 4096 }), {
+      Type.Record(Type.String({ pattern: ENV_NAME }), Type.String({ maxLength: 4096 }), {
+        // A Record's key pattern alone lets other names through: these two enforce it.
+        additionalProperties: false,
+        propertyNames: { type: 'string', pattern: ENV_NAME },
         maxProperties: 64,
         description: 'Environment variables for the program. PATH, HOME, TMPDIR and LANG are the sandbox\'s own; the service\'s variables never reach it.',
       }),
@@ -64,9 +70,12 @@ export const ExecuteRequest = Type.Object(
     limits: Type.Optional(Limits),
     profile: Type.Optional(Profile),
     metadata: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,63}$' }), Type.String({ maxLength: 256 }), {
+      Type.Record(Type.String({ pattern: METADATA_KEY }), Type.String({ maxLength: 256 }), {
+        additionalProperties: false,
+        propertyNames: { type: 'string', pattern: METADATA_KEY },
         maxProperties: 16,
-        description: 'Free key/value pairs echoed back in the result and written to the audit log.',
+        description:
+          'Free key/value pairs echoed back in the result and written to the audit log (`audit.metadata`). Keys: 1 to 63 letters, digits, ".", "_" or "-"; values: up to 256 characters.',
       }),
     ),
   },

@@ -91,6 +91,8 @@ const BASE_ENV: Record<string, string> = {
   KATA_EXEC_CONCURRENCY: '4',
   KATA_EXEC_QUEUE_DEPTH: '8',
   KATA_EXEC_CPUS_MAX: '4',
+  // The queue tests fill every slot from one client address; quota tests set their own.
+  KATA_EXEC_KEY_CONCURRENCY: '0',
 };
 
 export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
@@ -105,6 +107,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     concurrency: config.concurrency,
     queueDepth: config.queueDepth,
     keyConcurrency: config.keyConcurrency,
+    memoryBudgetBytes: config.memoryBudgetBytes,
   });
   const catalog = opts.catalog ?? new FakeCatalog(sampleRuntimes(config));
   const app = await buildApp({

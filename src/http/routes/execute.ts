@@ -11,18 +11,22 @@ export interface ExecuteRouteOptions {
   rateLimitPerMinute: number;
   /** Cap of each stream's live output when streaming (the server default output cap). */
   streamCapBytes: number;
+  /** How long a client may leave written events or its answer untaken. */
+  writeTimeoutMs: number;
+  onSlowClient?: () => void;
 }
 
 const errorResponses = problemResponses({
   400: 'Invalid request: VALIDATION_FAILED, UNKNOWN_LANGUAGE, LIMIT_EXCEEDED or INVALID_SPEC.',
   401: 'UNAUTHORIZED: API keys are configured and the request has no valid `Authorization: Bearer <key>`.',
+  403: 'HOST_NOT_ALLOWED: authentication is off and the Host header is not an allowed name (DNS rebinding defence).',
   413: 'PAYLOAD_TOO_LARGE: the body is over the size limit; no sandbox was created.',
   415: 'UNSUPPORTED_MEDIA_TYPE: send application/json.',
   422: 'SECURITY_VIOLATION or PROFILE_NOT_SUPPORTED.',
-  429: 'RATE_LIMITED or QUOTA_EXCEEDED for this key; honour Retry-After.',
+  429: 'RATE_LIMITED (executions, or failed authentications from this address) or QUOTA_EXCEEDED for this key; honour Retry-After.',
   500: 'INTERNAL or RUNNER_NOT_CONFIGURED.',
   502: 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.',
-  503: 'QUEUE_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.',
+  503: 'QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.',
 });
 
 export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = async (app, opts) => {
@@ -55,14 +59,19 @@ export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = asy
     },
     async (request, reply) => {
       // The client going away kills its sandbox and frees its slot.
+      // Its answer counts against the key's quota and the memory budget until written or abandoned.
       const ac = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) ac.abort();
+      const answered = new Promise<void>((resolve) => {
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) ac.abort();
+          resolve();
+        });
       });
-      const ctx = { requestId: request.id, key: request.apiKey ?? request.ip, signal: ac.signal };
-      if (!wantsEventStream(request.headers.accept)) return opts.service.execute(request.body, ctx);
+      const streaming = wantsEventStream(request.headers.accept);
+      const ctx = { requestId: request.id, key: request.apiKey ?? request.ip, signal: ac.signal, answered, streaming };
+      if (!streaming) return opts.service.execute(request.body, ctx);
 
-      const sse = new SseWriter(reply, request.body.limits?.outputBytes ?? opts.streamCapBytes);
+      const sse = new SseWriter(reply, request.body.limits?.outputBytes ?? opts.streamCapBytes, opts.writeTimeoutMs, opts.onSlowClient);
       try {
         const result = await opts.service.execute(request.body, {
           ...ctx,

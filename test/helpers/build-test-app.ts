@@ -3,7 +3,7 @@
  * FakeSandboxRunner instead of ctr and a FakeHealthChecker instead of containerd probes.
  * No network, no containerd; drive it with app.inject.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { RuntimeTarget } from '../../src/ctr/argv.js';
@@ -71,6 +71,8 @@ export interface TestAppOptions {
   health?: FakeHealthChecker;
   catalog?: FakeCatalog;
   isDraining?: () => boolean;
+  /** A pino logger for the app's own request logs (default: none). */
+  httpLogger?: FastifyBaseLogger;
 }
 
 export interface TestApp {
@@ -112,7 +114,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const catalog = opts.catalog ?? new FakeCatalog(sampleRuntimes(config));
   const app = await buildApp({
     config,
-    logger: false,
+    logger: opts.httpLogger ?? false,
     service,
     health,
     catalog,

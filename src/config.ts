@@ -193,7 +193,7 @@ function parseTrustProxy(v: string): false | string[] | number | null {
  * KATA_EXEC_MEMORY_BUDGET_MB.
  */
 export function worstCaseExecutionBytes(outputBytes: number, streaming: boolean): number {
-  return (streaming ? 12 : 8) * outputBytes + (streaming ? 256 : 64) * 1024;
+  return (streaming ? 24 : 16) * outputBytes + (streaming ? 256 : 64) * 1024;
 }
 
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;

@@ -86,8 +86,8 @@ describe('the size of an answer', () => {
 
 describe('the memory budget (KATA_EXEC_MEMORY_BUDGET_MB)', () => {
   it('admits executions while their worst case fits, then answers 503 MEMORY_BUDGET_FULL with Retry-After', async () => {
-    // 1 MiB answers: 8 MiB + 64 KiB worst case each, so 3 fit in 32 MiB and the fourth does not.
-    const t = await apps({ env: { KATA_EXEC_MEMORY_BUDGET_MB: '32', KATA_EXEC_OUTPUT_BYTES_MAX: String(MiB), KATA_EXEC_OUTPUT_BYTES_DEFAULT: String(MiB) } });
+    // 1 MiB answers: 16 MiB + 64 KiB worst case each, so 3 fit in 64 MiB and the fourth does not.
+    const t = await apps({ env: { KATA_EXEC_MEMORY_BUDGET_MB: '64', KATA_EXEC_OUTPUT_BYTES_MAX: String(MiB), KATA_EXEC_OUTPUT_BYTES_DEFAULT: String(MiB) } });
     const gate = t.runner.hold();
     const held = [1, 2, 3].map(() => execute(t, { language: 'python', code: 'x' }));
     await t.runner.waitForCalls(3);

@@ -83,9 +83,12 @@ export class ExecutionService {
     try {
       const prepared = this.executor.prepare(req);
       releases.push(this.quota.acquire(ctx.key ?? 'anonymous'));
-      releases.push(this.memory.reserve(worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false)));
+      const worstCase = worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false);
+      this.memory.check(worstCase);
       const log = this.logger.child({ executionId: prepared.spec.id });
       const { value: result } = await this.queue.run(async () => {
+        // Held from here until the answer is written or abandoned (see ctx.answered).
+        releases.push(this.memory.reserve(worstCase));
         const queuedMs = Date.now() - startedAt;
         ctx.onStart?.(prepared.spec.id);
         return this.executor.run(prepared, {

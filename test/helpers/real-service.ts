@@ -53,6 +53,8 @@ export async function startRealService(runtime: string, env: Record<string, stri
     KATA_EXEC_PORT: '0',
     // No warm pool unless a test asks for one: pooled sandboxes would be counted as leaks.
     KATA_EXEC_POOL_SIZE: '0',
+    // Every test request comes from 127.0.0.1, one client address: no per-key quota unless a test asks.
+    KATA_EXEC_KEY_CONCURRENCY: '0',
     ...env,
   });
   // The stand-in Kata shim must be found by the service's own detection too.

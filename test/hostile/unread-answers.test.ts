@@ -14,7 +14,7 @@ import { hostile, useService } from './hostile-case.js';
 const MiB = 1024 * 1024;
 const OUTPUT = 2 * MiB;
 const BUDGET_MB = 96;
-const CLIENTS = 8;
+const CLIENTS = 12;
 
 describe.each(testRuntimes())('clients that never read their answers on %s', (runtime) => {
   const svc = useService(runtime, {
@@ -72,9 +72,10 @@ describe.each(testRuntimes())('clients that never read their answers on %s', (ru
     const metrics = await fetch(`${s.url}/metrics`).then((r) => r.text());
     expect(Number(/^kata_exec_slow_clients_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     // Unbounded, each answer was 6 x 2 x 2 MiB = 24 MiB as JSON, 48 MiB streamed, each held
-    // twice (the body and its bytes queued on the socket), all at once: about 600 MiB for
-    // these 8 clients. Bounded, the budget plus what the collector has not reclaimed yet.
-    expect(growth, `peak RSS grew by ${Math.round(growth / MiB)} MiB`).toBeLessThan((BUDGET_MB + 256) * MiB);
+    // twice (the body and its bytes queued on the socket), all at once: about 860 MiB for
+    // these 12 clients. Bounded: the budget plus what the collector has not reclaimed yet
+    // (measured 95 to 280 MiB over runs on a busy machine).
+    expect(growth, `peak RSS grew by ${Math.round(growth / MiB)} MiB`).toBeLessThan((BUDGET_MB + 320) * MiB);
     // And the service is fine afterwards: the next request works, nothing leaked.
     await hostile(s, async () => undefined);
   }, 180_000);

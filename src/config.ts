@@ -9,6 +9,7 @@ import os from 'node:os';
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { RUNTIME_KINDS, type RuntimeKind } from './schemas/common.js';
+import { MIN_MEMORY_MB } from './units.js';
 import { ConfigError } from './errors.js';
 
 const Int = (def: number, min: number, max: number, description: string) =>
@@ -97,8 +98,8 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_POOL_MAX_AGE_MS: Int(300000, 1000, 86400000, 'A warm sandbox older than this is replaced.'),
   KATA_EXEC_TIMEOUT_MS_DEFAULT: Int(10000, 100, 3600000, 'Default wall-clock timeout.'),
   KATA_EXEC_TIMEOUT_MS_MAX: Int(60000, 100, 3600000, 'Largest timeout a request may ask for.'),
-  KATA_EXEC_MEMORY_MB_DEFAULT: Int(256, 16, 1048576, 'Default memory limit (MiB).'),
-  KATA_EXEC_MEMORY_MB_MAX: Int(2048, 16, 1048576, 'Largest memory limit a request may ask for (MiB).'),
+  KATA_EXEC_MEMORY_MB_DEFAULT: Int(256, MIN_MEMORY_MB, 1048576, 'Default memory limit (MiB).'),
+  KATA_EXEC_MEMORY_MB_MAX: Int(2048, MIN_MEMORY_MB, 1048576, 'Largest memory limit a request may ask for (MiB).'),
   KATA_EXEC_CPUS_DEFAULT: Num(1, 0.01, 1024, 'Default CPU quota (cores).'),
   KATA_EXEC_CPUS_MAX: Num(cores, 0.01, 1024, 'Largest CPU quota a request may ask for (default: the number of cores).'),
   KATA_EXEC_PIDS_DEFAULT: Int(128, 1, 1000000, 'Default process/thread limit.'),
@@ -206,13 +207,31 @@ function describe(schema: TSchema): string {
   return 'a string';
 }
 
-/** Parses the environment once. Unknown KATA_EXEC_* variables are errors too: a typo must not pass silently. */
+/**
+ * Variables of the scripts (setup, quickstart, image builds, test harnesses), not settings
+ * of the server: loadConfig ignores them, so that one environment can drive both (e.g.
+ * `KATA_EXEC_SKIP_APT=1 bash scripts/quickstart.sh`). The README lists them.
+ */
+export const SCRIPT_VARIABLES: Readonly<Record<string, string>> = {
+  KATA_EXEC_SKIP_APT: 'scripts/setup.sh: `1` skips apt-get (the packages are already installed).',
+  KATA_EXEC_SHIM_PATH: 'scripts/containerd.sh: directories (`:`-separated) put first on the private containerd\'s PATH, where it finds runtime shims.',
+  KATA_EXEC_DEB_MIRROR: 'scripts/build-image.sh, build-node-base.sh: the Debian mirror (default: the first URI of the host\'s apt sources).',
+  KATA_EXEC_DEB_SUITE: 'scripts/build-image.sh, build-node-base.sh: the Debian suite (`bookworm`).',
+  KATA_EXEC_NODE_IMAGE: 'scripts/test-container.sh, test-systemd-unit.sh: the Node base image.',
+  KATA_EXEC_TEST_RUNTIMES: 'scripts/test-container.sh: the runtimes to run the container with, comma-separated.',
+  KATA_EXEC_TEST_PRIVILEGED: 'scripts/test-container.sh: `1` runs it with --privileged instead of the exact capabilities.',
+};
+
+/**
+ * Parses the environment once. Unknown KATA_EXEC_* variables are errors too: a typo must
+ * not pass silently. The scripts' own variables (SCRIPT_VARIABLES) are ignored.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const known = ConfigSchema.properties as Record<string, TSchema>;
   const raw: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('KATA_EXEC_')) continue;
+    if (!name.startsWith('KATA_EXEC_') || name in SCRIPT_VARIABLES) continue;
     if (!(name in known)) {
       problems.push(`${name} is not a setting of kata-exec (see the configuration table in README.md)`);
       continue;
@@ -345,5 +364,7 @@ export function configTable(): string {
     if (name === 'KATA_EXEC_KEY_CONCURRENCY') def = 'concurrency/2';
     rows.push(`| \`${name}\` | \`${def}\` | ${s.description ?? ''} |`);
   }
+  rows.push('', 'The scripts read these too; they are not settings, and the server ignores them:', '', '| Variable | Used by |', '| --- | --- |');
+  for (const [name, used] of Object.entries(SCRIPT_VARIABLES)) rows.push(`| \`${name}\` | ${used} |`);
   return rows.join('\n');
 }

@@ -7,19 +7,16 @@ import {
   createSeccompProbeArgv,
   deleteContainerArgv,
   deleteTaskArgv,
-  importImageArgv,
   killTaskArgv,
   listContainersArgv,
   listImagesArgv,
-  listSnapshotsArgv,
-  listTasksArgv,
   mountImageArgv,
   unmountImageArgv,
   versionArgv,
   type CtrTarget,
 } from './argv.js';
 import { runCommand, type CommandResult } from './exec.js';
-import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, parseSnapshotKeys, parseTaskList, type CtrFailure, type ImageRow, type TaskRow } from './parse.js';
+import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, type CtrFailure, type ImageRow } from './parse.js';
 import { CtrError } from '../errors.js';
 
 /** A CtrError whose message carries ctr's own error line. */
@@ -27,14 +24,28 @@ function ctrError(kind: CtrFailure, argv: readonly string[], stderr: string): Ct
   return new CtrError(kind, argv, stderr, lastCtrLine(stderr));
 }
 
+/** How a sandbox is deleted: bounded in attempts, in each command's time and in all. */
+export const TEARDOWN_POLICY = {
+  /** Plain `ctr tasks delete` attempts before the forced one. */
+  attempts: 20,
+  delayMs: 50,
+  commandTimeoutMs: 10_000,
+  /** Past this, no more plain attempts: force-delete at once. */
+  totalMs: 30_000,
+};
+
+/** The one way this client runs ctr: runCommand, or a fake in the unit tests. */
+export type CommandRunner = (file: string, args: readonly string[], opts: { timeoutMs?: number }) => Promise<CommandResult>;
+
 export class CtrClient {
   constructor(
     readonly ctrPath: string,
     readonly target: CtrTarget,
+    private readonly exec: CommandRunner = runCommand,
   ) {}
 
   private async run(argv: string[], timeoutMs = 20_000): Promise<CommandResult> {
-    const r = await runCommand(this.ctrPath, argv, { timeoutMs });
+    const r = await this.exec(this.ctrPath, argv, { timeoutMs });
     if (r.spawnError) throw ctrError('other', argv, `cannot run ${this.ctrPath}: ${r.spawnError}`);
     if (r.timedOut) throw ctrError('daemon_unavailable', argv, 'ctr: timed out');
     if (r.exitCode !== 0) throw ctrError(classifyCtrError(r.stderr), argv, r.stderr);
@@ -53,21 +64,9 @@ export class CtrClient {
     return parseIdList((await this.run(listContainersArgv(this.target, label))).stdout);
   }
 
-  async listTasks(): Promise<TaskRow[]> {
-    return parseTaskList((await this.run(listTasksArgv(this.target))).stdout);
-  }
-
-  async listSnapshots(): Promise<string[]> {
-    return parseSnapshotKeys((await this.run(listSnapshotsArgv(this.target))).stdout);
-  }
-
   async findImage(ref: string): Promise<ImageRow | null> {
     const rows = parseImageList((await this.run(listImagesArgv(this.target, ref))).stdout);
     return rows.find((r) => r.ref === ref) ?? null;
-  }
-
-  async importImage(archive: string, baseName: string): Promise<void> {
-    await this.run(importImageArgv(this.target, archive, baseName), 300_000);
   }
 
   async mountImage(ref: string, target: string): Promise<void> {
@@ -101,26 +100,27 @@ export class CtrClient {
    * has stopped is deleted plainly; one still running is SIGKILLed, given a moment to stop,
    * and only then force-deleted.
    */
-  async removeContainer(id: string): Promise<void> {
+  async removeContainer(id: string, policy = TEARDOWN_POLICY): Promise<void> {
     const tolerate = (err: unknown) => {
       if (!(err instanceof CtrError && err.kind === 'not_found')) throw err;
     };
+    const giveUpAt = Date.now() + policy.totalMs;
     let deleted = false;
-    for (let i = 0; i < 20 && !deleted; i++) {
+    for (let i = 0; i < policy.attempts && !deleted && Date.now() < giveUpAt; i++) {
       try {
-        await this.run(deleteTaskArgv(this.target, id, false));
+        await this.run(deleteTaskArgv(this.target, id, false), policy.commandTimeoutMs);
         deleted = true;
       } catch (err) {
         if (err instanceof CtrError && err.kind === 'not_found') deleted = true;
         else if (err instanceof CtrError && err.kind === 'daemon_unavailable') throw err;
         else {
           if (i === 0) await this.killTask(id);
-          await new Promise((r) => setTimeout(r, 50));
+          await new Promise((r) => setTimeout(r, policy.delayMs));
         }
       }
     }
-    if (!deleted) await this.run(deleteTaskArgv(this.target, id, true)).catch(tolerate);
-    await this.run(deleteContainerArgv(this.target, id)).catch(tolerate);
+    if (!deleted) await this.run(deleteTaskArgv(this.target, id, true), policy.commandTimeoutMs).catch(tolerate);
+    await this.run(deleteContainerArgv(this.target, id), policy.commandTimeoutMs).catch(tolerate);
   }
 
   /** containerd's default seccomp profile, as `ctr run --seccomp` would apply it. */

@@ -26,11 +26,13 @@ export class ContainerdEvents {
     private readonly ctrPath: string,
     private readonly target: CtrTarget,
     private readonly onError: (err: unknown) => void = () => undefined,
+    /** How `ctr events` is started: spawnStreaming, or a fake in the unit tests. */
+    private readonly spawn: typeof spawnStreaming = spawnStreaming,
   ) {}
 
   start(): void {
     if (this.stopped || this.proc) return;
-    const proc = spawnStreaming(this.ctrPath, eventsArgv(this.target));
+    const proc = this.spawn(this.ctrPath, eventsArgv(this.target));
     this.proc = proc;
     const lines = createInterface({ input: proc.stdout });
     lines.on('line', (line) => this.onLine(line));

@@ -11,6 +11,7 @@ import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
 import { findLanguage, knownLanguages } from './languages.js';
 import { decodeCapture } from '../sandbox/capture.js';
+import { mibToBytes } from '../units.js';
 import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
@@ -94,10 +95,10 @@ export class Executor {
       files: sources.files,
       stdin: req.stdin !== undefined && req.stdin.length > 0 ? Buffer.from(req.stdin, 'utf8') : null,
       resources: {
-        memoryBytes: limits.memoryMb * 1024 * 1024,
+        memoryBytes: mibToBytes(limits.memoryMb),
         cpuMillis: Math.round(limits.cpus * 1000),
         pids: limits.pids,
-        tmpfsBytes: limits.diskMb * 1024 * 1024,
+        tmpfsBytes: mibToBytes(limits.diskMb),
         openFiles: limits.openFiles,
         outputBytes: limits.outputBytes,
       },
@@ -153,9 +154,8 @@ export class Executor {
   }
 
   toResult(p: Prepared, r: SandboxResult, queuedMs: number, startedAt: number): ExecuteResult {
-    const headBytes = Math.ceil(p.spec.resources.outputBytes / 2);
-    const stdout = decodeCapture(r.stdout, headBytes);
-    const stderr = decodeCapture(r.stderr, headBytes);
+    const stdout = decodeCapture(r.stdout, p.spec.resources.outputBytes);
+    const stderr = decodeCapture(r.stderr, p.spec.resources.outputBytes);
     const out = parseOutValue(stdout);
     const rt = this.d.runtime;
     const result: ExecuteResult = {

@@ -7,8 +7,6 @@ export interface Language {
   aliases: string[];
   file: string;
   command: (file: string) => string[];
-  /** The image label that records its version (scripts/build-image.sh). */
-  versionLabel: string;
 }
 
 export const LANGUAGES: readonly Language[] = [
@@ -19,21 +17,18 @@ export const LANGUAGES: readonly Language[] = [
     // Not -u: the image's sitecustomize makes stdout line-buffered instead (an unbuffered
     // write to a pipe can be partial under gVisor, and Python then drops the rest).
     command: (f) => ['python3', f],
-    versionLabel: 'org.kata-exec.python',
   },
   {
     name: 'javascript',
     aliases: ['js', 'node', 'nodejs'],
     file: 'main.js',
     command: (f) => ['node', f],
-    versionLabel: 'org.kata-exec.javascript',
   },
   {
     name: 'bash',
     aliases: ['sh', 'shell'],
     file: 'main.sh',
     command: (f) => ['bash', f],
-    versionLabel: 'org.kata-exec.bash',
   },
 ];
 

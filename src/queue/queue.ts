@@ -32,11 +32,10 @@ export class BoundedQueue {
     return { running: this.running, waiting: this.waiters.length };
   }
 
-  /** Runs fn when a slot is free; returns its result and how long it waited (ms). */
-  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<{ value: T; waitedMs: number }> {
+  /** Runs fn when a slot is free; returns its result. */
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<{ value: T }> {
     if (this.closed) throw new ShuttingDownError();
     if (signal?.aborted) throw new AbortedError();
-    const t0 = performance.now();
     if (this.running >= this.concurrency) {
       if (this.waiters.length >= this.maxDepth) throw new QueueFullError(this.waiters.length, this.retryAfterSeconds());
       await new Promise<void>((resolve, reject) => {
@@ -61,9 +60,8 @@ export class BoundedQueue {
       this.running++;
       this.changed();
     }
-    const waitedMs = Math.round((performance.now() - t0) * 10) / 10;
     try {
-      return { value: await fn(), waitedMs };
+      return { value: await fn() };
     } finally {
       this.release();
     }
@@ -97,10 +95,6 @@ export class BoundedQueue {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w.fail(new ShuttingDownError());
     this.changed();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   /** Resolves when nothing runs or waits. */

@@ -5,6 +5,7 @@
  */
 import { KataNotAvailableError } from '../errors.js';
 import type { Hypervisor } from '../schemas/common.js';
+import { bytesToMib } from '../units.js';
 import { limitsOfLaunch, shimBinary, type RuntimeDriver, type RuntimeSettings, type SpecView } from './driver.js';
 
 const HYPERVISOR_SHIM: Record<Hypervisor, string> = {
@@ -26,7 +27,7 @@ export function kataAnnotations(spec: SpecView): Record<string, string> {
   if (spec.imagePath) a[`${K}image`] = spec.imagePath;
   // Size the VM itself after the limits: memory (MiB, with room for the guest kernel and
   // agent) and vCPUs. Needs default_memory and default_vcpus in enable_annotations.
-  if (spec.resources.memoryBytes > 0) a[`${K}default_memory`] = String(Math.ceil(spec.resources.memoryBytes / 1048576) + 128);
+  if (spec.resources.memoryBytes > 0) a[`${K}default_memory`] = String(bytesToMib(spec.resources.memoryBytes) + 128);
   if (spec.resources.cpuMillis > 0) a[`${K}default_vcpus`] = String(Math.max(1, Math.ceil(spec.resources.cpuMillis / 1000)));
   return a;
 }

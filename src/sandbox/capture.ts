@@ -5,6 +5,11 @@
  */
 import type { CapturedStream } from './types.js';
 
+/** The head a capped stream keeps: the first half of its cap (the tail has the rest). */
+export function headBytesOf(cap: number): number {
+  return Math.ceil(cap / 2);
+}
+
 export class CappedCapture {
   private readonly headCap: number;
   private readonly tailCap: number;
@@ -16,7 +21,7 @@ export class CappedCapture {
   private total = 0;
 
   constructor(readonly cap: number) {
-    this.headCap = Math.ceil(cap / 2);
+    this.headCap = headBytesOf(cap);
     this.tailCap = cap - this.headCap;
     this.head = Buffer.alloc(this.headCap);
     this.tail = Buffer.alloc(this.tailCap);
@@ -73,7 +78,8 @@ export class CappedCapture {
 }
 
 /** Text for the API: invalid UTF-8 becomes U+FFFD; a dropped middle is marked where it was. */
-export function decodeCapture(c: CapturedStream, headBytes: number): string {
+export function decodeCapture(c: CapturedStream, cap: number): string {
+  const headBytes = headBytesOf(cap);
   const dec = (b: Buffer) => new TextDecoder('utf-8', { fatal: false }).decode(b);
   if (c.droppedBytes === 0) return dec(c.data);
   const head = c.data.subarray(0, headBytes);

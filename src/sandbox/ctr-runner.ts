@@ -26,21 +26,11 @@ import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type Exec
 import { newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
 import type { OomEvents } from './oom.js';
 import { validateSandboxSpec } from './spec.js';
-import type { ImageResolver, Logger, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from './types.js';
+import type { ImageResolver, Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
 import { ms, watchSandbox, type Watched, type WatchDeps } from './watch.js';
 
 export interface SeccompProvider {
   profile(kind: 'default' | 'strict'): Promise<OciSeccomp>;
-}
-
-/** A started sandbox of the warm pool, idle, untouched by user code. */
-export interface WarmSandbox {
-  id: string;
-  template: SandboxSpec;
-  dir: ExecutionDir;
-  overlayMounted: boolean;
-  createdAt: number;
-  createMs: number;
 }
 
 export interface CtrRunnerDeps {
@@ -56,8 +46,8 @@ export interface CtrRunnerDeps {
   events: OomEvents | null;
 }
 
-export class CtrSandboxRunner implements SandboxRunner {
-  /** Sandboxes whose deletion failed because containerd was unreachable; swept later. */
+export class CtrSandboxRunner implements WarmSandboxRunner {
+  /** Sandboxes whose deletion failed (containerd unreachable, or the delete kept failing); swept later. */
   private readonly orphans = new Set<string>();
 
   constructor(private readonly d: CtrRunnerDeps) {}
@@ -162,7 +152,7 @@ export class CtrSandboxRunner implements SandboxRunner {
       await writeStdin(dir, null);
       const argv = await this.buildArgv(template, dir, rootfs, ['sleep', 'infinity'], { detach: true });
       await this.d.ctr.runDetached(argv);
-      return { id: template.id, template, dir, overlayMounted, createdAt: Date.now(), createMs: ms(t0, performance.now()) };
+      return { id: template.id, template, createdAt: Date.now(), createMs: ms(t0, performance.now()) };
     } catch (err) {
       await this.teardown(template.id, dir, overlayMounted, true, log);
       throw asServiceError(err);
@@ -179,9 +169,11 @@ export class CtrSandboxRunner implements SandboxRunner {
   async runWarm(warm: WarmSandbox, spec: SandboxSpec, opts: RunOptions = {}): Promise<{ result: SandboxResult; destroyed: Promise<void> }> {
     const log = this.d.logger.child({ component: 'ctr-runner', executionId: spec.id, sandbox: warm.id });
     const t0 = performance.now();
+    const dir = executionDir(this.d.workDir, warm.id);
     try {
-      await writeCodeFiles(warm.dir, spec.files);
-      await writeStdin(warm.dir, spec.stdin);
+      validateSandboxSpec(spec);
+      await writeCodeFiles(dir, spec.files);
+      await writeStdin(dir, spec.stdin);
       const nonce = newNonce();
       const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command) });
       const watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: warm.id, into: 'warm' }, opts, log, t0);
@@ -194,7 +186,8 @@ export class CtrSandboxRunner implements SandboxRunner {
   async destroyWarm(warm: WarmSandbox): Promise<void> {
     const log = this.d.logger.child({ component: 'warm-pool', executionId: warm.id });
     await this.d.ctr.killTask(warm.id).catch(() => undefined);
-    await this.teardown(warm.id, warm.dir, warm.overlayMounted, true, log);
+    // A warm sandbox that was made has its overlay exactly when its root is writable.
+    await this.teardown(warm.id, executionDir(this.d.workDir, warm.id), !warm.template.security.readOnlyRootfs, true, log);
   }
 
   /** The root filesystem: the shared read-only rootfs, or an overlay over it when writable. */
@@ -231,19 +224,17 @@ export class CtrSandboxRunner implements SandboxRunner {
 
   private async teardown(id: string, dir: ExecutionDir, overlayMounted: boolean, forceDelete: boolean, log: Logger): Promise<void> {
     if (forceDelete) {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          await this.d.ctr.removeContainer(id);
-          break;
-        } catch (err) {
-          if (err instanceof CtrError && err.kind === 'daemon_unavailable') {
-            log.warn({ err }, 'containerd unreachable during teardown; the sandbox is swept when it is back');
-            this.orphans.add(id);
-            break;
-          }
-          log.warn({ err, attempt }, 'force-delete failed; retrying');
-          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      // One bounded policy (CtrClient.removeContainer's TEARDOWN_POLICY); what it could not
+      // delete is swept later, whether containerd was away or the delete kept failing.
+      try {
+        await this.d.ctr.removeContainer(id);
+      } catch (err) {
+        if (err instanceof CtrError && err.kind === 'daemon_unavailable') {
+          log.warn({ err }, 'containerd unreachable during teardown; the sandbox is swept when it is back');
+        } else {
+          log.error({ err }, 'force-delete failed; the sandbox is swept later');
         }
+        this.orphans.add(id);
       }
     }
     this.d.events?.forget(id);

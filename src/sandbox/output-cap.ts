@@ -3,11 +3,12 @@
  * tail); a program that goes on writing far past it is stopped, so that a flood costs the
  * host neither memory nor CPU for long. The result then says `outputLimitHit`.
  */
+import { MIB } from '../units.js';
 import type { CappedCapture } from './capture.js';
 
 /** Output past this many times the cap (plus 1 MiB) stops the sandbox. */
 export const OUTPUT_KILL_FACTOR = 4;
-const OUTPUT_KILL_SLACK = 1024 * 1024;
+const OUTPUT_KILL_SLACK = MIB;
 
 export function outputKillThreshold(capBytes: number): number {
   return capBytes * OUTPUT_KILL_FACTOR + OUTPUT_KILL_SLACK;

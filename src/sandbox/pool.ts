@@ -12,8 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../metrics.js';
 import type { Profile } from '../schemas/common.js';
-import type { CtrSandboxRunner, WarmSandbox } from './ctr-runner.js';
-import type { Logger, RunOptions, SandboxResult, SandboxSpec } from './types.js';
+import type { Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
 
 export interface PoolSettings {
   size: number;
@@ -22,7 +21,7 @@ export interface PoolSettings {
 }
 
 export interface PoolDeps {
-  runner: Pick<CtrSandboxRunner, 'createWarm' | 'runWarm' | 'destroyWarm'>;
+  runner: Pick<WarmSandboxRunner, 'createWarm' | 'runWarm' | 'destroyWarm'>;
   /** A spec for the profile with its default limits: what a pooled sandbox is made from. */
   template: (profile: Profile) => SandboxSpec;
   /** True when a slot is idle: refilling then costs the executions nothing. */

@@ -4,6 +4,7 @@
  * every field at fault.
  */
 import { InvalidSpecError, SecurityViolationError, type FieldError } from '../errors.js';
+import { mibToBytes, MIN_MEMORY_MB } from '../units.js';
 import type { ResourceSpec, SandboxSpec, SecuritySpec } from './types.js';
 
 const RESOURCE_FIELDS = ['memoryBytes', 'cpuMillis', 'pids', 'tmpfsBytes', 'openFiles', 'outputBytes'] as const;
@@ -15,8 +16,8 @@ export function resourceSpecErrors(r: ResourceSpec): FieldError[] {
     if (!Number.isFinite(v) || v < 0) errs.push({ path: `/resources/${f}`, message: 'must be a finite number, zero or more' });
     else if (!Number.isInteger(v)) errs.push({ path: `/resources/${f}`, message: 'must be a whole number' });
   }
-  if (r.memoryBytes > 0 && r.memoryBytes < 4 * 1024 * 1024) {
-    errs.push({ path: '/resources/memoryBytes', message: 'must be at least 4 MiB' });
+  if (r.memoryBytes > 0 && r.memoryBytes < mibToBytes(MIN_MEMORY_MB)) {
+    errs.push({ path: '/resources/memoryBytes', message: `must be at least ${MIN_MEMORY_MB} MiB` });
   }
   return errs;
 }

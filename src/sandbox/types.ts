@@ -96,6 +96,27 @@ export interface SandboxRunner {
   run(spec: SandboxSpec, opts?: RunOptions): Promise<SandboxResult>;
 }
 
+/** A started sandbox of the warm pool, idle, untouched by user code. */
+export interface WarmSandbox {
+  id: string;
+  /** The spec it was made from: its limits and security are fixed. */
+  template: SandboxSpec;
+  createdAt: number;
+  createMs: number;
+}
+
+/**
+ * The warm pool's side of a runner: create a sandbox ahead of time, run one program in it
+ * and destroy it (a warm sandbox is used once), or destroy it unused. Every spec is
+ * validated as on the cold path.
+ */
+export interface WarmSandboxRunner extends SandboxRunner {
+  createWarm(template: SandboxSpec): Promise<WarmSandbox>;
+  /** The result comes back before the sandbox is deleted; `destroyed` settles when it is. */
+  runWarm(warm: WarmSandbox, spec: SandboxSpec, opts?: RunOptions): Promise<{ result: SandboxResult; destroyed: Promise<void> }>;
+  destroyWarm(warm: WarmSandbox): Promise<void>;
+}
+
 export interface ImageInfo {
   ref: string;
   /** Language versions read from the image's labels. */

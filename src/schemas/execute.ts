@@ -1,9 +1,10 @@
 import { Type, type Static } from 'typebox';
 import { Hypervisor, Isolation, Profile, RuntimeKind } from './common.js';
+import { MIN_MEMORY_MB } from '../units.js';
 
 export const Limits = Type.Object(
   {
-    memoryMb: Type.Optional(Type.Integer({ minimum: 16, description: 'Memory limit in MiB (cgroup; the VM size on Kata).' })),
+    memoryMb: Type.Optional(Type.Integer({ minimum: MIN_MEMORY_MB, description: 'Memory limit in MiB (cgroup; the VM size on Kata).' })),
     cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'CPU quota in cores, e.g. 0.5.' })),
     pids: Type.Optional(Type.Integer({ minimum: 1, description: 'Maximum number of processes and threads.' })),
     diskMb: Type.Optional(Type.Integer({ minimum: 1, description: 'Size of the writable /tmp (tmpfs), in MiB.' })),

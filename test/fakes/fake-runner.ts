@@ -7,23 +7,10 @@
  * - can hold calls until released (`hold`), to saturate the queue without sleeping;
  * - honours opts.signal: an aborted call resolves as a program killed by SIGKILL.
  */
-import type { CapturedStream, RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../../src/sandbox/types.js';
+import type { CapturedStream, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from '../../src/sandbox/types.js';
+import { deferred, type Deferred } from '../helpers/wait.js';
 
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (err: unknown) => void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { deferred, type Deferred };
 
 /** A stream as the runner captured it. `droppedBytes` > 0 means the middle was cut out. */
 export function captured(data: string | Buffer, droppedBytes = 0): CapturedStream {
@@ -85,8 +72,12 @@ export interface Gate {
   readonly released: boolean;
 }
 
-export class FakeSandboxRunner implements SandboxRunner {
+export class FakeSandboxRunner implements WarmSandboxRunner {
   readonly calls: RunCall[] = [];
+  /** The warm side: sandboxes made, the runs in them (by sandbox id), those destroyed. */
+  readonly warm = { created: [] as WarmSandbox[], runs: [] as { sandbox: string; spec: SandboxSpec }[], destroyed: [] as string[] };
+  /** The next createWarm calls that fail, one each. */
+  private createFailures: Error[] = [];
   private readonly scripted: Script[] = [];
   private fallback: Script;
   private gate: Deferred<void> | null = null;
@@ -139,6 +130,35 @@ export class FakeSandboxRunner implements SandboxRunner {
         return released;
       },
     };
+  }
+
+  /** The next `n` createWarm calls fail with `err`. */
+  failCreate(err: Error, n = 1): this {
+    for (let i = 0; i < n; i++) this.createFailures.push(err);
+    return this;
+  }
+
+  async createWarm(template: SandboxSpec): Promise<WarmSandbox> {
+    const failure = this.createFailures.shift();
+    if (failure) throw failure;
+    const w: WarmSandbox = { id: `warm-${this.warm.created.length}`, template, createdAt: Date.now(), createMs: 0 };
+    this.warm.created.push(w);
+    return w;
+  }
+
+  /** A warm run answers like `run` (same scripts, same hold), then destroys the sandbox. */
+  async runWarm(w: WarmSandbox, spec: SandboxSpec, opts: RunOptions = {}): Promise<{ result: SandboxResult; destroyed: Promise<void> }> {
+    this.warm.runs.push({ sandbox: w.id, spec });
+    try {
+      return { result: await this.run(spec, opts), destroyed: this.destroyWarm(w) };
+    } catch (err) {
+      await this.destroyWarm(w);
+      throw err;
+    }
+  }
+
+  async destroyWarm(w: WarmSandbox): Promise<void> {
+    this.warm.destroyed.push(w.id);
   }
 
   /** Resolves once the runner has received at least `n` calls. */

@@ -11,16 +11,9 @@ import type { RuntimesInfo } from '../../src/schemas/runtimes.js';
 import { getJson, postJson, postStream } from '../helpers/http.js';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
 import { NO_LEAKS, containerIds, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = TOKENS.alice;
-
-async function waitFor(what: string, fn: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.each(testRuntimes())('API on %s', (runtime) => {
   let svc: RealService;

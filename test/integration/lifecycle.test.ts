@@ -8,19 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { NO_LEAKS, containerIds, settledLeaks, startRealService, testContainerd, testRuntimes } from '../helpers/real-service.js';
 import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const runtime = testRuntimes()[0]!;
 const repo = path.resolve(import.meta.dirname, '../..');
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function postJson(url: string, body: unknown) {
   const res = await request(`${url}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -5,14 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_LEAKS, containerIds, execute, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
-
-async function waitFor(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { waitFor } from '../helpers/wait.js';
 
 async function counter(svc: RealService, name: string): Promise<number> {
   const m = await svc.metrics.registry.getSingleMetricAsString(name);
@@ -25,6 +18,13 @@ async function counter(svc: RealService, name: string): Promise<number> {
 describe.each(testRuntimes())('warm pool on %s', (runtime) => {
   let svc: RealService;
   const full = () => svc.pool.readyCount === 2;
+  /** Runs the request and checks that it really was served by a warm sandbox (one pool hit). */
+  const warm = async (req: Parameters<typeof execute>[1]) => {
+    const hits = await counter(svc, 'kata_exec_pool_hits_total');
+    const r = await execute(svc, req);
+    expect(await counter(svc, 'kata_exec_pool_hits_total'), 'served by the pool').toBe(hits + 1);
+    return r;
+  };
 
   beforeAll(async () => {
     svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '2', KATA_EXEC_POOL_PROFILES: 'standard', KATA_EXEC_CONCURRENCY: '2' });
@@ -51,9 +51,9 @@ describe.each(testRuntimes())('warm pool on %s', (runtime) => {
   it('never shows one execution what another wrote', async () => {
     await waitFor('a full pool', full);
     // Globs, not ls: coreutils' statx on a directory fails with EINVAL under this gVisor build.
-    const a = await execute(svc, { language: 'bash', code: 'echo secret > /tmp/left-behind; echo /tmp/*' });
+    const a = await warm({ language: 'bash', code: 'echo secret > /tmp/left-behind; echo /tmp/*' });
     expect(a.stdout).toBe('/tmp/left-behind\n');
-    const b = await execute(svc, { language: 'bash', code: 'shopt -s nullglob dotglob; echo /code/* /tmp/*; test -e /tmp/left-behind && echo LEAKED || echo clean' });
+    const b = await warm({ language: 'bash', code: 'shopt -s nullglob dotglob; echo /code/* /tmp/*; test -e /tmp/left-behind && echo LEAKED || echo clean' });
     expect(b.stdout).toBe('/code/main.sh\nclean\n');
   });
 
@@ -70,7 +70,7 @@ describe.each(testRuntimes())('warm pool on %s', (runtime) => {
 
   it('kills what the program left behind and answers promptly (setsid/nohup children)', async () => {
     await waitFor('a full pool', full);
-    const r = await execute(svc, { language: 'bash', code: 'setsid sleep 300 & nohup sleep 301 >/dev/null 2>&1 & echo started', timeoutMs: 30000 });
+    const r = await warm({ language: 'bash', code: 'setsid sleep 300 & nohup sleep 301 >/dev/null 2>&1 & echo started', timeoutMs: 30000 });
     expect(r).toMatchObject({ status: 'ok', stdout: 'started\n' });
     expect(r.durationMs).toBeLessThan(10_000);
     await waitFor('the children to be gone', () => !/sleep 30[01]/.test(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })), 10_000);
@@ -78,15 +78,15 @@ describe.each(testRuntimes())('warm pool on %s', (runtime) => {
 
   it('enforces the timeout, output cap and memory limit on the warm path as on the cold one', async () => {
     await waitFor('a full pool', full);
-    const t = await execute(svc, { language: 'python', code: 'while True: pass', timeoutMs: 1500 });
+    const t = await warm({ language: 'python', code: 'while True: pass', timeoutMs: 1500 });
     expect(t.status).toBe('timeout');
     expect(t.durationMs).toBeLessThan(1500 + 5000);
     await waitFor('a full pool', full);
-    const o = await execute(svc, { language: 'bash', code: 'yes', limits: { outputBytes: 65536 } });
+    const o = await warm({ language: 'bash', code: 'yes', limits: { outputBytes: 65536 } });
     expect(o.status).toBe('output_limit');
     expect(o.truncated).toBe(true);
     await waitFor('a full pool', full);
-    const m = await execute(svc, { language: 'python', code: 'a=[]\nwhile True: a.append(bytearray(1<<20))' });
+    const m = await warm({ language: 'python', code: 'a=[]\nwhile True: a.append(bytearray(1<<20))' });
     expect(m.status, JSON.stringify({ exitCode: m.exitCode, stderr: m.stderr.slice(-300) })).toBe('oom');
     const next = await execute(svc, { language: 'python', code: 'print(6*7)' });
     expect(next.stdout).toBe('42\n');

@@ -136,22 +136,22 @@ describe('CappedCapture', () => {
 
 describe('decodeCapture', () => {
   it('nothing dropped: the whole text', () => {
-    expect(decodeCapture({ data: Buffer.from('héllo'), totalBytes: 6, droppedBytes: 0 }, 3)).toBe('héllo');
+    expect(decodeCapture({ data: Buffer.from('héllo'), totalBytes: 6, droppedBytes: 0 }, 6)).toBe('héllo');
   });
 
-  it('dropped: head, marker with the count, tail', () => {
+  it('dropped: the head (half the cap, as CappedCapture keeps it), marker with the count, tail', () => {
     const r = capture(10, [Buffer.from('abcdefghijklmnopqrstuvwxyz')]).result();
-    expect(decodeCapture(r, 5)).toBe('abcde\n…[16 bytes dropped]…\nvwxyz');
+    expect(decodeCapture(r, 10)).toBe('abcde\n…[16 bytes dropped]…\nvwxyz');
   });
 
   it('invalid UTF-8 becomes U+FFFD, never throws', () => {
-    expect(decodeCapture({ data: Buffer.from([0xf0, 0x28, 0x8c, 0x28]), totalBytes: 4, droppedBytes: 0 }, 2)).toBe('\uFFFD(\uFFFD(');
+    expect(decodeCapture({ data: Buffer.from([0xf0, 0x28, 0x8c, 0x28]), totalBytes: 4, droppedBytes: 0 }, 4)).toBe('\uFFFD(\uFFFD(');
   });
 
   it('a multi-byte character cut at the head/tail boundary does not corrupt its neighbours', () => {
     // "€" is e2 82 ac; the cut leaves e2 82 in the head and nothing of it in the tail.
     const data = Buffer.concat([Buffer.from('ab'), Buffer.from([0xe2, 0x82]), Buffer.from('yz')]);
-    const s = decodeCapture({ data, totalBytes: 100, droppedBytes: 94 }, 4);
+    const s = decodeCapture({ data, totalBytes: 100, droppedBytes: 94 }, 8);
     expect(s.startsWith('ab\uFFFD')).toBe(true);
     expect(s.endsWith('\nyz')).toBe(true);
   });

@@ -1,22 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BoundedQueue, type QueueStats } from '../../src/queue/queue.js';
 import { AbortedError, QueueFullError, ShuttingDownError } from '../../src/errors.js';
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (v: T) => void;
-  reject: (e: unknown) => void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { deferred } from '../helpers/wait.js';
 
 /** Lets every pending promise callback run (no timers involved). */
 const flush = () => new Promise<void>((r) => setImmediate(r));
@@ -176,7 +161,6 @@ describe('BoundedQueue', () => {
     const c = job(q, 'c', log);
     await flush();
     q.close();
-    expect(q.isClosed).toBe(true);
     await expect(b.result).rejects.toBeInstanceOf(ShuttingDownError);
     await expect(c.result).rejects.toMatchObject({ code: 'SHUTTING_DOWN', retryAfterSeconds: expect.any(Number) });
     await expect(q.run(async () => 1)).rejects.toBeInstanceOf(ShuttingDownError);
@@ -223,20 +207,6 @@ describe('BoundedQueue', () => {
     expect(idle).toBe(true);
   });
 
-  it('reports how long a job waited', async () => {
-    let now = 1000;
-    vi.spyOn(performance, 'now').mockImplementation(() => now);
-    const q = new BoundedQueue(1, 10);
-    const a = job(q, 'a', []);
-    const b = job(q, 'b', []);
-    await flush();
-    now = 1250.04;
-    a.finish();
-    await flush();
-    b.finish();
-    expect((await a.result).waitedMs).toBe(0);
-    expect((await b.result).waitedMs).toBe(250);
-  });
 
   it('tells onChange about every change of running and waiting', async () => {
     const seen: QueueStats[] = [];

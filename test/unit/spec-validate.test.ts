@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidSpecError, SecurityViolationError, type KataExecError } from '../../src/errors.js';
 import { validateResourceSpec, validateSandboxSpec, validateSecuritySpec } from '../../src/sandbox/spec.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
+import { MIN_MEMORY_MB } from '../../src/units.js';
 
 const MiB = 1024 * 1024;
 
@@ -90,10 +91,12 @@ describe('validateSandboxSpec', () => {
     expect(paths(e)).toContain(`/resources/${field}`);
   });
 
-  it('memory below 4 MiB is refused', () => {
+  it('memory below the one minimum (MIN_MEMORY_MB, the schema\'s too) is refused; the minimum itself passes', () => {
     const s = valid();
-    s.resources.memoryBytes = 4 * MiB - 1;
+    s.resources.memoryBytes = MIN_MEMORY_MB * MiB - 1;
     expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/resources/memoryBytes']);
+    s.resources.memoryBytes = MIN_MEMORY_MB * MiB;
+    expect(() => validateSandboxSpec(s)).not.toThrow();
   });
 
   it.each(['short', 'Kx-0123456789', '-x01234567', 'kx_0123456789', 'a'.repeat(65), 'kx-01234567;rm'])('bad id %j', (id) => {

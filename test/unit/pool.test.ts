@@ -1,0 +1,153 @@
+// The warm pool over the fake runner's warm side: filling, one use per sandbox, the cold
+// fallback, refilling only on idle slots, expiry, back-off and draining.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Metrics } from '../../src/metrics.js';
+import type { Profile } from '../../src/schemas/common.js';
+import { poolKey, WarmPool } from '../../src/sandbox/pool.js';
+import type { Logger, SandboxSpec } from '../../src/sandbox/types.js';
+import { FakeSandboxRunner } from '../fakes/fake-runner.js';
+
+const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
+const MiB = 1024 * 1024;
+
+function spec(profile: Profile, over: Partial<SandboxSpec['resources']> = {}): SandboxSpec {
+  return {
+    id: `kx-${profile}-0000000000`,
+    image: 'sandbox:latest',
+    runtime: 'gvisor',
+    hypervisor: null,
+    kernelPath: '',
+    imagePath: '',
+    command: ['bash', '/code/main.sh'],
+    workingDir: '/code',
+    env: ['PATH=/usr/bin'],
+    files: [],
+    stdin: null,
+    resources: { memoryBytes: 256 * MiB, cpuMillis: 1000, pids: 128, tmpfsBytes: 64 * MiB, openFiles: 256, outputBytes: MiB, ...over },
+    security: { user: '65534:65534', readOnlyRootfs: profile !== 'dev', networkMode: 'none', seccompProfile: 'default', privileged: false },
+    timeoutMs: 10_000,
+    labels: {},
+  };
+}
+
+async function counter(m: Metrics, name: string): Promise<number> {
+  const v = (await m.registry.getSingleMetric(name)!.get()).values;
+  return v.reduce((a, x) => a + x.value, 0);
+}
+
+describe('WarmPool', () => {
+  let runner: FakeSandboxRunner;
+  let metrics: Metrics;
+  let idle: boolean;
+  let pool: WarmPool;
+  const make = (size: number, profiles: Profile[] = ['standard'], maxAgeMs = 60_000) => {
+    pool = new WarmPool({ size, profiles, maxAgeMs }, { runner, template: (p) => spec(p), canRefill: () => idle, metrics, logger: quiet });
+    return pool;
+  };
+  /** Lets the pool's ticks and the fake's promises run. */
+  const ticks = (n = 1) => vi.advanceTimersByTimeAsync(200 * n);
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    runner = new FakeSandboxRunner();
+    metrics = new Metrics();
+    idle = true;
+  });
+  afterEach(async () => {
+    const drained = pool?.drain();
+    await vi.runAllTimersAsync();
+    await drained;
+    vi.useRealTimers();
+  });
+
+  it('fills each pooled profile up to its size, one creation at a time', async () => {
+    make(2, ['standard', 'dev']).start();
+    await ticks(1);
+    expect(runner.warm.created.length).toBeLessThanOrEqual(2);
+    await ticks(10);
+    expect(pool.readyCount).toBe(4);
+    expect(runner.warm.created.map((w) => w.template.security.readOnlyRootfs).sort()).toEqual([false, false, true, true]);
+    await ticks(10);
+    expect(runner.warm.created).toHaveLength(4);
+  });
+
+  it('a matching spec runs in a warm sandbox, which is used once, destroyed, and refilled', async () => {
+    make(1).start();
+    await ticks(5);
+    const warmId = runner.warm.created[0]!.id;
+    runner.next({ stdout: 'hi\n' });
+    const r = await pool.tryRun(spec('standard'), {});
+    expect(r?.stdout.data.toString()).toBe('hi\n');
+    expect(runner.warm.runs).toEqual([{ sandbox: warmId, spec: spec('standard') }]);
+    expect(runner.warm.destroyed).toContain(warmId);
+    expect(await counter(metrics, 'kata_exec_pool_hits_total')).toBe(1);
+    await ticks(5);
+    expect(pool.readyCount).toBe(1);
+    expect(runner.warm.created[1]!.id).not.toBe(warmId);
+  });
+
+  it('a spec that differs in what is fixed at creation takes the cold path and leaves the pool alone', async () => {
+    make(1).start();
+    await ticks(5);
+    expect(pool.tryRun(spec('standard', { memoryBytes: 512 * MiB }), {})).toBeNull();
+    const strict = spec('standard');
+    strict.security.seccompProfile = 'strict';
+    expect(pool.tryRun(strict, {})).toBeNull();
+    expect(pool.readyCount).toBe(1);
+    expect(runner.warm.runs).toEqual([]);
+  });
+
+  it('the output cap is chosen per execution: it does not change the key', () => {
+    expect(poolKey(spec('standard', { outputBytes: 10 }))).toBe(poolKey(spec('standard', { outputBytes: 20 })));
+    expect(poolKey(spec('standard', { pids: 10 }))).not.toBe(poolKey(spec('standard', { pids: 20 })));
+  });
+
+  it('an empty pool is a miss, counted, and the cold path', async () => {
+    idle = false;
+    make(1).start();
+    await ticks(5);
+    expect(pool.tryRun(spec('standard'), {})).toBeNull();
+    expect(await counter(metrics, 'kata_exec_pool_misses_total')).toBe(1);
+  });
+
+  it('refills only while a slot is idle', async () => {
+    idle = false;
+    make(2).start();
+    await ticks(10);
+    expect(runner.warm.created).toHaveLength(0);
+    idle = true;
+    await ticks(10);
+    expect(pool.readyCount).toBe(2);
+  });
+
+  it('destroys sandboxes older than maxAgeMs and makes new ones', async () => {
+    make(1, ['standard'], 1000).start();
+    await ticks(2);
+    const first = runner.warm.created[0]!.id;
+    await ticks(10);
+    expect(runner.warm.destroyed).toContain(first);
+    expect(pool.readyCount).toBe(1);
+  });
+
+  it('backs off after a failed creation instead of spinning', async () => {
+    runner.failCreate(new Error('boom'), 3);
+    make(1).start();
+    await ticks(20);
+    // Three failures wait 1 s, 2 s, 3 s before the next try: at most 3 tries in 4 s.
+    expect(runner.warm.created).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(pool.readyCount).toBe(1);
+  });
+
+  it('drain destroys every ready sandbox and stops refilling', async () => {
+    make(2).start();
+    await ticks(10);
+    const ids = runner.warm.created.map((w) => w.id);
+    await pool.drain();
+    expect(runner.warm.destroyed.sort()).toEqual(ids.sort());
+    expect(pool.readyCount).toBe(0);
+    await ticks(10);
+    expect(runner.warm.created).toHaveLength(2);
+    expect(pool.tryRun(spec('standard'), {})).toBeNull();
+  });
+});

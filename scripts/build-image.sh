@@ -14,6 +14,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}
 suite=${KATA_EXEC_DEB_SUITE:-bookworm}
 out=${1:-${KATA_EXEC_STATE_DIR:-/var/lib/kata-exec}/images/sandbox.oci.tar}
@@ -33,12 +34,7 @@ for tool in debootstrap umoci tar; do
   command -v "$tool" >/dev/null || { echo "build-image: $tool is missing (apt-get install debootstrap umoci)" >&2; exit 1; }
 done
 
-mirror=${KATA_EXEC_DEB_MIRROR:-}
-if [[ -z "$mirror" ]]; then
-  mirror=$(grep -hoE '^URIs:[[:space:]]*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
-  [[ -n "$mirror" ]] || mirror=$(grep -hoE '^deb[[:space:]]+\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -n1 || true)
-  [[ -n "$mirror" ]] || { echo "build-image: set KATA_EXEC_DEB_MIRROR" >&2; exit 1; }
-fi
+mirror=$(kx_debian_mirror)
 
 work=$(mktemp -d /var/tmp/kata-exec-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT

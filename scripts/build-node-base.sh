@@ -14,6 +14,7 @@
 #   KATA_EXEC_DEB_MIRROR   Debian mirror (default: the first URI of this host's apt sources)
 #   KATA_EXEC_DEB_SUITE    Debian suite (bookworm)
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 image=${1:-localhost/kata-exec-node:20}
 suite=${KATA_EXEC_DEB_SUITE:-bookworm}
@@ -37,12 +38,7 @@ if [[ "$have" == "$key" ]]; then
   exit 0
 fi
 
-mirror=${KATA_EXEC_DEB_MIRROR:-}
-if [[ -z "$mirror" ]]; then
-  mirror=$(grep -hoE '^URIs:[[:space:]]*\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
-  [[ -n "$mirror" ]] || mirror=$(grep -hoE '^deb[[:space:]]+\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
-  [[ -n "$mirror" ]] || die "set KATA_EXEC_DEB_MIRROR"
-fi
+mirror=$(kx_debian_mirror)
 security=$(grep -hoE '^URIs:[[:space:]]*\S+security\S*' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | head -n1 || true)
 
 work=$(mktemp -d /var/tmp/kata-exec-node-base.XXXXXX)

@@ -4,11 +4,16 @@
 # answers (the system one, else a private one) and the image imported into it.
 #
 #   scripts/setup.sh           everything
-#   scripts/setup.sh deps      packages, npm, build and image only (what the tests need:
-#                              they start a containerd of their own)
+#   scripts/setup.sh deps      packages, npm, build and image only (they start a
+#                              containerd of their own)
+#   scripts/setup.sh test      deps, plus what only the tests use (chromium, for the
+#                              Swagger UI test): never installed on a production host
 # KATA_EXEC_SKIP_APT=1 skips apt-get (the packages are already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+mode=${1:-all}
+[[ "$mode" == all || "$mode" == deps || "$mode" == test ]] || kx_die "unknown mode $mode: all (no argument), deps or test"
 
 state=${KATA_EXEC_STATE_DIR:-/var/lib/kata-exec}
 run=${KATA_EXEC_RUN_DIR:-/run/kata-exec}
@@ -16,19 +21,12 @@ ns=${KATA_EXEC_NAMESPACE:-kata-exec}
 image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}
 archive="$state/images/sandbox.oci.tar"
 
-[[ $(id -u) -eq 0 ]] || { echo "setup: run as root (containerd and mounts need it)" >&2; exit 1; }
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)' 2>/dev/null || {
-  echo "setup: Node.js 20.18 or newer is required (node --version: $(node --version 2>/dev/null || echo missing))" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || kx_die "run as root (containerd and mounts need it)"
+kx_require_node
 
-pkgs=(containerd runc runsc umoci debootstrap curl ca-certificates python3 chromium)
-missing=()
-for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
-if [[ ${#missing[@]} -gt 0 && -z "${KATA_EXEC_SKIP_APT:-}" ]]; then
-  echo "setup: apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+pkgs=(containerd runc runsc umoci debootstrap curl ca-certificates python3)
+[[ "$mode" == test ]] && pkgs+=(chromium)
+kx_apt_install "${pkgs[@]}"
 
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: npm ci"
@@ -37,7 +35,7 @@ fi
 npm run --silent build
 
 KATA_EXEC_STATE_DIR="$state" bash scripts/build-image.sh "$archive"
-if [[ "${1:-}" == deps ]]; then echo "setup: dependencies ready"; exit 0; fi
+if [[ "$mode" != all ]]; then echo "setup: dependencies ready"; exit 0; fi
 
 addr=${KATA_EXEC_CONTAINERD_ADDRESS:-auto}
 if [[ "$addr" == auto ]]; then

@@ -7,7 +7,7 @@
 # Kata host: TEST_RUNTIMES=kata npm test
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh deps
+bash scripts/setup.sh test
 npm run --silent typecheck
 # Deploy manifests (Kubernetes schemas, offline) and the systemd unit.
 bash scripts/validate-deploy.sh

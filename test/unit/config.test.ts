@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema, configTable, loadConfig, privateContainerdSocket } from '../../src/config.js';
+import { ConfigSchema, configTable, loadConfig, privateContainerdSocket, SCRIPT_VARIABLES } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 
 function problems(env: Record<string, string>): string[] {
@@ -53,6 +53,11 @@ describe('loadConfig: defaults', () => {
 
   it('ignores variables that are not KATA_EXEC_*', () => {
     expect(loadConfig({ PATH: '/bin', KATA_EXECUTOR: 'x', HOME: '/root' }).port).toBe(8080);
+  });
+
+  it('ignores the scripts\' own variables (KATA_EXEC_SKIP_APT=1 bash scripts/quickstart.sh starts the server)', () => {
+    expect(loadConfig({ KATA_EXEC_SKIP_APT: '1', KATA_EXEC_SHIM_PATH: '/opt/kata/bin', KATA_EXEC_PORT: '9000' }).port).toBe(9000);
+    expect(() => loadConfig({ KATA_EXEC_SKIP_APTT: '1' })).toThrow(/KATA_EXEC_SKIP_APTT is not a setting/);
   });
 
   it('an empty value means the default', () => {
@@ -161,8 +166,11 @@ describe('loadConfig: errors', () => {
 });
 
 describe('configTable', () => {
+  /** The settings' table: everything before the scripts' variables. */
+  const settingsRows = () => configTable().split('\n\n')[0]!.split('\n');
+
   it('has a header and one row per setting, with its default', () => {
-    const lines = configTable().split('\n');
+    const lines = settingsRows();
     const names = Object.keys(ConfigSchema.properties);
     expect(lines).toHaveLength(names.length + 2);
     expect(lines[0]).toBe('| Variable | Default | Meaning |');
@@ -173,6 +181,14 @@ describe('configTable', () => {
   });
 
   it('every setting has a description', () => {
-    for (const line of configTable().split('\n').slice(2)) expect(line).toMatch(/\| \S.* \|$/);
+    for (const line of settingsRows().slice(2)) expect(line).toMatch(/\| \S.* \|$/);
+  });
+
+  it('then lists every variable of the scripts, none of them a setting', () => {
+    const table = configTable().split('\n\n').slice(1).join('\n');
+    for (const name of Object.keys(SCRIPT_VARIABLES)) {
+      expect(table).toContain(`| \`${name}\` |`);
+      expect(name in ConfigSchema.properties).toBe(false);
+    }
   });
 });

@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import { ExecutionService } from './queue/execution-service.js';
 import { HostCatalog } from './host/catalog.js';
-import { createCtrBackend, type CtrBackend } from './host/backend.js';
+import { createCtrBackend, type BackendOptions, type CtrBackend } from './host/backend.js';
 import { Executor } from './execution/executor.js';
 import { WarmPool } from './sandbox/pool.js';
 import type { Logger } from './sandbox/types.js';
@@ -22,8 +22,8 @@ export interface Service {
   shutdown(graceMs: number): Promise<'drained' | 'timeout'>;
 }
 
-export async function createService(config: Config, logger: Logger, metrics: Metrics, instanceId: string): Promise<Service> {
-  const backend = await createCtrBackend(config, logger);
+export async function createService(config: Config, logger: Logger, metrics: Metrics, instanceId: string, opts: BackendOptions = {}): Promise<Service> {
+  const backend = await createCtrBackend(config, logger, opts);
   if (backend.reconciled.containers) metrics.reconciled.inc({ kind: 'container' }, backend.reconciled.containers);
   if (backend.reconciled.workDirs) metrics.reconciled.inc({ kind: 'workdir' }, backend.reconciled.workDirs);
   if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'process' }, backend.reconciled.clients);
@@ -55,7 +55,7 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   );
   executor.usePool(pool);
   pool.start();
-  const catalog = new HostCatalog(config, backend.runtime, async () => (await backend.images.resolve(config.image)).rootfsPath);
+  const catalog = new HostCatalog(config, backend.runtime, async () => (await backend.images.resolve(config.image)).rootfsPath, backend.detect);
 
   return {
     backend,

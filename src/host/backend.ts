@@ -13,7 +13,7 @@ import { ContainerdEvents, KernelOomWatch } from '../ctr/events.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { DaemonUnavailableError } from '../errors.js';
 import { CtrSandboxRunner, type SeccompProvider } from '../sandbox/ctr-runner.js';
-import { detectHostRuntimes } from './detect.js';
+import { detectHostRuntimes, type HostDetector } from './detect.js';
 import { LABEL_MANAGED } from '../execution/executor.js';
 import { CtrHealthChecker } from './health.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
@@ -31,6 +31,8 @@ export interface CtrBackend {
   images: RootfsImageResolver;
   address: string;
   reconciled: ReconcileReport;
+  /** What the host has now, looked up where the backend looked at start. */
+  detect: HostDetector;
   close(): Promise<void>;
 }
 
@@ -70,7 +72,12 @@ class CtrSeccompProvider implements SeccompProvider {
   }
 }
 
-export async function createCtrBackend(config: Config, logger: Logger): Promise<CtrBackend> {
+export interface BackendOptions {
+  /** Where to look for the runtimes' binaries (':'-separated); the process's PATH by default. */
+  searchPath?: string;
+}
+
+export async function createCtrBackend(config: Config, logger: Logger, opts: BackendOptions = {}): Promise<CtrBackend> {
   const address = await resolveContainerdAddress(config);
   const target = { address, namespace: config.namespace };
   const ctr = new CtrClient(config.ctrPath, target);
@@ -89,7 +96,8 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
   await Promise.all([binDir, workDir, rootfsDir].map((d) => mkdir(d, { recursive: true, mode: 0o711 })));
   const settings = runtimeSettingsOf(config);
 
-  const host = await detectHostRuntimes({ runscPath: config.runscPath });
+  const detect: HostDetector = () => detectHostRuntimes({ runscPath: config.runscPath, ...(opts.searchPath !== undefined ? { searchPath: opts.searchPath } : {}) });
+  const host = await detect();
   const runtime = resolveRuntime(settings, host);
   await driverFor(runtime.kind).prepareHost?.(settings, host);
 
@@ -109,7 +117,7 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
     if (runner.orphanCount > 0) void runner.sweepOrphans();
   }, 5000);
   sweeper.unref();
-  const health = new CtrHealthChecker(ctr, runtime, images, config.image, config.runscPath);
+  const health = new CtrHealthChecker(ctr, runtime, images, config.image, detect);
   logger.info({ address, runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor }, 'sandbox backend ready');
 
   return {
@@ -120,6 +128,7 @@ export async function createCtrBackend(config: Config, logger: Logger): Promise<
     images,
     address,
     reconciled,
+    detect,
     close: async () => {
       clearInterval(sweeper);
       events.stop();

@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { RuntimesInfo } from '../schemas/runtimes.js';
-import { detectHostRuntimes } from './detect.js';
+import type { HostDetector } from './detect.js';
 import { LANGUAGES } from '../execution/languages.js';
 import { PROFILES } from '../execution/profiles.js';
 import { DRIVER_ORDER } from '../runtimes/registry.js';
@@ -35,10 +35,11 @@ export class HostCatalog implements Catalog {
     private readonly config: Config,
     private readonly active: RuntimeTarget,
     private readonly rootfs: () => Promise<string | null>,
+    private readonly detect: HostDetector,
   ) {}
 
   async describe(): Promise<RuntimesInfo> {
-    const host = await detectHostRuntimes({ runscPath: this.config.runscPath });
+    const host = await this.detect();
     const root = await this.rootfs().catch(() => null);
     const versions = root ? await readImageLanguages(root) : {};
     const settings = runtimeSettingsOf(this.config);

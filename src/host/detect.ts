@@ -25,11 +25,15 @@ export async function which(bin: string, envPath = process.env.PATH ?? ''): Prom
   return null;
 }
 
-export async function detectHostRuntimes(opts: { runscPath: string }): Promise<HostRuntimes> {
-  const found = await Promise.all(knownShims().map(async (s) => ((await which(s)) ? s : null)));
+/** `searchPath`: the directories to look in (':'-separated); the process's PATH by default. */
+export async function detectHostRuntimes(opts: { runscPath: string; searchPath?: string }): Promise<HostRuntimes> {
+  const searchPath = opts.searchPath ?? process.env.PATH ?? '';
+  const found = await Promise.all(knownShims().map(async (s) => ((await which(s, searchPath)) ? s : null)));
   return {
     shims: found.filter((s): s is string => s !== null),
-    runscPath: await which(opts.runscPath),
-    runcPath: await which('runc'),
+    runscPath: await which(opts.runscPath, searchPath),
+    runcPath: await which('runc', searchPath),
   };
 }
+
+export type HostDetector = () => Promise<HostRuntimes>;

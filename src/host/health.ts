@@ -5,7 +5,7 @@
  */
 import type { CtrClient } from '../ctr/client.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
-import { detectHostRuntimes } from './detect.js';
+import type { HostDetector } from './detect.js';
 import { driverFor } from '../runtimes/registry.js';
 import type { RootfsImageResolver } from './rootfs.js';
 import type { HealthChecker, HealthReport } from '../sandbox/types.js';
@@ -20,7 +20,7 @@ export class CtrHealthChecker implements HealthChecker {
     private readonly runtime: RuntimeTarget,
     private readonly images: RootfsImageResolver,
     private readonly image: string,
-    private readonly runscPath: string,
+    private readonly detect: HostDetector,
   ) {}
 
   check(): Promise<HealthReport> {
@@ -41,7 +41,7 @@ export class CtrHealthChecker implements HealthChecker {
       checks.push({ name: 'containerd', ok: false, detail: 'containerd does not answer on its socket' });
     }
 
-    const host = await detectHostRuntimes({ runscPath: this.runscPath });
+    const host = await this.detect();
     checks.push({ name: 'runtime', ...driverFor(this.runtime.kind).health(this.runtime, host) });
 
     if (daemonOk) {

@@ -19,6 +19,7 @@ import type { WarmPool } from '../../src/sandbox/pool.js';
 import { createService } from '../../src/service.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { pino } from 'pino';
+import { parseTaskList } from '../../src/ctr/parse.js';
 
 export interface RealService {
   app: FastifyInstance;
@@ -40,7 +41,11 @@ export function testRuntimes(): string[] {
   return inject('containerd').runtimes;
 }
 
-export async function startRealService(runtime: string, env: Record<string, string> = {}): Promise<RealService> {
+/**
+ * `extraPath`: directories searched before PATH for the runtimes' binaries, by this service
+ * only (process.env.PATH is never changed).
+ */
+export async function startRealService(runtime: string, env: Record<string, string> = {}, extraPath: string[] = []): Promise<RealService> {
   const c = inject('containerd');
   const runDir = path.join(c.root, `svc-${runtime}-${randomBytes(3).toString('hex')}`);
   const config = loadConfig({
@@ -57,11 +62,12 @@ export async function startRealService(runtime: string, env: Record<string, stri
     KATA_EXEC_KEY_CONCURRENCY: '0',
     ...env,
   });
-  // The stand-in Kata shim must be found by the service's own detection too.
-  if (runtime === 'kata') process.env.PATH = `${c.shimDir}:${process.env.PATH}`;
+  // The stand-in Kata shim (c.shimDir, empty on a Kata host) must be found by a Kata
+  // service's own detection too, as containerd finds it.
+  const searchPath = [...extraPath, ...(runtime === 'kata' ? [c.shimDir] : []), process.env.PATH ?? ''].join(':');
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new Metrics();
-  const { backend, service, pool, catalog, shutdown } = await createService(config, logger, metrics, 'test');
+  const { backend, service, pool, catalog, shutdown } = await createService(config, logger, metrics, 'test', { searchPath });
   const app = await buildApp({ config, logger, service, health: backend.health, catalog, metrics });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
@@ -105,6 +111,11 @@ function ctr(args: string[]): string {
 
 export function containerIds(): string[] {
   return ctr(['containers', 'list', '-q']).split('\n').filter(Boolean);
+}
+
+/** The ids of the tasks that run now (ctr tasks list, status RUNNING). */
+export function runningTaskIds(): string[] {
+  return parseTaskList(ctr(['tasks', 'list'])).filter((t) => t.status === 'RUNNING').map((t) => t.id);
 }
 
 export interface Leaks {

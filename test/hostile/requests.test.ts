@@ -6,8 +6,10 @@
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { NO_LEAKS, containerIds, execute, post, settledLeaks, testRuntimes, type RealService } from '../helpers/real-service.js';
-import { hostProcesses, hostile, sleep, useService } from './hostile-case.js';
+import { NO_LEAKS, containerIds, execute, post, runningTaskIds, settledLeaks, testRuntimes, type RealService } from '../helpers/real-service.js';
+import type { RuntimeKind } from '../../src/schemas/common.js';
+import { waitFor } from '../helpers/wait.js';
+import { hostProcesses, hostile, useService } from './hostile-case.js';
 
 /** Counts the sandboxes the runner is asked for (the runner is this test's own instance). */
 function countRuns(svc: RealService): { readonly count: number; restore(): void } {
@@ -105,10 +107,9 @@ describe.each(testRuntimes())('hostile requests on %s', (runtime) => {
         body: JSON.stringify({ language: 'bash', code: `echo started\n${linger}`, timeoutMs: 60_000 }),
         signal: ac.signal,
       }).catch((err: unknown) => err);
-      // Wait until the sandbox exists, then hang up.
-      for (let i = 0; i < 100 && containerIds().length === 0; i++) await sleep(100);
-      expect(containerIds().length).toBe(1);
-      await sleep(500);
+      // Wait until the program runs (its task is RUNNING), then hang up.
+      const id = await waitFor('the sandbox', () => containerIds()[0], 10_000);
+      await waitFor('the program to run', () => runningTaskIds().includes(id), 30_000);
       ac.abort();
       expect(await pending).toBeInstanceOf(Error);
       // Well before the 60 s timeout, everything is gone.
@@ -121,26 +122,33 @@ describe.each(testRuntimes())('hostile requests on %s', (runtime) => {
   }, 120_000);
 });
 
-describe.skipIf(!testRuntimes().includes('gvisor'))('the hardened profile on gvisor', () => {
-  const svc = useService('gvisor');
+/**
+ * The hardened profile on each runtime under test: it runs where a VM or gVisor is the
+ * boundary (kata, gvisor), and is refused on runc. One table, no skip.
+ */
+const HARDENED: Record<RuntimeKind, { expect: string; check: (svc: RealService, runtime: string) => Promise<void> }> = {
+  kata: { expect: 'runs an ordinary program under the hardened defaults', check: runsHardened },
+  gvisor: { expect: 'runs an ordinary program under the hardened defaults', check: runsHardened },
+  runc: { expect: 'is refused with 422 PROFILE_NOT_SUPPORTED, creating no sandbox', check: refusesHardened },
+};
 
-  it('runs an ordinary program under the hardened defaults', async () => {
-    const r = await hostile(svc(), () => execute(svc(), { language: 'python', code: 'import os\nprint(6*7, os.getuid())', profile: 'hardened' }));
-    expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42 65534\n' });
-    expect(r.backend).toMatchObject({ kind: 'gvisor', profile: 'hardened' });
-    expect(r.limits).toMatchObject({ memoryMb: 128, cpus: 0.5, pids: 64, diskMb: 16, openFiles: 128 });
-    expect(r.limitsEnforced.readOnlyRootfs).toBe(true);
-  }, 120_000);
-});
+async function runsHardened(svc: RealService, runtime: string): Promise<void> {
+  const r = await hostile(svc, () => execute(svc, { language: 'python', code: 'import os\nprint(6*7, os.getuid())', profile: 'hardened' }));
+  expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42 65534\n' });
+  expect(r.backend).toMatchObject({ kind: runtime, profile: 'hardened' });
+  expect(r.limits).toMatchObject({ memoryMb: 128, cpus: 0.5, pids: 64, diskMb: 16, openFiles: 128 });
+  expect(r.limitsEnforced.readOnlyRootfs).toBe(true);
+}
 
-describe.skipIf(!testRuntimes().includes('runc'))('the hardened profile on runc', () => {
-  const svc = useService('runc');
+async function refusesHardened(svc: RealService): Promise<void> {
+  const res = await hostile(svc, () => refusedWithoutSandbox(svc, () => post(svc, { language: 'python', code: 'print(6*7)', profile: 'hardened' })));
+  expect(res.status).toBe(422);
+  expect(res.json.code).toBe('PROFILE_NOT_SUPPORTED');
+}
 
-  it('is refused with 422 PROFILE_NOT_SUPPORTED, creating no sandbox', async () => {
-    const res = await hostile(svc(), () =>
-      refusedWithoutSandbox(svc(), () => post(svc(), { language: 'python', code: 'print(6*7)', profile: 'hardened' })),
-    );
-    expect(res.status).toBe(422);
-    expect(res.json.code).toBe('PROFILE_NOT_SUPPORTED');
-  }, 120_000);
+describe.each(testRuntimes())('the hardened profile on %s', (runtime) => {
+  const svc = useService(runtime);
+  const { expect: what, check } = HARDENED[runtime as RuntimeKind];
+
+  it(what, () => check(svc(), runtime), 120_000);
 });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KataNotAvailableError } from '../../src/errors.js';
 import { NO_LEAKS, containerIds, execute, post, settledLeaks, startRealService, testContainerd, testRuntimes } from '../helpers/real-service.js';
+import { waitFor } from '../helpers/wait.js';
 
 const standIn = !testRuntimes().includes('kata');
 
@@ -36,13 +37,8 @@ describe.runIf(standIn)('kata argv contract (stand-in shim: runc runs the contai
     cleanups.push(() => svc.close());
     const pending = execute(svc, { language: 'python', code: 'import time\ntime.sleep(2)\nprint("in the sandbox")', limits: { memoryMb: 300, cpus: 1.5 } });
 
-    let id: string | undefined;
-    for (let i = 0; i < 100 && !id; i++) {
-      id = containerIds().find((c) => /^kx-[0-9a-f]{20}$/.test(c));
-      if (!id) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(id, 'the sandbox container never appeared').toBeDefined();
-    const info = ctrInfo(id!);
+    const id = await waitFor('the sandbox container', () => containerIds().find((c) => /^kx-[0-9a-f]{20}$/.test(c)), 5000);
+    const info = ctrInfo(id);
     expect(info.Runtime.Name).toBe('io.containerd.kata-qemu.v2');
     expect(info.Labels['org.kata-exec.managed']).toBe('true');
     expect(info.Spec.annotations).toMatchObject({
@@ -65,14 +61,9 @@ describe.runIf(standIn)('kata argv contract (stand-in shim: runc runs the contai
     // The service's PATH has a cloud-hypervisor shim; containerd's does not.
     const dir = mkdtempSync(path.join(testContainerd().root, 'svc-path-'));
     symlinkSync(execFileSync('sh', ['-c', 'command -v containerd-shim-runc-v2'], { encoding: 'utf8' }).trim(), path.join(dir, 'containerd-shim-kata-clh-v2'));
-    const oldPath = process.env.PATH;
-    process.env.PATH = `${dir}:${oldPath}`;
-    const svc = await startRealService('kata', { KATA_EXEC_HYPERVISOR: 'cloud-hypervisor' });
+    const svc = await startRealService('kata', { KATA_EXEC_HYPERVISOR: 'cloud-hypervisor' }, [dir]);
     cleanups.push(() => svc.close());
-    cleanups.push(() => {
-      process.env.PATH = oldPath;
-      rmSync(dir, { recursive: true, force: true });
-    });
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const r = await post(svc, { language: 'python', code: 'print(1)' });
     expect(r.status).toBe(503);
     expect(r.json.code).toBe('KATA_NOT_AVAILABLE');

@@ -94,7 +94,7 @@ describe(`Swagger UI at /docs in headless Chromium (${runtime})`, () => {
   afterAll(async () => {
     await browser?.close();
     await svc?.close();
-    if (svc) expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+    expect(await settledLeaks(svc?.runDir)).toEqual(NO_LEAKS);
   });
 
   it('shows the API and runs {"language":"python","code":"print(6*7)"} through "Try it out": the page shows 200 and 42', async () => {

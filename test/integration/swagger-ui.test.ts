@@ -2,7 +2,7 @@
  * Swagger UI at /docs in a real browser: Debian's chromium, headless, driven by
  * playwright-core, against the live service (real containerd). It runs an execution
  * through "Try it out" and reads the result on the page. It fails (never skips) when
- * chromium is missing: `apt-get install -y chromium` (scripts/setup.sh installs it).
+ * chromium is missing: `apt-get install -y chromium` (`bash scripts/setup.sh test` installs it).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ const runtime = testRuntimes()[0]!;
 
 async function openBrowser(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; scripts/setup.sh does it)`);
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; bash scripts/setup.sh test does it)`);
   }
   // A fresh profile each time (playwright passes it as --user-data-dir).
   const profile = mkdtempSync(path.join(tmpdir(), 'kx-chromium-'));

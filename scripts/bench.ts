@@ -34,7 +34,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -43,6 +43,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { ConfigSchema, loadConfig } from '../src/config.js';
 import {
+  execInTaskArgv,
   globalArgs,
   importImageArgv,
   mountImageArgv,
@@ -58,6 +59,7 @@ import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
 import { runscWrapperScript } from '../src/runtimes/gvisor.js';
 import { driverFor } from '../src/runtimes/registry.js';
 import { ociSpecInput } from '../src/sandbox/ctr-spec.js';
+import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from '../src/sandbox/files.js';
 import { Executor } from '../src/execution/executor.js';
 import { newNonce, wrapWithMarker } from '../src/sandbox/marker.js';
 import type { SandboxSpec } from '../src/sandbox/types.js';
@@ -556,13 +558,11 @@ function serviceSpec(rt: RuntimeTarget, id: string): SandboxSpec {
   return ex.prepare({ language: 'python', code: PROGRAM }, id).spec;
 }
 
-/** Mirrors CtrSandboxRunner.buildArgv (config mode) for the spec, with `command` as the process. */
-function ociSpecFor(e: Env, rt: RuntimeTarget, spec: SandboxSpec, codeDir: string, command: string[]): Record<string, unknown> {
-  // The very mapping the service uses; the io directory (stdin) sits beside /code.
-  const ioDir = path.join(path.dirname(codeDir), 'io');
-  mkdirSync(ioDir, { recursive: true, mode: 0o755 });
-  writeFileSync(path.join(ioDir, 'stdin'), '', { mode: 0o644 });
-  return buildOciSpec(ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, codeDir, ioDir, namespace: e.target.namespace, command, seccomp: e.seccomp }));
+/** The OCI spec the service writes (sandbox/ctr-spec.ts) for the spec, with `command` as the process. */
+function ociSpecFor(e: Env, rt: RuntimeTarget, spec: SandboxSpec, dir: ExecutionDir, command: string[]): Record<string, unknown> {
+  return buildOciSpec(
+    ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, codeDir: dir.codeDir, ioDir: dir.ioDir, namespace: e.target.namespace, command, seccomp: e.seccomp }),
+  );
 }
 
 interface Sample {
@@ -572,13 +572,12 @@ interface Sample {
   proc?: ProcResult;
 }
 
-/** A raw run's directory, laid out as the service's (/code, spec.json), and its spec. */
-async function rawExecutionDir(e: Env, target: RuntimeTarget, id: string): Promise<{ dir: string; codeDir: string; specPath: string; spec: SandboxSpec }> {
-  const dir = path.join(e.rawWork, id);
-  const codeDir = path.join(dir, 'code');
-  await mkdir(codeDir, { recursive: true, mode: 0o755 });
-  await chmod(dir, 0o711);
-  return { dir, codeDir, specPath: path.join(dir, 'spec.json'), spec: serviceSpec(target, id) };
+/** A raw run's directory, made by the service's own layout (sandbox/files.ts: /code, /kx/stdin, spec.json), and its spec. */
+async function rawExecutionDir(e: Env, target: RuntimeTarget, id: string): Promise<{ dir: ExecutionDir; codeDir: string; specPath: string; spec: SandboxSpec }> {
+  const dir = executionDir(e.rawWork, id);
+  await writeCodeFiles(dir, []);
+  await writeStdin(dir, null);
+  return { dir, codeDir: dir.codeDir, specPath: dir.specPath, spec: serviceSpec(target, id) };
 }
 
 /**
@@ -595,10 +594,10 @@ async function rawConfigOnce(e: Env, rt: Runtime, program: 'python' | 'true', ma
   const nonce = newNonce();
   let command = program === 'python' ? spec.command : ['/bin/true'];
   if (marker) command = wrapWithMarker(nonce, command);
-  await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, codeDir, command)), { mode: 0o600 });
+  await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, dir, command)), { mode: 0o600 });
   const argv = runWithConfigArgv(e.target, target, { id, specPath, labels: BENCH_LABEL });
   const r = await runProc(e.ctrPath, argv, marker ? { mark: nonce, second: '42' } : {});
-  await rm(dir, { recursive: true, force: true });
+  await removeExecutionDir(dir);
   const ms = performance.now() - t0;
   const want = program === 'python' ? EXPECTED : '';
   const out = marker ? r.stdout.replace(`${nonce}\n`, '') : r.stdout;
@@ -973,20 +972,20 @@ async function warmPathOnce(e: Env, rt: Runtime): Promise<{ start: number; exec:
   const target = runtimeTarget(e, rt);
   const id = newId(`${rt}-exec`);
   const { dir, codeDir, specPath, spec } = await rawExecutionDir(e, target, id);
-  await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, codeDir, ['sleep', 'infinity'])), { mode: 0o600 });
-  const runArgv = [...globalArgs(e.target), 'run', '--detach', ...runtimeArgs(target), '--label', 'org.kata-exec.bench=raw', '--config', specPath, id];
+  await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, dir, ['sleep', 'infinity'])), { mode: 0o600 });
+  const runArgv = runWithConfigArgv(e.target, target, { id, specPath, labels: BENCH_LABEL, detach: true });
   const started = await runProc(e.ctrPath, runArgv);
   let exec: ProcResult | null = null;
   if (started.code === 0) {
     await writeFile(path.join(codeDir, 'main.py'), PROGRAM, { mode: 0o644, flag: 'wx' });
-    const execArgv = [...globalArgs(e.target), 'tasks', 'exec', '--exec-id', 'run', '--cwd', spec.workingDir, id, ...spec.command];
+    const execArgv = execInTaskArgv(e.target, id, { execId: 'run', cwd: spec.workingDir, command: spec.command });
     exec = await runProc(e.ctrPath, execArgv);
   }
   const t0 = performance.now();
   await e.ctr.killTask(id).catch(() => undefined);
   await e.ctr.removeContainer(id).catch(() => undefined);
   const destroy = performance.now() - t0;
-  await rm(dir, { recursive: true, force: true });
+  await removeExecutionDir(dir);
   const ok = started.code === 0 && exec !== null && exec.code === 0 && exec.stdout === EXPECTED;
   const detail = ok ? '' : `run --detach exit ${started.code} ${started.stderr.trim().slice(-200)}; exec exit ${exec?.code} stdout ${JSON.stringify(exec?.stdout ?? '')} ${exec?.stderr.trim().slice(-200) ?? ''}`;
   return { start: started.exitAt, exec: exec?.exitAt ?? NaN, destroy, ok, detail };

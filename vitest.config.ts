@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Four tiers: unit (pure code), http (app.inject + fakes), integration and hostile (a real
-// containerd that test/helpers/global-setup.ts starts). Integration and hostile fail, never
-// skip, when that containerd cannot run.
+// Five tiers: unit (pure code), http (app.inject + fakes), integration and hostile (a real
+// containerd that test/helpers/global-setup.ts starts), and kata (real Kata VMs, through a
+// containerd that test/helpers/kata-setup.ts starts the way the Kata kit needs). They fail,
+// never skip, when that containerd cannot run; scripts/test.sh runs the kata project only
+// where the kit or a Kata shim is present, and says so.
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -17,6 +19,20 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'kata',
+          include: ['test/kata/**/*.test.ts'],
+          globalSetup: ['test/helpers/kata-setup.ts'],
+          // A VM boots in ~10 s under TCG emulation (20 s on a busy host): room, never a tight time.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          // One file at a time (each boots VMs on 2 cores); the cases of a file run side by
+          // side (describe.concurrent), a few VMs at once.
+          fileParallelism: false,
+          maxConcurrency: 3,
         },
       },
     ],

@@ -1,26 +1,67 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone (as root): installs what it needs, then runs
-# the type check and every tier: unit, http, integration and hostile. The integration
-# tiers start a private containerd of their own and fail, never skip, when it cannot run.
+# the type check and every tier: unit, http, integration and hostile, then the Kata tier.
+# The integration tiers start a private containerd of their own and fail, never skip, when
+# it cannot run.
 #
 # TEST_RUNTIMES (default runc,gvisor) picks the runtimes of the integration suite; on a
 # Kata host: TEST_RUNTIMES=kata npm test
+#
+# The Kata tier (vitest project `kata`, test/kata/) boots real Kata VMs. Where the Kata kit
+# is beside the clone (../shared/kata), it is installed (KATA_EXEC_KATA_KIT, default
+# /opt/kata-kit) and the tier runs: a failing Kata test fails the run. Without the kit, the
+# tier runs where a Kata shim is on PATH, and otherwise does not run; the closing lines
+# say which runtimes were tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 npm run --silent typecheck
 # Deploy manifests (Kubernetes schemas, offline) and the systemd unit.
 bash scripts/validate-deploy.sh
+
+kit_src=../shared/kata
+kata=none
+if [[ -f $kit_src/install.sh ]]; then
+  export KATA_EXEC_KATA_KIT=${KATA_EXEC_KATA_KIT:-/opt/kata-kit}
+  # install.sh is idempotent; a stamp of the kit's own checksums skips it when nothing changed.
+  stamp=$KATA_EXEC_KATA_KIT/.kata-exec-installed
+  want=$(cat "$kit_src/SHA256SUMS" "$kit_src/install.sh" | sha256sum | cut -d' ' -f1)
+  if [[ ! -f $stamp || $(cat "$stamp") != "$want" || ! -f $KATA_EXEC_KATA_KIT/env.sh ]]; then
+    bash "$kit_src/install.sh" "$KATA_EXEC_KATA_KIT"
+    echo "$want" >"$stamp"
+  fi
+  kata="kit"
+elif command -v containerd-shim-kata-v2 >/dev/null || command -v containerd-shim-kata-qemu-v2 >/dev/null; then
+  kata="host"
+fi
+
 results=$(mktemp /tmp/kata-exec-vitest.XXXXXX.json)
-trap 'rm -f "$results"' EXIT
+kata_results=$(mktemp /tmp/kata-exec-vitest-kata.XXXXXX.json)
+trap 'rm -f "$results" "$kata_results"' EXIT
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
-# The container image: built here with podman from a local base, run against containerd.
-if [[ $# -eq 0 ]]; then bash scripts/test-container.sh || status=1; fi
-# A plain closing line: counts from vitest's own JSON report (skipped tests are none here).
+if [[ $# -gt 0 ]]; then
+  npx vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
+else
+  npx vitest run --project unit --project http --project integration --reporter=default --reporter=json --outputFile="$results" || status=$?
+  # The container image: built here with podman from a local base, run against containerd.
+  bash scripts/test-container.sh || status=1
+  if [[ $kata != none ]]; then
+    npx vitest run --project kata --reporter=default --reporter=json --outputFile="$kata_results" || status=1
+  fi
+fi
+# Plain closing lines: counts from vitest's own JSON reports (skipped tests are none here),
+# then which runtimes were tested.
 node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$results" || true
+  const fs = require("fs");
+  const [, main, kataFile, kata, runtimes, kit] = process.argv;
+  const count = (f) => { try { const r = JSON.parse(fs.readFileSync(f, "utf8")); return r.numTotalTests ? r : null; } catch { return null; } };
+  const reports = [count(main), count(kataFile)].filter(Boolean);
+  const sum = (k) => reports.reduce((n, r) => n + r[k], 0);
+  const skipped = sum("numPendingTests") + sum("numTodoTests");
+  console.log(`${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  const kataLine = kata === "kit" ? `kata (real VMs through the Kata kit at ${kit})`
+    : kata === "host" ? "kata (real VMs through the Kata shim on PATH)"
+    : "not kata (no ../shared/kata kit and no Kata shim on PATH: the Kata tier did not run)";
+  console.log(`runtimes tested: ${runtimes} (integration and hostile tiers); ${count(kataFile) ? kataLine : kata === "none" ? kataLine : "kata tier: no report (it failed to start)"}`);
+' "$results" "$kata_results" "$kata" "${TEST_RUNTIMES:-runc,gvisor}" "${KATA_EXEC_KATA_KIT:-}" || true
 exit "$status"

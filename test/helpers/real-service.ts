@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
@@ -62,9 +62,9 @@ export async function startRealService(runtime: string, env: Record<string, stri
     KATA_EXEC_KEY_CONCURRENCY: '0',
     ...env,
   });
-  // The stand-in Kata shim (c.shimDir, empty on a Kata host) must be found by a Kata
-  // service's own detection too, as containerd finds it.
-  const searchPath = [...extraPath, ...(runtime === 'kata' ? [c.shimDir] : []), process.env.PATH ?? ''].join(':');
+  // The kit's shim (when containerd runs the Kata kit) must be found by a Kata service's own
+  // detection too, as containerd finds it.
+  const searchPath = [...extraPath, ...(c.kataKit ? [path.join(c.kataKit, 'bin')] : []), process.env.PATH ?? ''].join(':');
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new Metrics();
   const { backend, service, pool, catalog, shutdown } = await createService(config, logger, metrics, 'test', { searchPath });
@@ -124,6 +124,64 @@ export interface Leaks {
   snapshots: string[];
   workDirs: string[];
   processes: string[];
+  /** Mounts under the service's work directory, in containerd's mount namespace or ours. */
+  mounts: string[];
+  /** Hypervisor processes (qemu) in containerd's mount namespace: Kata VMs still alive. */
+  vms: string[];
+}
+
+function containerdPid(): number | null {
+  try {
+    return Number(readFileSync(inject('containerd').pidFile, 'utf8').trim()) || null;
+  } catch {
+    return null;
+  }
+}
+
+function mountsUnder(prefix: string): string[] {
+  const pid = containerdPid();
+  const found = new Set<string>();
+  for (const f of ['/proc/self/mountinfo', ...(pid ? [`/proc/${pid}/mountinfo`] : [])]) {
+    let info = '';
+    try {
+      info = readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const l of info.split('\n')) {
+      const m = l.split(' ')[4] ?? '';
+      if (m.startsWith(prefix + '/')) found.add(m);
+    }
+  }
+  return [...found];
+}
+
+/**
+ * qemu processes of this run's Kata VMs. In the kit's mode they live in containerd's own
+ * mount namespace; elsewhere, their command line names a sandbox of ours (kx-...).
+ */
+export function vmProcesses(): string[] {
+  const pid = containerdPid();
+  let ns: string | null = null;
+  try {
+    ns = pid ? readlinkSync(`/proc/${pid}/ns/mnt`) : null;
+  } catch {
+    ns = null;
+  }
+  const self = readlinkSync('/proc/self/ns/mnt');
+  const out: string[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ');
+      if (!/qemu-system|qemu-kata/.test(cmd)) continue;
+      const pns = readlinkSync(`/proc/${p}/ns/mnt`);
+      if ((ns && ns !== self && pns === ns) || / -name sandbox-kx-/.test(cmd)) out.push(`${p} ${cmd.slice(0, 120)}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
 }
 
 /**
@@ -151,7 +209,8 @@ export function findLeaks(runDir?: string): Leaks {
     // This run's only: shims and ctr clients name our socket, which lives under c.root.
     .filter((l) => l.includes(c.root) && (l.includes('containerd-shim') || / ctr /.test(` ${l.trim().split(/\s+/).slice(1).join(' ')}`)))
     .concat(runscProcesses(c.root));
-  return { containers, tasks, snapshots, workDirs, processes };
+  const mounts = workDir ? mountsUnder(workDir) : [];
+  return { containers, tasks, snapshots, workDirs, processes, mounts, vms: vmProcesses() };
 }
 
 /** runsc processes of our sandboxes: their --root is under this run's containerd state. */
@@ -164,11 +223,11 @@ function runscProcesses(root: string): string[] {
 /** Polls briefly (shims exit just after their container is deleted), then returns what is left. */
 export async function settledLeaks(runDir?: string): Promise<Leaks> {
   let leaks = findLeaks(runDir);
-  for (let i = 0; i < 30 && Object.values(leaks).some((v) => v.length > 0); i++) {
+  for (let i = 0; i < 100 && Object.values(leaks).some((v) => v.length > 0); i++) {
     await new Promise((r) => setTimeout(r, 100));
     leaks = findLeaks(runDir);
   }
   return leaks;
 }
 
-export const NO_LEAKS: Leaks = { containers: [], tasks: [], snapshots: [], workDirs: [], processes: [] };
+export const NO_LEAKS: Leaks = { containers: [], tasks: [], snapshots: [], workDirs: [], processes: [], mounts: [], vms: [] };

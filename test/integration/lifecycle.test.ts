@@ -9,9 +9,9 @@ import { request } from 'undici';
 import { NO_LEAKS, containerIds, settledLeaks, startRealService, testContainerd, testRuntimes } from '../helpers/real-service.js';
 import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { PrivateContainerd } from '../../scripts/lib/private-containerd.js';
 
 const runtime = testRuntimes()[0]!;
-const repo = path.resolve(import.meta.dirname, '../..');
 
 async function postJson(url: string, body: unknown) {
   const res = await request(`${url}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -27,7 +27,7 @@ function serviceEnv(runDir: string, extra: Record<string, string> = {}): Record<
     KATA_EXEC_RUN_DIR: runDir,
     KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
     KATA_EXEC_POOL_SIZE: '0',
-    PATH: runtime === 'kata' ? `${c.shimDir}:${process.env.PATH}` : (process.env.PATH ?? ''),
+    PATH: c.kataKit ? `${c.kataKit}/bin:${process.env.PATH}` : (process.env.PATH ?? ''),
     ...extra,
   };
 }
@@ -93,9 +93,9 @@ describe(`lifecycle on ${runtime}`, () => {
 describe(`a containerd restart mid-run on ${runtime}`, () => {
   const c = testContainerd();
   const root = path.join(c.root, 'ctd2');
-  const env = { ...process.env, KATA_EXEC_STATE_DIR: path.join(root, 'state'), KATA_EXEC_RUN_DIR: path.join(root, 'run'), KATA_EXEC_SHIM_PATH: c.shimDir };
-  const address = path.join(root, 'run', 'containerd', 'containerd.sock');
-  const containerd = (cmd: 'start' | 'stop') => execFileSync('bash', [path.join(repo, 'scripts/containerd.sh'), cmd], { env, encoding: 'utf8' });
+  const ctd = new PrivateContainerd({ root, kataKit: c.kataKit });
+  const address = ctd.address;
+  const containerd = (cmd: 'start' | 'stop') => (cmd === 'start' ? ctd.start() : ctd.stop());
   const ctr = (...args: string[]) => execFileSync('ctr', ['--address', address, '-n', c.namespace, ...args], { encoding: 'utf8' });
 
   afterAll(() => {
@@ -113,8 +113,7 @@ describe(`a containerd restart mid-run on ${runtime}`, () => {
     try {
       const running = postJson(svc.url, { language: 'bash', code: 'sleep 120', timeoutMs: 60000 });
       await waitFor('the sandbox', () => (/^kx-[0-9a-f]{20}$/m.test(ctr('containers', 'list', '-q')) ? true : undefined));
-      const pid = Number(execFileSync('cat', [path.join(root, 'run', 'containerd', 'containerd.pid')], { encoding: 'utf8' }));
-      process.kill(pid, 'SIGKILL');
+      process.kill(ctd.pid(), 'SIGKILL');
 
       const started = Date.now();
       const r = await running;

@@ -134,6 +134,13 @@ export class LostOutputError extends VmCreationFailedError {
   }
 }
 
+/** Kata: the VM started but its agent never answered ("Failed to check if grpc server is working"). */
+export class VmAgentUnreachableError extends VmCreationFailedError {
+  constructor(cause: string) {
+    super('the sandbox VM did not answer', { cause });
+  }
+}
+
 // The request
 
 /** The request is well-formed JSON but its program does not make sense (files, env, args). */
@@ -242,7 +249,7 @@ export class UnauthorizedError extends KataExecError {
 
 // Never sent to a client
 
-export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'not_found' | 'already_exists' | 'other';
+export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'vm_agent_unreachable' | 'not_found' | 'already_exists' | 'other';
 
 /** A ctr command failed; `kind` classifies its stderr (src/ctr/parse.ts). */
 export class CtrError extends Error {

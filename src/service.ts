@@ -55,7 +55,7 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   );
   executor.usePool(pool);
   pool.start();
-  const catalog = new HostCatalog(config, backend.runtime, async () => (await backend.images.resolve(config.image)).rootfsPath, backend.detect);
+  const catalog = new HostCatalog(config, backend.runtime, async () => backend.images.view((await backend.images.resolve(config.image)).rootfsPath), backend.detect);
 
   return {
     backend,

@@ -16,6 +16,7 @@ import {
   type CtrTarget,
 } from './argv.js';
 import { runCommand, type CommandResult } from './exec.js';
+import { inMountNamespaceArgv } from './host.js';
 import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, type CtrFailure, type ImageRow } from './parse.js';
 import { CtrError } from '../errors.js';
 
@@ -44,8 +45,10 @@ export class CtrClient {
     private readonly exec: CommandRunner = runCommand,
   ) {}
 
-  private async run(argv: string[], timeoutMs = 20_000): Promise<CommandResult> {
-    const r = await this.exec(this.ctrPath, argv, { timeoutMs });
+  /** nsPid: run ctr in that process's mount namespace (nsenter), where a mount it makes must be. */
+  private async run(argv: string[], timeoutMs = 20_000, nsPid: number | null = null): Promise<CommandResult> {
+    const [file, ...args] = inMountNamespaceArgv(nsPid, [this.ctrPath, ...argv]);
+    const r = await this.exec(file!, args, { timeoutMs });
     if (r.spawnError) throw ctrError('other', argv, `cannot run ${this.ctrPath}: ${r.spawnError}`);
     if (r.timedOut) throw ctrError('daemon_unavailable', argv, 'ctr: timed out');
     if (r.exitCode !== 0) throw ctrError(classifyCtrError(r.stderr), argv, r.stderr);
@@ -69,12 +72,13 @@ export class CtrClient {
     return rows.find((r) => r.ref === ref) ?? null;
   }
 
-  async mountImage(ref: string, target: string): Promise<void> {
-    await this.run(mountImageArgv(this.target, ref, target), 120_000);
+  /** ctr mounts in its own process: nsPid puts the mount in containerd's namespace (host/containerd-ns.ts). */
+  async mountImage(ref: string, target: string, nsPid: number | null = null): Promise<void> {
+    await this.run(mountImageArgv(this.target, ref, target), 120_000, nsPid);
   }
 
-  async unmountImage(target: string): Promise<void> {
-    await this.run(unmountImageArgv(this.target, target));
+  async unmountImage(target: string, nsPid: number | null = null): Promise<void> {
+    await this.run(unmountImageArgv(this.target, target), 20_000, nsPid);
   }
 
   /** Runs a `ctr run --detach` argv: resolves once the task started. */

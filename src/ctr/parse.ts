@@ -14,6 +14,9 @@ export function classifyCtrError(stderr: string): CtrFailure {
   // task: ... context deadline exceeded") is the sandbox failing, not containerd.
   if (/failed to (create|start) shim|OCI runtime/i.test(line) && !/failed to dial/i.test(line)) {
     if (/binary not installed|failed to resolve runtime path/i.test(line)) return 'runtime_not_installed';
+    // Kata: the VM booted but its agent never answered the first check (about 1 start in 6
+    // on the emulated test hosts, more under load). The program never ran.
+    if (/Failed to check if grpc server is working/i.test(line)) return 'vm_agent_unreachable';
     return 'other';
   }
   // Only ctr's own connection to containerd: a runtime's "connection refused" (runsc's

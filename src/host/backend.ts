@@ -20,6 +20,7 @@ import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RootfsImageResolver } from './rootfs.js';
 import { driverFor, resolveRuntime } from '../runtimes/registry.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
+import { ContainerdMountNamespace } from './containerd-ns.js';
 import { deriveStrictProfile, isSeccompProfile } from './seccomp.js';
 import type { Logger } from '../sandbox/types.js';
 
@@ -101,8 +102,10 @@ export async function createCtrBackend(config: Config, logger: Logger, opts: Bac
   const runtime = resolveRuntime(settings, host);
   await driverFor(runtime.kind).prepareHost?.(settings, host);
 
-  const reconciled = await reconcile(ctr, workDir, logger);
-  const images = new RootfsImageResolver(ctr, rootfsDir);
+  // Kata 1.x's shim finds the sandbox's mounts only in containerd's mount namespace.
+  const mountNs = await new ContainerdMountNamespace(address).init();
+  const reconciled = await reconcile(ctr, workDir, logger, mountNs);
+  const images = new RootfsImageResolver(ctr, rootfsDir, mountNs);
   const seccomp = new CtrSeccompProvider(ctr, config.image);
   // Read containerd's default seccomp profile now, not on the first request; a failure
   // here (no image yet) is retried by the first execution.
@@ -111,14 +114,14 @@ export async function createCtrBackend(config: Config, logger: Logger, opts: Bac
   events.start();
   const kernelOom = new KernelOomWatch(config.namespace, (id) => events.noteOom(id), (err) => logger.warn({ err }, 'kernel OOM reports'));
   kernelOom.start();
-  const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events });
+  const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events, mountNs });
   // Sandboxes that could not be deleted while containerd was away are deleted when it is back.
   const sweeper = setInterval(() => {
     if (runner.orphanCount > 0) void runner.sweepOrphans();
   }, 5000);
   sweeper.unref();
   const health = new CtrHealthChecker(ctr, runtime, images, config.image, detect);
-  logger.info({ address, runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor }, 'sandbox backend ready');
+  logger.info({ address, containerdMountNamespace: (await mountNs.pid()) === null ? 'ours' : 'its own (mounts made there)', runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor }, 'sandbox backend ready');
 
   return {
     runtime,
@@ -133,7 +136,7 @@ export async function createCtrBackend(config: Config, logger: Logger, opts: Bac
       clearInterval(sweeper);
       events.stop();
       kernelOom.stop();
-      await reconcile(ctr, workDir, logger).catch(() => undefined);
+      await reconcile(ctr, workDir, logger, mountNs).catch(() => undefined);
       await images.releaseAll();
     },
   };

@@ -9,6 +9,7 @@ import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
 import { mountPointsUnder, readMountinfo } from '../ctr/mounts.js';
 import { killOrphanShims, killStrayClients } from '../ctr/processes.js';
+import type { ContainerdMountNamespace } from './containerd-ns.js';
 import { LABEL_MANAGED } from '../execution/executor.js';
 import type { Logger } from '../sandbox/types.js';
 
@@ -18,7 +19,12 @@ export interface ReconcileReport {
   clients: number;
 }
 
-export async function reconcile(ctr: CtrClient, workDir: string, logger: Logger): Promise<ReconcileReport> {
+export async function reconcile(
+  ctr: CtrClient,
+  workDir: string,
+  logger: Logger,
+  mountNs: ContainerdMountNamespace | null = null,
+): Promise<ReconcileReport> {
   const clients = await killStrayClients(ctr.target.address, ctr.target.namespace);
   const ids = await ctr.listContainers({ key: LABEL_MANAGED, value: 'true' });
   for (const id of ids) {
@@ -26,8 +32,10 @@ export async function reconcile(ctr: CtrClient, workDir: string, logger: Logger)
     await ctr.removeContainer(id).catch((err: unknown) => logger.warn({ err, id }, 'could not remove a leftover container'));
   }
   // A dev-profile overlay of a dead process is still mounted: unmount before removing.
-  const stale = mountPointsUnder(await readMountinfo().catch(() => ''), workDir);
-  for (const m of stale) await umount(m).catch((err: unknown) => logger.warn({ err, m }, 'could not unmount a leftover overlay'));
+  // In containerd's mount namespace when it has its own (the Kata kit's): they were made there.
+  const nsPid = mountNs ? await mountNs.pid() : null;
+  const stale = mountPointsUnder(await (mountNs ? mountNs.mountinfo() : readMountinfo()).catch(() => ''), workDir);
+  for (const m of stale) await umount(m, nsPid).catch((err: unknown) => logger.warn({ err, m }, 'could not unmount a leftover overlay'));
   let dirs: string[] = [];
   try {
     dirs = await readdir(workDir);

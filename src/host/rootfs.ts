@@ -7,24 +7,44 @@ import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
-import { isMountPoint } from '../ctr/mounts.js';
+import { isMountPoint, parseMountPoints } from '../ctr/mounts.js';
+import type { ContainerdMountNamespace } from './containerd-ns.js';
 import { asServiceError, CtrError, ImageNotFoundError } from '../errors.js';
 import type { ImageResolver, ResolvedImage } from '../sandbox/types.js';
 
 const RECHECK_MS = 10_000;
 
 export class RootfsImageResolver implements ImageResolver {
-  private cache = new Map<string, { at: number; image: ResolvedImage }>();
+  private cache = new Map<string, { at: number; nsPid: number | null; image: ResolvedImage }>();
   private pending = new Map<string, Promise<ResolvedImage>>();
 
+  /**
+   * ns: containerd's mount namespace. The shared rootfs is mounted there, where a Kata 1.x
+   * shim bind-mounts it for the VM (host/containerd-ns.ts); null: ours.
+   */
   constructor(
     private readonly ctr: CtrClient,
     private readonly rootfsDir: string,
+    private readonly ns: ContainerdMountNamespace | null = null,
   ) {}
+
+  private async nsPid(): Promise<number | null> {
+    return this.ns ? this.ns.pid() : null;
+  }
+
+  private async mounted(dir: string): Promise<boolean> {
+    return this.ns ? parseMountPoints(await this.ns.mountinfo()).includes(dir) : isMountPoint(dir);
+  }
+
+  /** A path of the rootfs as this process can read it (through containerd's namespace). */
+  async view(p: string): Promise<string> {
+    return this.ns ? this.ns.view(p) : p;
+  }
 
   async resolve(image: string): Promise<ResolvedImage> {
     const hit = this.cache.get(image);
-    if (hit && Date.now() - hit.at < RECHECK_MS) return hit.image;
+    // A restarted containerd of its own mount namespace has none of the old one's mounts.
+    if (hit && Date.now() - hit.at < RECHECK_MS && hit.nsPid === (await this.nsPid())) return hit.image;
     let p = this.pending.get(image);
     if (!p) {
       p = this.load(image).finally(() => this.pending.delete(image));
@@ -45,21 +65,22 @@ export class RootfsImageResolver implements ImageResolver {
       throw new ImageNotFoundError(image);
     }
     const rootfsPath = path.join(this.rootfsDir, row.digest.replace(/^sha256:/, '').slice(0, 24));
-    if (!(await isMountPoint(rootfsPath))) {
+    if (!(await this.mounted(rootfsPath))) {
       await mkdir(rootfsPath, { recursive: true, mode: 0o755 });
+      const nsPid = await this.nsPid();
       try {
-        await this.ctr.mountImage(image, rootfsPath);
+        await this.ctr.mountImage(image, rootfsPath, nsPid);
       } catch (err) {
         if (!(err instanceof CtrError && err.kind === 'already_exists')) throw asServiceError(err);
         // A lease from an earlier process exists but nothing is mounted: start over.
-        await this.ctr.unmountImage(rootfsPath).catch(() => undefined);
-        await this.ctr.mountImage(image, rootfsPath).catch((e: unknown) => {
+        await this.ctr.unmountImage(rootfsPath, nsPid).catch(() => undefined);
+        await this.ctr.mountImage(image, rootfsPath, nsPid).catch((e: unknown) => {
           throw asServiceError(e);
         });
       }
     }
     const resolved: ResolvedImage = { ref: image, digest: row.digest, rootfsPath, labels: {} };
-    this.cache.set(image, { at: Date.now(), image: resolved });
+    this.cache.set(image, { at: Date.now(), nsPid: await this.nsPid(), image: resolved });
     await this.unmountStale(new Set([...this.cache.values()].map((c) => c.image.rootfsPath)));
     return resolved;
   }
@@ -80,9 +101,10 @@ export class RootfsImageResolver implements ImageResolver {
   }
 
   private async release(dir: string): Promise<void> {
-    if (await isMountPoint(dir)) {
+    if (await this.mounted(dir)) {
+      const nsPid = await this.nsPid();
       // The lease of `ctr images mount` may have expired (24 h): then umount directly.
-      await this.ctr.unmountImage(dir).catch(() => umount(dir).catch(() => undefined));
+      await this.ctr.unmountImage(dir, nsPid).catch(() => umount(dir, nsPid).catch(() => undefined));
     }
     await rmdir(dir).catch(() => undefined);
   }

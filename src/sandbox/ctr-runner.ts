@@ -17,10 +17,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
 import type { CtrClient } from '../ctr/client.js';
-import { mountOverlay, mountTmpfs, umount } from '../ctr/host.js';
+import { mountOverlay, mountTmpfs, runInMountNamespace, umount } from '../ctr/host.js';
 import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
 import { killOrphanShims } from '../ctr/processes.js';
-import { asServiceError, CtrError, LostOutputError } from '../errors.js';
+import { asServiceError, CtrError, LostOutputError, VmAgentUnreachableError } from '../errors.js';
 import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
 import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './files.js';
 import { newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
@@ -44,6 +44,11 @@ export interface CtrRunnerDeps {
   workDir: string;
   logger: Logger;
   events: OomEvents | null;
+  /**
+   * containerd's mount namespace, where the overlay of a writable root must be mounted for a
+   * Kata 1.x shim to see it (host/containerd-ns.ts). Absent: ours.
+   */
+  mountNs?: { pid(): Promise<number | null> } | null;
 }
 
 export class CtrSandboxRunner implements WarmSandboxRunner {
@@ -80,6 +85,10 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     return removed;
   }
 
+  private async nsPid(): Promise<number | null> {
+    return this.d.mountNs ? this.d.mountNs.pid() : null;
+  }
+
   get runtime(): RuntimeTarget {
     return this.d.runtime;
   }
@@ -99,8 +108,13 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     try {
       return await this.runOnce(spec, opts);
     } catch (err) {
-      if (!(err instanceof LostOutputError) || opts.signal?.aborted) throw err;
-      this.d.logger.warn({ executionId: spec.id }, 'ctr lost the output of a sandbox that exited 0; running it again');
+      if (!(err instanceof LostOutputError || err instanceof VmAgentUnreachableError) || opts.signal?.aborted) throw err;
+      // Also once, and only when the program never started: a Kata VM whose agent never
+      // answered its first check. Never on the program's own failure, which is a result.
+      this.d.logger.warn(
+        { executionId: spec.id, cause: (err as Error).cause },
+        err instanceof LostOutputError ? 'ctr lost the output of a sandbox that exited 0; running it again' : 'the sandbox VM did not answer; creating it once more',
+      );
       return this.runOnce(spec, opts);
     }
   }
@@ -197,10 +211,12 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     // The writable layer is a tmpfs as large as the disk limit: writes to / are capped like
     // /tmp's, never land on the host disk, and are gone with the sandbox.
     await Promise.all([dir.overlay.scratch, dir.overlay.merged].map((p) => mkdir(p, { recursive: true })));
-    await mountTmpfs(dir.overlay.scratch, spec.resources.tmpfsBytes);
+    const nsPid = await this.nsPid();
+    await mountTmpfs(dir.overlay.scratch, spec.resources.tmpfsBytes, nsPid);
     mounted();
-    await Promise.all([dir.overlay.upper, dir.overlay.work].map((p) => mkdir(p)));
-    await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged);
+    // The tmpfs may be mounted in containerd's namespace only: its directories are made there.
+    await runInMountNamespace(nsPid, ['mkdir', dir.overlay.upper, dir.overlay.work]);
+    await mountOverlay(image.rootfsPath, dir.overlay.upper, dir.overlay.work, dir.overlay.merged, nsPid);
     return dir.overlay.merged;
   }
 
@@ -239,7 +255,8 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     }
     this.d.events?.forget(id);
     if (overlayMounted) {
-      for (const m of [dir.overlay.merged, dir.overlay.scratch]) await umount(m).catch((err: unknown) => log.error({ err, m }, 'umount failed'));
+      const nsPid = await this.nsPid();
+      for (const m of [dir.overlay.merged, dir.overlay.scratch]) await umount(m, nsPid).catch((err: unknown) => log.error({ err, m }, 'umount failed'));
     }
     await removeExecutionDir(dir).catch((err: unknown) => log.error({ err }, 'removing the work directory failed'));
   }

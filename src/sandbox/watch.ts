@@ -9,7 +9,7 @@ import type { CtrClient } from '../ctr/client.js';
 import { spawnStreaming } from '../ctr/exec.js';
 import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
 import type { RuntimeKind } from '../schemas/common.js';
-import { DaemonUnavailableError, KataNotAvailableError, LostOutputError, VmCreationFailedError, VmExecutionFailedError } from '../errors.js';
+import { DaemonUnavailableError, KataNotAvailableError, LostOutputError, VmAgentUnreachableError, VmCreationFailedError, VmExecutionFailedError } from '../errors.js';
 import { watchAbort } from './abort.js';
 import { CappedCapture } from './capture.js';
 import { startDeadline } from './deadline.js';
@@ -144,8 +144,9 @@ export async function watchSandbox(
 export function startError(runtime: RuntimeKind, into: 'cold' | 'warm', stderr: string, exitCode: number | null): Error {
   const line = lastCtrLine(stderr);
   const kind = classifyCtrError(line ?? stderr);
-  const cause = line ?? `ctr exited ${exitCode} without starting the program`;
+  const cause = line ?? `ctr exited ${exitCode} without starting the program; its stderr ended: ${JSON.stringify(stderr.slice(-400))}`;
   if (line === null && exitCode === 0) return new LostOutputError(cause);
+  if (kind === 'vm_agent_unreachable' && into === 'cold') return new VmAgentUnreachableError(cause);
   if (kind === 'daemon_unavailable') return new DaemonUnavailableError(undefined, { cause });
   if (into === 'warm') return new VmExecutionFailedError('the program could not be started in the pooled sandbox', { cause });
   if (kind === 'runtime_not_installed') {

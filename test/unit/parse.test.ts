@@ -25,6 +25,11 @@ describe('classifyCtrError (ctr 1.6 messages)', () => {
     ['ctr: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing"', 'daemon_unavailable'],
     ['ctr: container "kx-1" in namespace "kata-exec": not found', 'not_found'],
     ['ctr: something else went wrong', 'other'],
+    // Seen with the Kata kit (Kata 1.13): the agent never answered its first check; retried once.
+    [
+      'ctr: failed to create shim task: Failed to check if grpc server is working: rpc error: code = Unavailable desc = transport is closing: unknown',
+      'vm_agent_unreachable',
+    ],
   ] as const)('%s -> %s', (line, want) => {
     expect(classifyCtrError(line)).toBe(want);
   });

@@ -1,0 +1,81 @@
+/**
+ * The hostile basics on real Kata VMs, side by side: a fork bomb, a disk fill, an output
+ * flood and escape probes (the memory bomb is in vm.test.ts). Each is contained in its VM
+ * and leaves nothing of itself; then the service answers the next request correctly and
+ * nothing of ours is left on the host.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
+import { settledLeftoversOf, useKataService } from './kata-helpers.js';
+
+const T = 120_000;
+const ENV = { KATA_EXEC_KATA_SHIM: 'generic', KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
+
+describe('Kata: hostile programs', () => {
+  const svc = useKataService(ENV);
+  const token = `kxhost${randomBytes(8).toString('hex')}`;
+  const dir = mkdtempSync('/tmp/kx-kata-hostile-');
+  chmodSync(dir, 0o755);
+  const marker = path.join(dir, 'marker');
+  writeFileSync(marker, `${token}\n`, { mode: 0o644 });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe.concurrent('each contained in its VM', () => {
+    it('a fork bomb under a pids limit of 64', async () => {
+      const code = 'import os, time\nprint("bombing", flush=True)\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)';
+      const r = await execute(svc(), { language: 'python', code, timeoutMs: 60_000, limits: { pids: 64 } });
+      expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
+      expect(r.stdout).toContain('bombing');
+      expect(await settledLeftoversOf(r.id)).toEqual([]);
+    });
+
+    it('a disk fill stops at the /tmp size and at the read-only root', async () => {
+      const code = 'dd if=/dev/zero of=/tmp/fill bs=1M 2>&1 | tail -n1; dd if=/dev/zero of=/fill bs=1M count=1 2>&1 | head -n1; du -m /tmp/fill | cut -f1';
+      const r = await execute(svc(), { language: 'bash', code, limits: { diskMb: 16 } });
+      expect(r.stdout).toMatch(/No space left on device/);
+      expect(r.stdout).toMatch(/Read-only file system/);
+      expect(r.stdout.trim().split('\n').pop()).toBe('16');
+      expect(await settledLeftoversOf(r.id)).toEqual([]);
+    });
+
+    it('an output flood is cut at its cap and the VM stopped', async () => {
+      const r = await execute(svc(), { language: 'bash', code: 'yes', limits: { outputBytes: 65536 } });
+      expect(r.status).toBe('output_limit');
+      expect(r.truncated).toBe(true);
+      expect(Buffer.byteLength(r.stdout)).toBeLessThanOrEqual(65536 + 200);
+      expect(await settledLeftoversOf(r.id)).toEqual([]);
+    });
+
+    it('escape probes see the guest, never the host', async () => {
+      const code = [
+        'import os',
+        `m = ${JSON.stringify(marker)}`,
+        'for p in [m, "/proc/1/root" + m, "/proc/self/root" + m]:',
+        '    try: print("READ", p, open(p).read().strip())',
+        '    except OSError as e: print("denied", e.strerror)',
+        'print("pids", len([p for p in os.listdir("/proc") if p.isdigit()]))',
+        'try: os.mkdir("/sys/fs/cgroup/x"); print("CGROUP-WRITABLE")',
+        'except OSError as e: print("cgroup", e.strerror)',
+        'print("devs", sorted(d for d in os.listdir("/dev") if d.startswith(("vd", "sd", "kvm", "mem"))))',
+      ].join('\n');
+      const r = await execute(svc(), { language: 'python', code });
+      expect(r.status, r.stderr).toBe('ok');
+      expect(r.stdout).not.toContain(token);
+      expect(r.stdout).not.toContain('READ');
+      expect(r.stdout).not.toContain('CGROUP-WRITABLE');
+      expect(r.stdout).toContain('devs []');
+      // The guest's own few processes, not the host's hundreds.
+      expect(Number(/pids (\d+)/.exec(r.stdout)?.[1])).toBeLessThan(20);
+      expect(await settledLeftoversOf(r.id)).toEqual([]);
+    });
+  });
+
+  it('then answers the next request correctly, and nothing of ours is left on the host', async () => {
+    const r = await execute(svc(), { language: 'python', code: 'print(6*7)' });
+    expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42\n' });
+    expect(await settledLeaks(svc().runDir)).toEqual(NO_LEAKS);
+  });
+});

@@ -63,6 +63,7 @@ import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type Exec
 import { Executor } from '../src/execution/executor.js';
 import { newNonce, wrapWithMarker } from '../src/sandbox/marker.js';
 import type { SandboxSpec } from '../src/sandbox/types.js';
+import { kataBench, kataTable, type KataFigures } from './bench-kata.js';
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -94,6 +95,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rss-tolerance-mb N    growth between sets 2 and 3 still called "no growth" (default 4)
   --json FILE             also write every figure as JSON
   --markdown FILE         also write the tables as Markdown
+  --kata N                runs of each Kata line (raw ctr run, service cold, service warm) through
+                          the Kata kit when it is installed (default 3; 0 skips)
   --quick                 12 requests, 2 warm-ups, 100 executions per memory set, 5 breakdown samples
   --verbose               print progress details`;
 
@@ -114,6 +117,7 @@ interface Options {
   json: string | null;
   markdown: string | null;
   verbose: boolean;
+  kata: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -136,6 +140,7 @@ function parseOptions(argv: string[]): Options {
       json: { type: 'string' },
       markdown: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      kata: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -179,6 +184,7 @@ function parseOptions(argv: string[]): Options {
     json: values.json ?? null,
     markdown: values.markdown ?? null,
     verbose: values.verbose ?? false,
+    kata: int('kata', values.kata, 3, 0),
   };
   if (Math.max(...o.concurrency) > o.requests) throw new Error('--requests must be at least the largest concurrency');
   return o;
@@ -1171,6 +1177,8 @@ interface Report {
   loadEnd: string;
   activityStart: string;
   activityEnd: string;
+  /** The Kata lines (scripts/bench-kata.ts), null without the kit. */
+  kata: KataFigures | null;
 }
 
 /** The commit and whether src/ differs from it: the service measured is the working tree's. */
@@ -1417,6 +1425,15 @@ function markdownReport(r: Report): string {
     out.push('', mdTable(['VmRSS', 'MB'], rows));
   }
   out.push('', mdTable(['target', 'figures', 'verdict'], targets(r).map((t) => [t.name, t.detail, verdict(t.met)])));
+  if (r.kata) {
+    out.push('', `Kata through the kit (${r.kata.kit}, QEMU ${r.kata.accel.toUpperCase()}), python print(6*7), one at a time:`, '');
+    out.push(
+      mdTable(
+        ['line', 'median (s)', 'ok runs', 'failed'],
+        r.kata.lines.map((l) => [l.line, l.medianMs === null ? 'n/a' : fmt(l.medianMs / 1000), String(l.runs - l.failures), String(l.failures)]),
+      ),
+    );
+  }
   return out.join('\n') + '\n';
 }
 
@@ -1460,6 +1477,7 @@ async function main(): Promise<void> {
     loadEnd: '',
     activityStart: '',
     activityEnd: '',
+    kata: null,
   };
   const e = await startEnvironment(o);
   report.activityStart = foreignActivity(e.root);
@@ -1538,10 +1556,16 @@ async function main(): Promise<void> {
     const compiled = o.compiled && !stopping ? compileService(e) : null;
     if (compiled && !stopping) report.memory.push(await memoryRun(e, o, 'compiled', compiled));
   }
-  report.loadEnd = loadAvg();
-  report.activityEnd = foreignActivity(e.root);
   if (stopping) return;
   await cleanup();
+  // Kata through the kit, where it is installed: a containerd of its own, VMs one at a time.
+  if (o.kata > 0 && !stopping) {
+    log(`kata: ${o.kata} run(s) of each line through the Kata kit (if installed)`);
+    report.kata = await kataBench(o.kata, log);
+    if (!report.kata) log('kata: no kit installed (KATA_EXEC_KATA_KIT or /opt/kata-kit): no Kata lines');
+  }
+  report.loadEnd = loadAvg();
+  report.activityEnd = foreignActivity(e.root);
   log(`done in ${fmt((performance.now() - t0) / 60_000)} min`);
 
   console.log(`\nkata-exec benchmark, ${report.date}`);
@@ -1550,9 +1574,11 @@ async function main(): Promise<void> {
     `${o.requests} measured requests per cell (in up to ${o.rounds} interleaved rounds) after ${o.warmup} warm-up(s); latency in ms per execution; exec/s = requests / wall time of the cell\n`,
   );
   console.log(textReport(report));
+  if (report.kata) console.log(`\n${kataTable(report.kata)}`);
   if (o.json) writeFileSync(o.json, JSON.stringify({ ...report, ratios: ratios(report), targets: targets(report) }, null, 2));
   if (o.markdown) writeFileSync(o.markdown, markdownReport(report));
-  const failures = report.cells.reduce((a, c) => a + c.failures, 0) + report.memory.reduce((a, m) => a + m.failures, 0);
+  const failures =
+    report.cells.reduce((a, c) => a + c.failures, 0) + report.memory.reduce((a, m) => a + m.failures, 0) + (report.kata?.lines.reduce((a, l) => a + l.failures, 0) ?? 0);
   if (failures > 0) {
     console.log(`\n${failures} execution(s) failed: these figures are not a valid benchmark`);
     process.exitCode = 1;

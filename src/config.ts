@@ -37,9 +37,9 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_HYPERVISOR: Choice(['qemu', 'cloud-hypervisor', 'firecracker'] as const, 'qemu', 'Kata hypervisor (kata only).'),
   KATA_EXEC_KATA_RUNTIME_PATH: Str('kata-runtime', 'The kata-runtime binary, used by the health check (`kata-runtime check`).'),
   KATA_EXEC_KATA_SHIM: Choice(
-    ['per-hypervisor', 'generic'] as const,
-    'per-hypervisor',
-    'Which Kata containerd runtime name to use: kata-deploy\'s per-hypervisor handler (io.containerd.kata-qemu.v2, ...) or the generic io.containerd.kata.v2.',
+    ['auto', 'per-hypervisor', 'generic'] as const,
+    'auto',
+    'Which Kata containerd runtime name to use: kata-deploy\'s per-hypervisor handler (io.containerd.kata-qemu.v2, ...) or the generic io.containerd.kata.v2 (Kata 1.x has only that one). `auto`: the per-hypervisor one when its shim is installed, else the generic one.',
   ),
   KATA_EXEC_KATA_CONFIG_PATH: Str('', 'Kata configuration file passed as --runtime-config-path (empty: the shim\'s default).'),
   KATA_EXEC_KERNEL_PATH: Str('', 'Guest kernel for Kata, sent as the io.katacontainers.config.hypervisor.kernel annotation (empty: the configured one).'),

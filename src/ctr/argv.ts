@@ -78,20 +78,20 @@ export interface ImageRunOptions {
   command: string[];
   env: string[];
   cwd: string;
-  user: string;
   readOnly: boolean;
   memoryBytes: number;
   cpuQuota: number;
   cpuPeriod: number;
   mounts: { type: string; src: string; dst: string; options: string[] }[];
   seccomp: boolean;
-  hostname: string;
 }
 
 /**
  * `ctr run --rm [flags] IMAGE ID CMD...`: the image launch mode (Firecracker).
  * ctr has no flag for a pids limit, rlimits or no-new-privileges off, so those limits are
- * reported as not enforced in this mode.
+ * reported as not enforced in this mode. ctr 1.6 has no --user and no --hostname either:
+ * the program runs as the image's own user (65534 in the sandbox image), whatever the
+ * profile (seen with the Kata kit: ctr refused the --user this mode passed).
  */
 export function runWithImageArgv(t: CtrTarget, rt: RuntimeTarget, o: ImageRunOptions): string[] {
   const a = [...globalArgs(t), 'run', o.detach ? '--detach' : '--rm', ...runtimeArgs(rt), ...labelArgs(o.labels)];
@@ -100,7 +100,7 @@ export function runWithImageArgv(t: CtrTarget, rt: RuntimeTarget, o: ImageRunOpt
   if (o.memoryBytes > 0) a.push('--memory-limit', String(o.memoryBytes));
   if (o.cpuQuota > 0) a.push('--cpu-quota', String(o.cpuQuota), '--cpu-period', String(o.cpuPeriod));
   if (o.seccomp) a.push('--seccomp');
-  a.push('--user', o.user, '--cwd', o.cwd);
+  a.push('--cwd', o.cwd);
   for (const e of o.env) a.push('--env', e);
   for (const m of o.mounts) {
     a.push('--mount', `type=${m.type},src=${m.src},dst=${m.dst},options=${m.options.join(':')}`);

@@ -95,10 +95,9 @@ export async function createCtrBackend(config: Config, logger: Logger, opts: Bac
   const workDir = path.join(config.runDir, 'work');
   const rootfsDir = path.join(config.runDir, 'rootfs');
   await Promise.all([binDir, workDir, rootfsDir].map((d) => mkdir(d, { recursive: true, mode: 0o711 })));
-  const settings = runtimeSettingsOf(config);
-
   const detect: HostDetector = () => detectHostRuntimes({ runscPath: config.runscPath, ...(opts.searchPath !== undefined ? { searchPath: opts.searchPath } : {}) });
   const host = await detect();
+  const settings = runtimeSettingsOf(config, host);
   const runtime = resolveRuntime(settings, host);
   await driverFor(runtime.kind).prepareHost?.(settings, host);
 

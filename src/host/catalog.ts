@@ -42,7 +42,7 @@ export class HostCatalog implements Catalog {
     const host = await this.detect();
     const root = await this.rootfs().catch(() => null);
     const versions = root ? await readImageLanguages(root) : {};
-    const settings = runtimeSettingsOf(this.config);
+    const settings = runtimeSettingsOf(this.config, host);
     const runtimes = DRIVER_ORDER.map((d) => d.catalogRow(settings, host, this.active));
     return {
       languages: LANGUAGES.map((l) => ({ name: l.name, aliases: l.aliases, version: versions[l.name] ?? null, entryFile: l.file })),

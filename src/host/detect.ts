@@ -1,5 +1,5 @@
 /** Finds the runtimes a host has, by looking on PATH for the binaries their drivers name. */
-import { access, constants } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostRuntimes } from '../runtimes/driver.js';
 import { knownShims } from '../runtimes/registry.js';
@@ -33,7 +33,19 @@ export async function detectHostRuntimes(opts: { runscPath: string; searchPath?:
     shims: found.filter((s): s is string => s !== null),
     runscPath: await which(opts.runscPath, searchPath),
     runcPath: await which('runc', searchPath),
+    hardwareVirtualization: await hasHardwareVirtualization(),
   };
 }
 
 export type HostDetector = () => Promise<HostRuntimes>;
+
+/** KVM can run a stock guest: /dev/kvm, and a CPU with VMX or SVM (a PVM host has neither flag). */
+export async function hasHardwareVirtualization(): Promise<boolean> {
+  const kvm = await access('/dev/kvm').then(
+    () => true,
+    () => false,
+  );
+  if (!kvm) return false;
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  return /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
+}

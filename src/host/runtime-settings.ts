@@ -1,13 +1,15 @@
 /** The settings the runtime drivers read, taken from the service's configuration. */
 import path from 'node:path';
 import type { Config } from '../config.js';
-import type { RuntimeSettings } from '../runtimes/driver.js';
+import type { HostRuntimes, RuntimeSettings } from '../runtimes/driver.js';
+import { kataShimFor } from '../runtimes/kata.js';
 
-export function runtimeSettingsOf(config: Config): RuntimeSettings {
+/** `host`: resolves KATA_EXEC_KATA_SHIM=auto against the shims it has (kata.ts, kataShimFor). */
+export function runtimeSettingsOf(config: Config, host: HostRuntimes): RuntimeSettings {
   return {
     runtime: config.runtime,
     hypervisor: config.hypervisor,
-    kataShim: config.kataShim,
+    kataShim: kataShimFor(config.kataShim, config.hypervisor, host),
     kataConfigPath: config.kataConfigPath,
     runscPath: config.runscPath,
     runscWrapperPath: path.join(config.runDir, 'bin', 'runsc-kata-exec'),

@@ -5,6 +5,7 @@
  * file that exports a driver and one line in registry.ts.
  */
 import type { RuntimeTarget } from '../ctr/argv.js';
+import type { OciSeccomp } from '../ctr/oci-spec.js';
 import type { KataExecError } from '../errors.js';
 import type { Hypervisor, Isolation, RuntimeKind } from '../schemas/common.js';
 import type { LimitsEnforced } from '../schemas/execute.js';
@@ -19,12 +20,15 @@ export interface HostRuntimes {
   shims: string[];
   runscPath: string | null;
   runcPath: string | null;
+  /** /dev/kvm with VMX/SVM; without it a VM runtime emulates (QEMU TCG). Unknown: absent. */
+  hardwareVirtualization?: boolean;
 }
 
 export interface RuntimeSettings {
   runtime: 'auto' | RuntimeKind;
   hypervisor: Hypervisor;
-  kataShim: 'per-hypervisor' | 'generic';
+  /** `auto` is resolved against the host by host/runtime-settings.ts before any driver reads it. */
+  kataShim: 'auto' | 'per-hypervisor' | 'generic';
   kataConfigPath: string;
   /** The runsc binary (KATA_EXEC_RUNSC_PATH). */
   runscPath: string;
@@ -61,6 +65,8 @@ export interface RuntimeDriver {
   prepareHost?(s: RuntimeSettings, host: HostRuntimes): Promise<void>;
   /** The pids cgroup limit and RLIMIT_NPROC for a user pids limit (0: none). */
   pidLimits(pids: number): { pids: number; nproc: number };
+  /** The seccomp profile as this runtime's enforcer needs it (Kata 1.x's agent knows no errnoRet). */
+  seccomp?(profile: OciSeccomp): OciSeccomp;
   /** OCI annotations of a sandbox (Kata sizes its VM from them). */
   annotations(spec: SpecView): Record<string, string>;
   /** What this runtime can promise to enforce, under this target. */

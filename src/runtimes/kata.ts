@@ -5,8 +5,9 @@
  */
 import { KataNotAvailableError } from '../errors.js';
 import type { Hypervisor } from '../schemas/common.js';
+import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { bytesToMib } from '../units.js';
-import { limitsOfLaunch, shimBinary, type RuntimeDriver, type RuntimeSettings, type SpecView } from './driver.js';
+import { limitsOfLaunch, shimBinary, type HostRuntimes, type RuntimeDriver, type RuntimeSettings, type SpecView } from './driver.js';
 
 const HYPERVISOR_SHIM: Record<Hypervisor, string> = {
   qemu: 'kata-qemu',
@@ -17,6 +18,35 @@ const HYPERVISORS = Object.keys(HYPERVISOR_SHIM) as Hypervisor[];
 
 export function kataRuntimeName(h: Hypervisor, shim: RuntimeSettings['kataShim']): string {
   return shim === 'generic' ? 'io.containerd.kata.v2' : `io.containerd.${HYPERVISOR_SHIM[h]}.v2`;
+}
+
+/**
+ * KATA_EXEC_KATA_SHIM=auto: kata-deploy's per-hypervisor shim (Kata 3.x) when installed,
+ * else the generic containerd-shim-kata-v2 (Kata 1.x has only that one; the kit installs it).
+ */
+export function kataShimFor(setting: RuntimeSettings['kataShim'], h: Hypervisor, host: HostRuntimes): 'per-hypervisor' | 'generic' {
+  if (setting !== 'auto') return setting;
+  if (host.shims.includes(shimBinary(kataRuntimeName(h, 'per-hypervisor')))) return 'per-hypervisor';
+  return host.shims.includes(shimBinary(kataRuntimeName(h, 'generic'))) ? 'generic' : 'per-hypervisor';
+}
+
+/**
+ * Kata 1.x's agent knows no `errnoRet` (its libcontainer predates it). containerd's default
+ * profile has one such rule, clone3 -> ENOSYS, so that glibc falls back to clone, whose
+ * flags seccomp can filter. In the kit's guest that rule made every program exit 2 before
+ * its first byte, and without it clone3 gets EPERM and no thread can start. ENOSYS without
+ * errnoRet: SCMP_ACT_TRACE, which with no tracer attached fails the call with ENOSYS
+ * (seccomp(2)). A tracer could let the call through instead: hardened denies ptrace, so
+ * there none can; under the default profile a program may ptrace its own child, inside
+ * its VM. Any other errnoRet rule keeps its denial, with the profile's default errno.
+ */
+export function forKata1Agent(p: OciSeccomp): OciSeccomp {
+  const syscalls = (p.syscalls ?? []).map((r) => {
+    if (r.errnoRet === undefined) return r;
+    const { errnoRet, ...rest } = r;
+    return errnoRet === 38 ? { ...rest, action: 'SCMP_ACT_TRACE' } : rest;
+  });
+  return { ...p, syscalls };
 }
 
 const K = 'io.katacontainers.config.hypervisor.';
@@ -57,7 +87,10 @@ export const kataDriver: RuntimeDriver = {
       : `Kata Containers is not available: ${shim} is not on PATH. Install Kata (kata-deploy or the release tarball), or set KATA_EXEC_RUNTIME=gvisor`;
   },
   unavailable: (message) => new KataNotAvailableError(message),
-  pidLimits: (pids) => ({ pids, nproc: 0 }),
+  // Kata 1.x drops the pids cgroup in the guest (kata_agent.go constraintGRPCSpec): the limit
+  // is RLIMIT_NPROC, per uid in the guest kernel, and one VM holds one sandbox.
+  pidLimits: (pids) => ({ pids, nproc: pids }),
+  seccomp: forKata1Agent,
   annotations: kataAnnotations,
   limitsEnforced: limitsOfLaunch,
   catalogRow: (s, host, active) => {
@@ -75,6 +108,13 @@ export const kataDriver: RuntimeDriver = {
   },
   health: (target, host) => {
     const shim = shimBinary(target.ociRuntime);
-    return host.shims.includes(shim) ? { ok: true, detail: `kata (${target.ociRuntime}) is installed` } : { ok: false, detail: `${shim} is not installed` };
+    if (!host.shims.includes(shim)) return { ok: false, detail: `${shim} is not installed` };
+    // Emulated VMs work, slowly: that is said, never made a failure (nor is `kata-runtime
+    // check`, which fails on such a host, consulted for readiness).
+    const emulated =
+      host.hardwareVirtualization === false
+        ? '; VMs are emulated on this host (no /dev/kvm with VMX/SVM: QEMU TCG), each boots in seconds, not tenths'
+        : '';
+    return { ok: true, detail: `kata (${target.ociRuntime}) is installed${emulated}` };
   },
 };

@@ -27,7 +27,8 @@ export function ociSpecInput(
   o: { rootfs: string; codeDir: string; ioDir: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
 ): OciSpecInput {
   const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
-  const { pids, nproc } = driverFor(rt.kind).pidLimits(spec.resources.pids);
+  const driver = driverFor(rt.kind);
+  const { pids, nproc } = driver.pidLimits(spec.resources.pids);
   return {
     rootfsPath: o.rootfs,
     readOnlyRootfs: spec.security.readOnlyRootfs,
@@ -48,7 +49,7 @@ export function ociSpecInput(
     tmpfsBytes: spec.resources.tmpfsBytes,
     openFiles: spec.resources.openFiles,
     network: spec.security.networkMode,
-    seccomp: o.seccomp,
+    seccomp: o.seccomp && driver.seccomp ? driver.seccomp(o.seccomp) : o.seccomp,
     annotations: sandboxAnnotations(spec),
   };
 }
@@ -67,7 +68,6 @@ export function imageRunOptions(
     command: o.command,
     env: spec.env,
     cwd: spec.workingDir,
-    user: spec.security.user,
     readOnly: spec.security.readOnlyRootfs,
     memoryBytes: spec.resources.memoryBytes,
     cpuQuota: cpuQuotaOf(spec),
@@ -78,6 +78,5 @@ export function imageRunOptions(
       { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
     ],
     seccomp: o.seccomp,
-    hostname: 'sandbox',
   };
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, KataNotAvailableError, RuntimeUnavailableError } from '../../src/errors.js';
 import { shimBinary, type HostRuntimes, type RuntimeSettings } from '../../src/runtimes/driver.js';
-import { kataRuntimeName } from '../../src/runtimes/kata.js';
-import { isolationOf, resolveRuntime } from '../../src/runtimes/registry.js';
+import { forKata1Agent, kataRuntimeName, kataShimFor } from '../../src/runtimes/kata.js';
+import { driverFor, isolationOf, resolveRuntime } from '../../src/runtimes/registry.js';
 
 const S: RuntimeSettings = {
   runtime: 'auto',
@@ -144,5 +144,42 @@ describe('isolationOf', () => {
     expect(isolationOf('kata')).toBe('vm');
     expect(isolationOf('gvisor')).toBe('gvisor');
     expect(isolationOf('runc')).toBe('container');
+  });
+});
+
+describe('the Kata driver on Kata 1.x (the kit)', () => {
+  const hostWith = (shims: string[]) => ({ shims, runscPath: null, runcPath: null });
+  it('KATA_EXEC_KATA_SHIM=auto: per-hypervisor when installed, else the generic shim', () => {
+    expect(kataShimFor('auto', 'qemu', hostWith(['containerd-shim-kata-qemu-v2', 'containerd-shim-kata-v2']))).toBe('per-hypervisor');
+    expect(kataShimFor('auto', 'qemu', hostWith(['containerd-shim-kata-v2']))).toBe('generic');
+    expect(kataShimFor('generic', 'qemu', hostWith([]))).toBe('generic');
+  });
+
+  it('the pids limit is RLIMIT_NPROC too (Kata 1.x drops the pids cgroup)', () => {
+    expect(driverFor('kata').pidLimits(64)).toEqual({ pids: 64, nproc: 64 });
+  });
+
+  it('seccomp: the errnoRet rule becomes SCMP_ACT_TRACE (ENOSYS without a tracer); nothing else changes', () => {
+    const p = {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      syscalls: [
+        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+        { names: ['x'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+      ],
+    };
+    expect(forKata1Agent(p).syscalls).toEqual([
+      { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['clone3'], action: 'SCMP_ACT_TRACE' },
+      { names: ['x'], action: 'SCMP_ACT_ERRNO' },
+    ]);
+  });
+
+  it('readiness says when VMs are emulated, and stays ok', () => {
+    const t = driverFor('kata').target({ runtime: 'kata', hypervisor: 'qemu', kataShim: 'generic', kataConfigPath: '', runscPath: 'runsc', runscWrapperPath: '/w' });
+    const h = driverFor('kata').health(t, { ...hostWith(['containerd-shim-kata-v2']), hardwareVirtualization: false });
+    expect(h.ok).toBe(true);
+    expect(h.detail).toContain('emulated');
+    expect(driverFor('kata').health(t, { ...hostWith(['containerd-shim-kata-v2']), hardwareVirtualization: true }).detail).not.toContain('emulated');
   });
 });

@@ -12,7 +12,7 @@ import { execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
 import { settledLeftoversOf, useKataService } from './kata-helpers.js';
 
 const T = 120_000;
-const ENV = { KATA_EXEC_KATA_SHIM: 'generic', KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
+const ENV = { KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
 
 describe('Kata: hostile programs', () => {
   const svc = useKataService(ENV);

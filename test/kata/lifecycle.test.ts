@@ -26,7 +26,6 @@ function serviceEnv(runDir: string): Record<string, string> {
     KATA_EXEC_CONTAINERD_ADDRESS: c.address,
     KATA_EXEC_NAMESPACE: c.namespace,
     KATA_EXEC_RUNTIME: 'kata',
-    KATA_EXEC_KATA_SHIM: 'generic',
     KATA_EXEC_RUN_DIR: runDir,
     KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
     KATA_EXEC_POOL_SIZE: '0',
@@ -75,7 +74,7 @@ describe('Kata: recovery', () => {
     ctd.start();
     try {
       ctr('images', 'import', '--base-name', 'toolruntime-sandbox', path.join(process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec', 'images', 'sandbox.oci.tar'));
-      const svc = await startRealService('kata', { KATA_EXEC_CONTAINERD_ADDRESS: ctd.address, KATA_EXEC_KATA_SHIM: 'generic', KATA_EXEC_TIMEOUT_MS_DEFAULT: T, KATA_EXEC_TIMEOUT_MS_MAX: T });
+      const svc = await startRealService('kata', { KATA_EXEC_CONTAINERD_ADDRESS: ctd.address, KATA_EXEC_TIMEOUT_MS_DEFAULT: T, KATA_EXEC_TIMEOUT_MS_MAX: T });
       try {
         const running = postJson(svc.url, { language: 'bash', code: 'sleep 600' });
         const id = await waitFor('the sandbox', () => (/^kx-[0-9a-f]{20}$/m.exec(ctr('containers', 'list', '-q'))?.[0]));

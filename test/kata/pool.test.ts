@@ -18,7 +18,6 @@ async function counter(svc: ReturnType<ReturnType<typeof useKataService>>, name:
 
 describe('Kata: the warm pool', () => {
   const svc = useKataService({
-    KATA_EXEC_KATA_SHIM: 'generic',
     KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T),
     KATA_EXEC_TIMEOUT_MS_MAX: String(T),
     KATA_EXEC_POOL_SIZE: '1',

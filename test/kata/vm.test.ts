@@ -10,7 +10,7 @@ import { containerInfo, expectGuestIsVm, GUEST_IDENTITY, sandboxIds, settledLeft
 
 /** A VM boots within the timeout: the default (10 s) is shorter than an emulated boot. */
 const T = 120_000;
-const ENV = { KATA_EXEC_KATA_SHIM: 'generic', KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
+const ENV = { KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
 
 describe.concurrent('Kata: programs on real VMs', () => {
   const svc = useKataService(ENV);

@@ -24,7 +24,7 @@ describe('loadConfig: defaults', () => {
       logLevel: 'info',
       runtime: 'auto',
       hypervisor: 'qemu',
-      kataShim: 'per-hypervisor',
+      kataShim: 'auto',
       kataConfigPath: '',
       kernelPath: '',
       imagePath: '',

@@ -152,7 +152,7 @@ describe('buildOciSpec: per profile', () => {
 
   it('hardened: the strict seccomp profile', () => {
     const s = build(inputFor(specFor(KATA, 'hardened'), KATA));
-    expect(s.linux.seccomp).toBe(STRICT_SECCOMP);
+    expect(s.linux.seccomp).toEqual(STRICT_SECCOMP);
     expect(s.root.readonly).toBe(true);
   });
 

@@ -171,7 +171,7 @@ export class ProfileNotSupportedError extends KataExecError {
   constructor(profile: string, runtime: string) {
     super(
       ErrorCode.ProfileNotSupported,
-      `profile "${profile}" needs a VM or gVisor runtime; this service runs ${runtime}. Use profile "standard", or run the service with KATA_EXEC_RUNTIME=gvisor or kata`,
+      `profile "${profile}" needs a VM or gVisor runtime; this service runs ${runtime}${profile === 'dev' ? ", where root inside the sandbox would be the host's root" : ''}. Use profile "standard", or run the service with KATA_EXEC_RUNTIME=gvisor or kata`,
     );
   }
 }

@@ -158,7 +158,7 @@ export interface operations {
                     limits?: {
                         /** @description Memory limit in MiB (cgroup; the VM size on Kata). */
                         memoryMb?: number;
-                        /** @description CPU quota in cores, e.g. 0.5. */
+                        /** @description CPU quota in cores, e.g. 0.5. At least 0.01: the smallest CFS quota the kernel takes (1 ms per 100 ms period). */
                         cpus?: number;
                         /** @description Maximum number of processes and threads. */
                         pids?: number;
@@ -186,8 +186,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Execution id; also the container id and the request id in logs. */
+                        /** @description Execution id: the request id in logs and the audit log; also the container id when the execution ran cold. */
                         id: string;
+                        /** @description The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with. */
+                        sandboxId: string;
                         /** @description `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
                         status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error";
                         /** @description The exit code; 128+N when ended by signal N; null when it never exited by itself. */
@@ -251,6 +253,8 @@ export interface operations {
                             /** @description True when the sandbox had no network. */
                             network: boolean;
                             readOnlyRootfs: boolean;
+                            /** @description True when the profile's syscall filter was applied (runc: by the host kernel; gVisor: inside its Sentry). False on Kata, whose guest applies it only when its configuration sets disable_guest_seccomp = false. */
+                            seccomp: boolean;
                         };
                         metadata?: {
                             [key: string]: string;

@@ -20,6 +20,7 @@ export class ContainerdEvents {
   private stopped = false;
   private readonly oom = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly lostListeners = new Set<() => void>();
   private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -32,7 +33,7 @@ export class ContainerdEvents {
 
   start(): void {
     if (this.stopped || this.proc) return;
-    const proc = this.spawn(this.ctrPath, eventsArgv(this.target));
+    const proc = this.spawn(this.ctrPath, eventsArgv(this.target), { tiedToParent: true });
     this.proc = proc;
     const lines = createInterface({ input: proc.stdout });
     lines.on('line', (line) => this.onLine(line));
@@ -40,6 +41,8 @@ export class ContainerdEvents {
     void proc.done.then((exit) => {
       this.proc = null;
       if (this.stopped) return;
+      // The subscription ends when containerd goes away: the first sign of it, at once.
+      for (const l of [...this.lostListeners]) l();
       this.onError(new Error(`ctr events ended (${exit.spawnError ?? `exit ${exit.exitCode}`}); restarting`));
       this.restartTimer = setTimeout(() => this.start(), 1000);
       this.restartTimer.unref();
@@ -83,6 +86,12 @@ export class ContainerdEvents {
     this.oom.delete(id);
   }
 
+  /** Calls `listener` whenever the subscription breaks (containerd may be gone); returns the unsubscribe. */
+  onStreamLost(listener: () => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.restartTimer);
@@ -96,7 +105,8 @@ export class ContainerdEvents {
  * report names the memory cgroup, /<namespace>/<id>. A second source beside containerd's
  * event, which the runc shim of containerd 1.6 stops sending on a host where other cgroup
  * hierarchies appeared after boot (seen here once podman had run). Needs CAP_SYSLOG; when
- * dmesg cannot run, only the events remain.
+ * dmesg cannot run, only the events remain. Both monitors die with the service, even by
+ * kill -9 (spawnStreaming's tiedToParent): none lives on under PID 1.
  */
 export class KernelOomWatch {
   private proc: SpawnedProcess | null = null;
@@ -111,7 +121,7 @@ export class KernelOomWatch {
 
   start(): void {
     if (this.stopped || this.proc) return;
-    const proc = spawnStreaming('dmesg', ['--follow-new']);
+    const proc = spawnStreaming('dmesg', ['--follow-new'], { tiedToParent: true });
     this.proc = proc;
     createInterface({ input: proc.stdout }).on('line', (line) => {
       const id = parseKernelOomLine(line, this.namespace);

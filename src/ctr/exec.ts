@@ -48,8 +48,25 @@ export interface SpawnedProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts a long-running process whose output is read as streams, never buffered here. */
-export function spawnStreaming(file: string, args: readonly string[], opts: { stdin?: 'ignore' | 'pipe' } = {}): SpawnedProcess {
+/**
+ * How a monitor that lives as long as the service is started: `setpriv --pdeathsig KILL`
+ * makes the kernel SIGKILL it when the service dies, however it dies (kill -9, a heap
+ * crash), which no exit handler of ours could do.
+ */
+export function tiedToParentArgv(file: string, args: readonly string[]): [string, string[]] {
+  return ['setpriv', ['--pdeathsig', 'KILL', '--', file, ...args]];
+}
+
+/**
+ * Starts a long-running process whose output is read as streams, never buffered here.
+ * `tiedToParent`: it ends when this process ends (see tiedToParentArgv).
+ */
+export function spawnStreaming(
+  file: string,
+  args: readonly string[],
+  opts: { stdin?: 'ignore' | 'pipe'; tiedToParent?: boolean } = {},
+): SpawnedProcess {
+  [file, args] = opts.tiedToParent ? tiedToParentArgv(file, args) : [file, args];
   const child = execa(file, args, {
     reject: false,
     buffer: false,

@@ -91,7 +91,8 @@ export class Executor {
       imagePath: c.imagePath,
       command: [...lang.command(`/code/${sources.entry}`), ...checkArgs(req.args)],
       workingDir: '/code',
-      env: buildEnv(SANDBOX_ENV, req.env),
+      env: [...SANDBOX_ENV],
+      programEnv: buildEnv([], req.env),
       files: sources.files,
       stdin: req.stdin !== undefined && req.stdin.length > 0 ? Buffer.from(req.stdin, 'utf8') : null,
       resources: {
@@ -146,10 +147,12 @@ export class Executor {
   }
 
   limitsEnforced(p: Prepared): LimitsEnforced {
+    const runtime = driverFor(this.d.runtime.kind).limitsEnforced(this.d.runtime);
     return {
-      ...driverFor(this.d.runtime.kind).limitsEnforced(this.d.runtime),
+      ...runtime,
       network: p.spec.security.networkMode === 'none',
       readOnlyRootfs: p.spec.security.readOnlyRootfs,
+      seccomp: runtime.seccomp && p.spec.security.seccompProfile !== 'unconfined',
     };
   }
 
@@ -160,6 +163,7 @@ export class Executor {
     const rt = this.d.runtime;
     const result: ExecuteResult = {
       id: p.spec.id,
+      sandboxId: r.sandboxId ?? p.spec.id,
       status: statusOf(r),
       exitCode: r.exitCode,
       signal: r.timedOut ? 'SIGKILL' : r.signal,

@@ -20,8 +20,11 @@ export const PROFILES: Record<Profile, ProfileDefinition> = {
     // Root inside the sandbox (no capabilities, no new privileges) over a writable root: a
     // per-execution overlay, discarded afterwards. No network: the host network is never
     // allowed and this service sets up no CNI network.
+    // Not on runc: there, without a user namespace, root inside is the host's root (uid_map
+    // 0 0 4294967295), one kernel bug away from the host. A user namespace would leave the
+    // shared image's files owned by an unmapped uid, so the "writable root" would not be.
     security: { user: ROOT, readOnlyRootfs: false, networkMode: 'none', seccompProfile: 'default', privileged: false },
-    runtimes: ['kata', 'gvisor', 'runc'],
+    runtimes: ['kata', 'gvisor'],
     defaults: {},
   },
   standard: {

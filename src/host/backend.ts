@@ -16,12 +16,13 @@ import { CtrSandboxRunner, type SeccompProvider } from '../sandbox/ctr-runner.js
 import { detectHostRuntimes, type HostDetector } from './detect.js';
 import { LABEL_MANAGED } from '../execution/executor.js';
 import { CtrHealthChecker } from './health.js';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RootfsImageResolver } from './rootfs.js';
 import { driverFor, resolveRuntime } from '../runtimes/registry.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
 import { ContainerdMountNamespace } from './containerd-ns.js';
-import { deriveStrictProfile, isSeccompProfile } from './seccomp.js';
+import { deriveDefaultProfile, deriveStrictProfile, isSeccompProfile } from './seccomp.js';
 import type { Logger } from '../sandbox/types.js';
 
 export interface CtrBackend {
@@ -69,7 +70,7 @@ class CtrSeccompProvider implements SeccompProvider {
       });
     }
     const base = await this.base;
-    return kind === 'strict' ? deriveStrictProfile(base) : base;
+    return kind === 'strict' ? deriveStrictProfile(base) : deriveDefaultProfile(base);
   }
 }
 
@@ -80,6 +81,17 @@ export interface BackendOptions {
 
 export async function createCtrBackend(config: Config, logger: Logger, opts: BackendOptions = {}): Promise<CtrBackend> {
   const address = await resolveContainerdAddress(config);
+  // Before anything is reconciled, deleted or mounted: what this instance touches is its own.
+  const lock = await acquireInstanceLock({ address, namespace: config.namespace, runDir: config.runDir });
+  try {
+    return await createLockedBackend(config, logger, address, lock, opts);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function createLockedBackend(config: Config, logger: Logger, address: string, lock: InstanceLock, opts: BackendOptions): Promise<CtrBackend> {
   const target = { address, namespace: config.namespace };
   const ctr = new CtrClient(config.ctrPath, target);
   try {
@@ -137,6 +149,7 @@ export async function createCtrBackend(config: Config, logger: Logger, opts: Bac
       kernelOom.stop();
       await reconcile(ctr, workDir, logger, mountNs).catch(() => undefined);
       await images.releaseAll();
+      await lock.release();
     },
   };
 }

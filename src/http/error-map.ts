@@ -49,7 +49,7 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'The body is larger than KATA_EXEC_BODY_LIMIT_BYTES. No sandbox was created.',
   UNSUPPORTED_MEDIA_TYPE: 'The body is not application/json.',
   SECURITY_VIOLATION: 'The request asks for something the security policy forbids.',
-  PROFILE_NOT_SUPPORTED: 'The profile needs a stronger runtime than this host runs (hardened on runc).',
+  PROFILE_NOT_SUPPORTED: 'The profile needs a stronger runtime than this host runs (hardened or dev on runc).',
   INTERNAL: 'A bug in the service; the log has the detail under the request id.',
   RUNNER_NOT_CONFIGURED: 'The service was started without a sandbox runner.',
   VM_CREATION_FAILED: 'The sandbox could not be created or started.',

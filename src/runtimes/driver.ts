@@ -71,6 +71,8 @@ export interface RuntimeDriver {
   annotations(spec: SpecView): Record<string, string>;
   /** What this runtime can promise to enforce, under this target. */
   limitsEnforced(target: RuntimeTarget): RuntimeLimits;
+  /** The profile's seccomp filter as this runtime must get it (default: as is). */
+  seccomp?(profile: OciSeccomp): OciSeccomp;
   /** Its row of GET /v1/runtimes. */
   catalogRow(s: RuntimeSettings, host: HostRuntimes, active: RuntimeTarget): CatalogRow;
   /** The readiness check of the active runtime. */
@@ -90,5 +92,5 @@ export function shimBinary(runtimeName: string): string {
  */
 export function limitsOfLaunch(target: RuntimeTarget): RuntimeLimits {
   const config = target.launch === 'config';
-  return { timeout: true, memory: true, cpu: true, pids: config, disk: config, output: true, openFiles: config };
+  return { timeout: true, memory: true, cpu: true, pids: config, disk: config, output: true, openFiles: config, seccomp: true };
 }

@@ -4,6 +4,7 @@
  * cgroup as a backstop above it.
  */
 import { chmod, writeFile } from 'node:fs/promises';
+import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { RuntimeUnavailableError } from '../errors.js';
 import { limitsOfLaunch, RUNC_SHIM_RUNTIME, shimBinary, type RuntimeDriver } from './driver.js';
 
@@ -18,10 +19,23 @@ const SHIM = shimBinary(RUNC_SHIM_RUNTIME);
 export const GVISOR_PIDS_HEADROOM = 512;
 
 export function runscWrapperScript(runscPath: string): string {
-  // runsc refuses a network in the root network namespace. Not --oci-seccomp: the Sentry
-  // is gVisor's syscall boundary, and with containerd's default profile loaded inside,
-  // this runsc build fails node's thread creation (uv_thread_create).
-  return `#!/bin/sh\nexec '${runscPath.replaceAll("'", "'\\''")}' --network=none "$@"\n`;
+  // runsc refuses a network in the root network namespace. --oci-seccomp: the spec's
+  // filter is loaded inside the sandbox, on the Sentry's syscall table (seccompForGvisor).
+  return `#!/bin/sh\nexec '${runscPath.replaceAll("'", "'\\''")}' --network=none --oci-seccomp "$@"\n`;
+}
+
+/**
+ * The filter as gVisor's Sentry must get it. containerd's profile answers clone3 with
+ * ENOSYS so that glibc falls back to clone, whose flags the profile can check; runsc
+ * 2022-12 does not honour that errnoRet and answers EPERM, on which glibc gives up, so no
+ * thread can start (python, node). This Sentry does not implement clone3 (its own answer
+ * is ENOSYS), so letting the call through to it gives the same fallback.
+ */
+export function seccompForGvisor(p: OciSeccomp): OciSeccomp {
+  const syscalls = (p.syscalls ?? [])
+    .map((rule) => (rule.action === 'SCMP_ACT_ALLOW' ? rule : { ...rule, names: rule.names.filter((n) => n !== 'clone3') }))
+    .filter((rule) => rule.names.length > 0);
+  return { ...p, syscalls: [...syscalls, { names: ['clone3'], action: 'SCMP_ACT_ALLOW' }] };
 }
 
 export const gvisorDriver: RuntimeDriver = {
@@ -48,6 +62,7 @@ export const gvisorDriver: RuntimeDriver = {
   pidLimits: (pids) => ({ pids: pids > 0 ? pids + GVISOR_PIDS_HEADROOM : 0, nproc: pids }),
   annotations: () => ({}),
   limitsEnforced: limitsOfLaunch,
+  seccomp: seccompForGvisor,
   catalogRow: (_s, host, active) => ({
     kind: 'gvisor',
     isolation: 'gvisor',

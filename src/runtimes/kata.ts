@@ -92,7 +92,9 @@ export const kataDriver: RuntimeDriver = {
   pidLimits: (pids) => ({ pids, nproc: pids }),
   seccomp: forKata1Agent,
   annotations: kataAnnotations,
-  limitsEnforced: limitsOfLaunch,
+  // The guest applies the filter only when its configuration sets disable_guest_seccomp = false
+  // (Kata's default is true), which the service cannot see.
+  limitsEnforced: (target) => ({ ...limitsOfLaunch(target), seccomp: false }),
   catalogRow: (s, host, active) => {
     const hypervisors = HYPERVISORS.filter((h) =>
       [kataRuntimeName(h, 'per-hypervisor'), kataRuntimeName(h, 'generic')].some((n) => host.shims.includes(shimBinary(n))),

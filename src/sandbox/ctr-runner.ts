@@ -25,6 +25,7 @@ import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
 import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './files.js';
 import { newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
 import type { OomEvents } from './oom.js';
+import { driverFor } from '../runtimes/registry.js';
 import { validateSandboxSpec } from './spec.js';
 import type { ImageResolver, Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
 import { ms, watchSandbox, type Watched, type WatchDeps } from './watch.js';
@@ -134,7 +135,7 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
       await writeCodeFiles(dir, spec.files);
       await writeStdin(dir, spec.stdin);
       const nonce = newNonce();
-      const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command));
+      const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command, spec.programEnv));
       watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: spec.id, into: 'cold' }, opts, log, t0);
       needsForceDelete = watched.needsForceDelete;
     } catch (err) {
@@ -189,9 +190,9 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
       await writeCodeFiles(dir, spec.files);
       await writeStdin(dir, spec.stdin);
       const nonce = newNonce();
-      const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command) });
+      const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command, spec.programEnv) });
       const watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: warm.id, into: 'warm' }, opts, log, t0);
-      return { result: watched.result, destroyed: this.destroyWarm(warm) };
+      return { result: { ...watched.result, sandboxId: warm.id }, destroyed: this.destroyWarm(warm) };
     } catch (err) {
       return Promise.reject(asServiceError(err)).finally(() => this.destroyWarm(warm));
     }
@@ -223,7 +224,8 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
   /** Builds the ctr argv (and writes the OCI spec file in config mode). */
   private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[], o: { detach?: boolean } = {}): Promise<string[]> {
     const rt = this.d.runtime;
-    const seccomp = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
+    const profile = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
+    const seccomp = profile && (driverFor(rt.kind).seccomp?.(profile) ?? profile);
     if (rt.launch === 'image') {
       return runWithImageArgv(
         this.d.target,

@@ -11,8 +11,12 @@ import type { SandboxSpec } from './types.js';
 
 export const CPU_PERIOD_US = 100_000;
 
+/** The kernel refuses a CFS quota below 1 ms; 0 would mean no limit at all. */
+export const MIN_CPU_QUOTA_US = 1000;
+
 export function cpuQuotaOf(spec: SandboxSpec): number {
-  return spec.resources.cpuMillis > 0 ? Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000) : 0;
+  if (spec.resources.cpuMillis <= 0) return 0;
+  return Math.max(MIN_CPU_QUOTA_US, Math.round((spec.resources.cpuMillis * CPU_PERIOD_US) / 1000));
 }
 
 /** The annotations of the spec's runtime (Kata sizes its VM from them; the others have none). */

@@ -3,7 +3,12 @@
  * random nonce, printed by /bin/sh inside the sandbox just before it execs the program.
  * Seeing it proves that the sandbox started and the program is about to run: a non-zero
  * exit without it is a failure of the sandbox (ctr's own error), never of the program.
- * The nonce lives only in sh's argv, which exec replaces, so the program cannot forge it.
+ *
+ * Nothing of the request runs or applies before the marker: the wrapper's own environment
+ * is the sandbox's fixed one, and the request's variables (LD_PRELOAD...) are handed to
+ * `env`, which sets them for the program only as it execs it. The nonce lives only in the
+ * script text, which exec replaces, so the program cannot read or forge it; sh's own
+ * error messages name "sh" ($0), never the nonce.
  */
 import { randomBytes } from 'node:crypto';
 import { STDIN_IN_SANDBOX } from '../ctr/oci-spec.js';
@@ -12,8 +17,19 @@ export function newNonce(): string {
   return `kx-start-${randomBytes(16).toString('hex')}`;
 }
 
-export function wrapWithMarker(nonce: string, command: readonly string[]): string[] {
-  return ['/bin/sh', '-c', `printf "%s\\n" "$0" && exec "$@" <${STDIN_IN_SANDBOX}`, nonce, ...command];
+function checkNonce(nonce: string): string {
+  // Goes into a script: only what newNonce makes.
+  if (!/^kx-start-[0-9a-f]+$/.test(nonce)) throw new Error('not a start nonce');
+  return nonce;
+}
+
+/** `env -- NAME=value... command...`: the program's own variables, set only for it. */
+function programArgv(command: readonly string[], programEnv: readonly string[]): string[] {
+  return ['env', '--', ...programEnv, ...command];
+}
+
+export function wrapWithMarker(nonce: string, command: readonly string[], programEnv: readonly string[] = []): string[] {
+  return ['/bin/sh', '-c', `printf '%s\\n' ${checkNonce(nonce)} && exec "$@" <${STDIN_IN_SANDBOX}`, 'sh', ...programArgv(command, programEnv)];
 }
 
 /**
@@ -22,13 +38,16 @@ export function wrapWithMarker(nonce: string, command: readonly string[]): strin
  * process but init, and exits with the program's status. (Not `kill -1`: gVisor's includes
  * init, which ends the sandbox under the exec.)
  */
-export const REAP_SCRIPT =
-  'printf "%s\\n" "$0" && "$@" <' +
-  STDIN_IN_SANDBOX +
-  '; c=$?; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p" 2>/dev/null; done; exit $c';
+export function reapScript(nonce: string): string {
+  return (
+    `printf '%s\\n' ${checkNonce(nonce)} && "$@" <` +
+    STDIN_IN_SANDBOX +
+    '; c=$?; for p in /proc/[0-9]*; do p=${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -9 "$p" 2>/dev/null; done; exit $c'
+  );
+}
 
-export function wrapWithMarkerAndReap(nonce: string, command: readonly string[]): string[] {
-  return ['/bin/sh', '-c', REAP_SCRIPT, nonce, ...command];
+export function wrapWithMarkerAndReap(nonce: string, command: readonly string[], programEnv: readonly string[] = []): string[] {
+  return ['/bin/sh', '-c', reapScript(nonce), 'sh', ...programArgv(command, programEnv)];
 }
 
 /** Strips the marker line from the head of stdout and tells when it was seen. */

@@ -8,6 +8,8 @@
 export interface OomEvents {
   sawOom(id: string, ms: number): Promise<boolean>;
   forget(id: string): void;
+  /** Called when containerd's event stream breaks, a sign that containerd went away. */
+  onStreamLost?(listener: () => void): () => void;
 }
 
 /** How long to wait, after an exit by a signal that we did not send, for an OOM report. */

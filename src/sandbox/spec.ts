@@ -59,9 +59,11 @@ export function validateSandboxSpec(spec: SandboxSpec): void {
     errs.push({ path: '/command', message: 'must be a non-empty list of strings without NUL' });
   }
   if (!spec.workingDir.startsWith('/')) errs.push({ path: '/workingDir', message: 'must be absolute' });
-  spec.env.forEach((e, i) => {
-    if (!ENV_RE.test(e) || e.includes('\0')) errs.push({ path: `/env/${i}`, message: 'must be NAME=value' });
-  });
+  for (const key of ['env', 'programEnv'] as const) {
+    spec[key].forEach((e, i) => {
+      if (!ENV_RE.test(e) || e.includes('\0')) errs.push({ path: `/${key}/${i}`, message: 'must be NAME=value' });
+    });
+  }
   if (!Number.isInteger(spec.timeoutMs) || spec.timeoutMs <= 0) errs.push({ path: '/timeoutMs', message: 'must be a positive whole number' });
   for (const key of Object.keys(spec.labels)) {
     if (!LABEL_KEY_RE.test(key)) errs.push({ path: `/labels/${key}`, message: 'is not a valid label key' });

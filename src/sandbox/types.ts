@@ -49,8 +49,13 @@ export interface SandboxSpec {
   imagePath: string;
   command: string[];
   workingDir: string;
-  /** "NAME=value" entries. */
+  /** "NAME=value" entries: the sandbox's own environment, the start wrapper's too. */
   env: string[];
+  /**
+   * "NAME=value" entries the program gets on top of `env` (the request's): set by `env`
+   * as the wrapper execs the program, so none of them applies before the start marker.
+   */
+  programEnv: string[];
   files: SandboxFile[];
   /** Standard input of the program; null: empty (end of file at once). */
   stdin: Buffer | null;
@@ -78,6 +83,8 @@ export interface SandboxResult {
   /** The sandbox was stopped because its output went far past the cap. */
   outputLimitHit: boolean;
   timing: { setupMs: number; runMs: number; teardownMs: number };
+  /** The container the program ran in, when not the spec's id (a warm sandbox keeps its own). */
+  sandboxId?: string;
 }
 
 export interface RunOptions {

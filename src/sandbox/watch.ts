@@ -88,8 +88,23 @@ export async function watchSandbox(
 
   const deadline = startDeadline(spec.timeoutMs, () => killer.kill('timeout'));
   const abort = watchAbort(opts.signal, () => killer.kill('aborted by the caller'));
+  // containerd gone mid-run: answer at once rather than when the program ends. The ctr
+  // client is ended (the sandbox lives on in its shim, and is swept once containerd is back).
+  let daemonLost = false;
+  const stopWatchingDaemon = d.events?.onStreamLost?.(() => {
+    void d.ctr.version().then(
+      () => undefined,
+      () => {
+        if (daemonLost) return;
+        daemonLost = true;
+        log.warn('containerd went away while the program ran');
+        proc.kill('SIGKILL');
+      },
+    );
+  });
 
   const exit = await proc.done;
+  stopWatchingDaemon?.();
   await streamsDone;
   gate.end();
   const tDone = performance.now();
@@ -98,23 +113,26 @@ export async function watchSandbox(
   abort.dispose();
 
   if (exit.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
+  if (daemonLost) throw new DaemonUnavailableError('containerd went away while the program ran');
   const errOut = stderr.result();
-  const ctrLine = lastCtrLine(errOut.data.toString('utf8'));
-  // ctr deleted what it made itself when it returned an exit status without an error
-  // line of its own.
-  const needsForceDelete = exit.exitCode === null || ctrLine !== null || killer.requested;
+  // Before the start marker nothing of the request has run (its env is the program's
+  // only), so stderr holds ctr's and the runtime's own words, read for the cause. After
+  // it the stream is the program's, and nothing in it is read: ctr's failures there
+  // (lost containerd, a failed delete) end with exit status 1, which is a program's too,
+  // so that status alone costs a look at containerd, never a look at the text.
+  const ctrMayHaveFailed = exit.exitCode === 1;
+  // ctr deleted what it made itself unless it failed, was ended or a kill was sent.
+  const needsForceDelete = exit.exitCode === null || ctrMayHaveFailed || killer.requested;
 
   if (!gate.seen && !deadline.expired && !abort.aborted) {
     throw startError(d.runtime, run.into, errOut.data.toString('utf8'), exit.exitCode);
   }
-  if (gate.seen && ctrLine !== null && exit.exitCode === 1 && classifyCtrError(ctrLine) === 'daemon_unavailable') {
-    // ctr lost containerd mid-run; a program that merely printed such a line is not
-    // misread, because containerd must really be unreachable now.
+  if (gate.seen && ctrMayHaveFailed && !killer.requested) {
     const reachable = await d.ctr.version().then(
       () => true,
       () => false,
     );
-    if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran', { cause: ctrLine });
+    if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran');
   }
 
   const exitCode = exit.exitCode;

@@ -5,7 +5,12 @@ import { MIN_MEMORY_MB } from '../units.js';
 export const Limits = Type.Object(
   {
     memoryMb: Type.Optional(Type.Integer({ minimum: MIN_MEMORY_MB, description: 'Memory limit in MiB (cgroup; the VM size on Kata).' })),
-    cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'CPU quota in cores, e.g. 0.5.' })),
+    cpus: Type.Optional(
+      Type.Number({
+        minimum: 0.01,
+        description: 'CPU quota in cores, e.g. 0.5. At least 0.01: the smallest CFS quota the kernel takes (1 ms per 100 ms period).',
+      }),
+    ),
     pids: Type.Optional(Type.Integer({ minimum: 1, description: 'Maximum number of processes and threads.' })),
     diskMb: Type.Optional(Type.Integer({ minimum: 1, description: 'Size of the writable /tmp (tmpfs), in MiB.' })),
     outputBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Cap on each of stdout and stderr, in bytes.' })),
@@ -123,6 +128,10 @@ export const LimitsEnforced = Type.Object(
     openFiles: Type.Boolean(),
     network: Type.Boolean({ description: 'True when the sandbox had no network.' }),
     readOnlyRootfs: Type.Boolean(),
+    seccomp: Type.Boolean({
+      description:
+        "True when the profile's syscall filter was applied (runc: by the host kernel; gVisor: inside its Sentry). False on Kata, whose guest applies it only when its configuration sets disable_guest_seccomp = false.",
+    }),
   },
   { description: 'Which limits the chosen runtime really enforced for this execution.' },
 );
@@ -149,7 +158,10 @@ export const Timing = Type.Object(
 export type Timing = Static<typeof Timing>;
 
 export const ExecuteResult = Type.Object({
-  id: Type.String({ description: 'Execution id; also the container id and the request id in logs.' }),
+  id: Type.String({ description: 'Execution id: the request id in logs and the audit log; also the container id when the execution ran cold.' }),
+  sandboxId: Type.String({
+    description: 'The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with.',
+  }),
   status: ExecutionStatus,
   exitCode: Type.Union([Type.Integer(), Type.Null()], { description: 'The exit code; 128+N when ended by signal N; null when it never exited by itself.' }),
   signal: Type.Union([Type.String(), Type.Null()], { description: 'The signal that ended the program, e.g. SIGKILL.' }),

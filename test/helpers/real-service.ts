@@ -41,6 +41,16 @@ export function testRuntimes(): string[] {
   return inject('containerd').runtimes;
 }
 
+/** The profiles a runtime accepts: runc refuses dev (root there is the host's) and hardened. */
+export function profilesOf(runtime: string): ('dev' | 'standard' | 'hardened')[] {
+  return runtime === 'runc' ? ['standard'] : ['dev', 'standard', 'hardened'];
+}
+
+/** The test runtimes that accept the dev profile. */
+export function devRuntimes(): string[] {
+  return testRuntimes().filter((r) => profilesOf(r).includes('dev'));
+}
+
 /**
  * `extraPath`: directories searched before PATH for the runtimes' binaries, by this service
  * only (process.env.PATH is never changed).

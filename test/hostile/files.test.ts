@@ -6,56 +6,90 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { execute, testContainerd, testRuntimes } from '../helpers/real-service.js';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { devRuntimes, execute, profilesOf, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { hostile, sleep, useService } from './hostile-case.js';
 
 const run = promisify(execFile);
 
-/** Bytes used on the host's disk under this run's containerd directory (its store, its state, the service's run dir). */
-async function ourDiskBytes(): Promise<number> {
-  // -x: not into mounts (the shared read-only rootfs, a dev overlay's merged view); a
-  // dev overlay's upper directory is a plain directory, and counts.
-  const { stdout } = await run('du', ['-sx', '--block-size=1', testContainerd().root]);
-  return Number(stdout.split(/\s/)[0]);
+/**
+ * Bytes on the host's disk in the directories of the sandboxes this service runs now: each
+ * one's work directory and its containerd task bundle (where a runtime would put anything
+ * it wrote outside its mounts). Only our own: other tests' directories come and go as
+ * they please (a `du` over the whole run directory raced with their deletions). -x: not
+ * into mounts (the shared read-only rootfs, the tmpfs under a dev overlay, /tmp); a
+ * writable layer that reached the host disk would be a plain directory, and would count.
+ */
+async function sandboxDiskBytes(svc: RealService): Promise<number> {
+  const c = testContainerd();
+  const ids = await readdir(path.join(svc.runDir, 'work')).catch(() => [] as string[]);
+  const dirs = ids.flatMap((id) => [
+    path.join(svc.runDir, 'work', id),
+    path.join(c.root, 'run', 'containerd', 'io.containerd.runtime.v2.task', c.namespace, id),
+  ]);
+  if (dirs.length === 0) return 0;
+  // A sandbox may end while du walks it: du then says so and exits 1, with its totals.
+  const stdout = await run('du', ['-sxc', '--block-size=1', ...dirs]).then(
+    (r) => r.stdout,
+    (err: { stdout?: string }) => err.stdout ?? '',
+  );
+  const total = stdout.split('\n').find((l) => /\ttotal$/.test(l));
+  return total ? Number(total.split('\t')[0]) : 0;
 }
 
 /**
- * Runs `body` while sampling ourDiskBytes; returns its result and the largest growth seen
- * (the program holds what it wrote for a while: teardown removes it). Not the host's free
- * space: on a shared machine other processes move it by more than the 64 MiB at stake.
+ * Runs `body` while sampling sandboxDiskBytes; returns its result and the largest growth
+ * seen (the program holds what it wrote for a while: teardown removes it). Not the host's
+ * free space: on a shared machine other processes move it by more than the 64 MiB at stake.
  */
-async function watchingHostDisk<T>(body: () => Promise<T>): Promise<{ result: T; maxGrowthBytes: number }> {
-  const before = await ourDiskBytes();
-  let max = before;
+async function watchingHostDisk<T>(svc: RealService, body: () => Promise<T>): Promise<{ result: T; maxGrowthBytes: number }> {
+  let max = 0;
+  let samples = 0;
   let done = false;
   const sampler = (async () => {
     while (!done) {
-      max = Math.max(max, await ourDiskBytes());
+      max = Math.max(max, await sandboxDiskBytes(svc));
+      samples++;
       await sleep(100);
     }
   })();
   try {
     const result = await body();
-    return { result, maxGrowthBytes: max - before };
+    return { result, maxGrowthBytes: max };
   } finally {
     done = true;
     await sampler;
+    // The sampler did look while the program ran.
+    expect(samples).toBeGreaterThan(0);
   }
 }
 
 const MiB = 1024 * 1024;
 
+/** A search, in a later execution, for files named after the token or holding it. */
+const search = (token: string) =>
+  [
+    `t=${token}`,
+    // By name, everywhere but the kernel's own trees.
+    'find / \\( -path /proc -o -path /sys \\) -prune -o -name "*$t*" -print 2>/dev/null',
+    // By content, everywhere a program could have written (not /code: this script holds the token).
+    'grep -rl -D skip "$t" /tmp /dev /run /var/tmp /root /home /etc 2>/dev/null',
+    'grep -l -D skip "$t" /* 2>/dev/null',
+    'echo searched',
+  ].join('\n');
+
 describe.each(testRuntimes())('hostile files on %s', (runtime) => {
   const svc = useService(runtime);
   /** The first sandbox of a fresh containerd unpacks the image (~200 MiB): not the program's doing. */
   const warmUp = async () => {
-    for (const profile of ['standard', 'dev']) expect((await execute(svc(), { language: 'bash', code: 'true', profile })).status).toBe('ok');
+    for (const profile of profilesOf(runtime).filter((p) => p !== 'hardened')) expect((await execute(svc(), { language: 'bash', code: 'true', profile })).status).toBe('ok');
   };
 
   it('fills /tmp only up to limits.diskMb: ENOSPC, and the host disk is untouched', async () => {
     await warmUp();
     const { result: r, maxGrowthBytes } = await hostile(svc(), () =>
-      watchingHostDisk(() =>
+      watchingHostDisk(svc(), () =>
         execute(svc(), {
           language: 'bash',
           code: 'dd if=/dev/zero of=/tmp/big bs=1M count=64 || { sleep 2; exit 1; }',
@@ -69,26 +103,6 @@ describe.each(testRuntimes())('hostile files on %s', (runtime) => {
     expect(r.limits.diskMb).toBe(8);
     expect(r.limitsEnforced.disk).toBe(true);
     expect(maxGrowthBytes).toBeLessThan(32 * MiB);
-  }, 120_000);
-
-  // The dev profile's writable root is an overlay whose upper layer is a tmpfs of
-  // limits.diskMb: writes to / are bounded like /tmp's and never reach the host disk.
-  it('bounds what a dev program writes to its writable root by limits.diskMb too', async () => {
-    await warmUp();
-    const { result: r, maxGrowthBytes } = await hostile(svc(), () =>
-      watchingHostDisk(() =>
-        execute(svc(), {
-          language: 'bash',
-          code: 'dd if=/dev/zero of=/big bs=1M count=64; rc=$?; sync; sleep 2; exit $rc',
-          profile: 'dev',
-          limits: { diskMb: 8 },
-          timeoutMs: 30_000,
-        }),
-      ),
-    );
-    expect(maxGrowthBytes).toBeLessThan(32 * MiB);
-    expect(r.status).toBe('error');
-    expect(r.stderr).toContain('No space left');
   }, 120_000);
 
   it('cannot write to /, /usr/bin/python3, /etc/passwd or /code in the standard profile', async () => {
@@ -115,19 +129,6 @@ describe.each(testRuntimes())('hostile files on %s', (runtime) => {
     expect(r.stdout).not.toContain('WROTE');
   }, 120_000);
 
-  it('leaves the image intact for the next execution when a dev program clobbers it', async () => {
-    const clobber = await execute(svc(), {
-      language: 'bash',
-      code: ': > /usr/bin/python3 && : > /etc/passwd; echo clobbered; wc -c < /usr/bin/python3',
-      profile: 'dev',
-    });
-    expect(clobber).toMatchObject({ status: 'ok', stdout: 'clobbered\n0\n' });
-    const r = await hostile(svc(), () =>
-      execute(svc(), { language: 'python', code: 'print(open("/etc/passwd").read().splitlines()[0])', profile: 'dev' }),
-    );
-    expect(r).toMatchObject({ status: 'ok', stdout: 'root:x:0:0:root:/root:/bin/bash\n' });
-  }, 120_000);
-
   it('stops opening files at limits.openFiles with EMFILE', async () => {
     const code = [
       'files = []',
@@ -147,18 +148,6 @@ describe.each(testRuntimes())('hostile files on %s', (runtime) => {
     expect(opened).toBeLessThanOrEqual(64);
   }, 120_000);
 
-  /** A search, in a later execution, for files named after the token or holding it. */
-  const search = (token: string) =>
-    [
-      `t=${token}`,
-      // By name, everywhere but the kernel's own trees.
-      'find / \\( -path /proc -o -path /sys \\) -prune -o -name "*$t*" -print 2>/dev/null',
-      // By content, everywhere a program could have written (not /code: this script holds the token).
-      'grep -rl -D skip "$t" /tmp /dev /run /var/tmp /root /home /etc 2>/dev/null',
-      'grep -l -D skip "$t" /* 2>/dev/null',
-      'echo searched',
-    ].join('\n');
-
   it('never shows one execution’s files to the next (standard profile: /tmp, /dev/shm)', async () => {
     const token = `kxsecret${randomBytes(8).toString('hex')}`;
     const write = await execute(svc(), {
@@ -168,6 +157,48 @@ describe.each(testRuntimes())('hostile files on %s', (runtime) => {
     expect(write).toMatchObject({ status: 'ok', stdout: `${token}\n${token}\n${token}\n` });
     const r = await hostile(svc(), () => execute(svc(), { language: 'bash', code: search(token), timeoutMs: 60_000 }));
     expect(r.stdout).toBe('searched\n');
+  }, 120_000);
+
+});
+
+// dev: root inside, over a writable root (an overlay discarded afterwards). runc refuses it.
+describe.each(devRuntimes())('hostile files in the dev profile on %s', (runtime) => {
+  const svc = useService(runtime);
+  const warmUp = async () => {
+    for (const profile of profilesOf(runtime).filter((p) => p !== 'hardened')) expect((await execute(svc(), { language: 'bash', code: 'true', profile })).status).toBe('ok');
+  };
+
+  // The dev profile's writable root is an overlay whose upper layer is a tmpfs of
+  // limits.diskMb: writes to / are bounded like /tmp's and never reach the host disk.
+  it('bounds what a dev program writes to its writable root by limits.diskMb too', async () => {
+    await warmUp();
+    const { result: r, maxGrowthBytes } = await hostile(svc(), () =>
+      watchingHostDisk(svc(), () =>
+        execute(svc(), {
+          language: 'bash',
+          code: 'dd if=/dev/zero of=/big bs=1M count=64; rc=$?; sync; sleep 2; exit $rc',
+          profile: 'dev',
+          limits: { diskMb: 8 },
+          timeoutMs: 30_000,
+        }),
+      ),
+    );
+    expect(maxGrowthBytes).toBeLessThan(32 * MiB);
+    expect(r.status).toBe('error');
+    expect(r.stderr).toContain('No space left');
+  }, 120_000);
+
+  it('leaves the image intact for the next execution when a dev program clobbers it', async () => {
+    const clobber = await execute(svc(), {
+      language: 'bash',
+      code: ': > /usr/bin/python3 && : > /etc/passwd; echo clobbered; wc -c < /usr/bin/python3',
+      profile: 'dev',
+    });
+    expect(clobber).toMatchObject({ status: 'ok', stdout: 'clobbered\n0\n' });
+    const r = await hostile(svc(), () =>
+      execute(svc(), { language: 'python', code: 'print(open("/etc/passwd").read().splitlines()[0])', profile: 'dev' }),
+    );
+    expect(r).toMatchObject({ status: 'ok', stdout: 'root:x:0:0:root:/root:/bin/bash\n' });
   }, 120_000);
 
   it('never shows one execution’s files to the next (dev profile: /, /root, /etc, /tmp)', async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RuntimeKind } from '../../src/schemas/common.js';
-import { execute, testRuntimes } from '../helpers/real-service.js';
+import { execute, post, testRuntimes } from '../helpers/real-service.js';
 import { hostile, useService } from './hostile-case.js';
 
 /** Allocates `mb` MiB in 1 MiB chunks, touching every page so that it is really used. */
@@ -45,6 +45,20 @@ describe.each(testRuntimes())('hostile memory and CPU on %s', (runtime) => {
     expect(r.status).toBe('oom');
   }, 120_000);
 
+  it('says oom for a Node.js memory bomb too (not timeout)', async () => {
+    const code = [
+      'const chunks = [];',
+      'for (let i = 0; i < 256; i++) {',
+      '  chunks.push(Buffer.alloc(1 << 20, 1));',
+      '  if (i % 16 === 0) console.log("allocated", i, "MiB");',
+      '}',
+      'console.log("survived");',
+    ].join('\n');
+    const r = await hostile(svc(), () => execute(svc(), { language: 'javascript', code, timeoutMs: 30_000, limits: { memoryMb: 64 } }));
+    expect(r.stdout).not.toContain('survived');
+    expect(r.status, `${r.status} after ${r.durationMs} ms: ${r.stderr.slice(0, 300)}`).toBe('oom');
+  }, 120_000);
+
   it('stops a CPU spin at the deadline', async () => {
     const timeoutMs = 1500;
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code: 'while True:\n    pass', timeoutMs }));
@@ -79,5 +93,12 @@ describe.each(testRuntimes())('hostile memory and CPU on %s', (runtime) => {
     const ratio = Number(r.stdout.trim());
     expect(ratio).toBeGreaterThan(0);
     expect(ratio).toBeLessThan(CPU_RATIO_BOUND[runtime as RuntimeKind]);
+  }, 120_000);
+
+  it('refuses a cpus value below the smallest CFS quota instead of dropping the limit', async () => {
+    const r = await hostile(svc(), () => post(svc(), { language: 'python', code: 'print(1)', limits: { cpus: 0.0004 } }));
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('VALIDATION_FAILED');
+    expect(JSON.stringify(r.json)).toContain('/limits/cpus');
   }, 120_000);
 });

@@ -106,4 +106,22 @@ describe.each(testRuntimes())('hostile output on %s', (runtime) => {
     expect(head).toMatch(/^€+\uFFFD*$/);
     expect(tail).toMatch(/^\uFFFD*€+$/);
   }, 120_000);
+
+  it('answers a deeply nested __OUT__ value with its stdout intact, and without the value', async () => {
+    // 200000 levels: parsing is fine, but answering it would recurse past the stack.
+    const code = 'd = 200000\nprint("before")\nprint("__OUT__:" + "[" * d + "]" * d)';
+    const r = await hostile(svc(), () => execute(svc(), { language: 'python', code }));
+    expect(r.status).toBe('ok');
+    expect(r.stdout.startsWith('before\n__OUT__:[[[')).toBe(true);
+    expect(r.stdout.length).toBe('before\n__OUT__:'.length + 400_001);
+    expect(r).not.toHaveProperty('value');
+  }, 120_000);
+
+  it('keeps an earlier __OUT__ value when a later one is too deep', async () => {
+    const code = 'print(\'__OUT__:{"answer": 42}\')\nprint("__OUT__:" + "[" * 1000 + "]" * 1000)';
+    const r = await hostile(svc(), () => execute(svc(), { language: 'python', code }));
+    expect(r.status).toBe('ok');
+    expect(r.value).toEqual({ answer: 42 });
+  }, 120_000);
 });
+

@@ -152,3 +152,33 @@ describe.each(testRuntimes())('the hardened profile on %s', (runtime) => {
 
   it(what, () => check(svc(), runtime), 120_000);
 });
+
+/**
+ * The dev profile (root inside, writable root) on each runtime under test: it runs where a
+ * VM or gVisor is the boundary, and is refused on runc, where root inside would be the
+ * host's root (no user namespace). One table, no skip.
+ */
+const DEV: Record<RuntimeKind, { expect: string; check: (svc: RealService) => Promise<void> }> = {
+  kata: { expect: 'runs as root inside, over a writable root', check: runsDev },
+  gvisor: { expect: 'runs as root inside, over a writable root', check: runsDev },
+  runc: { expect: "is refused with 422 PROFILE_NOT_SUPPORTED: root inside would be the host's root", check: refusesDev },
+};
+
+async function runsDev(svc: RealService): Promise<void> {
+  const r = await hostile(svc, () => execute(svc, { language: 'bash', code: 'id -u; echo x > /written && cat /written', profile: 'dev' }));
+  expect(r).toMatchObject({ status: 'ok', stdout: '0\nx\n' });
+}
+
+async function refusesDev(svc: RealService): Promise<void> {
+  const res = await hostile(svc, () => refusedWithoutSandbox(svc, () => post(svc, { language: 'bash', code: 'id -u', profile: 'dev' })));
+  expect(res.status).toBe(422);
+  expect(res.json.code).toBe('PROFILE_NOT_SUPPORTED');
+  expect(res.json.detail).toContain("host's root");
+}
+
+describe.each(testRuntimes())('the dev profile on %s', (runtime) => {
+  const svc = useService(runtime);
+  const { expect: what, check } = DEV[runtime as RuntimeKind];
+
+  it(what, () => check(svc()), 120_000);
+});

@@ -39,9 +39,11 @@ describe('POST /v1/execute: a program that ran', () => {
         outputBytes: L.outputBytes.default,
         openFiles: L.openFiles.default,
       },
-      limitsEnforced: { timeout: true, memory: true, cpu: true, pids: true, disk: true, output: true, openFiles: true, network: true, readOnlyRootfs: true },
+      limitsEnforced: { timeout: true, memory: true, cpu: true, pids: true, disk: true, output: true, openFiles: true, network: true, readOnlyRootfs: true, seccomp: true },
     });
     expect(r.id).toMatch(/^kx-[0-9a-f]{20}$/);
+    // Cold: the container is the execution's own.
+    expect(r.sandboxId).toBe(r.id);
     expect(r.durationMs).toBeGreaterThanOrEqual(0);
     expect(r.timing).toMatchObject({ setupMs: 7, runMs: 20, teardownMs: 3 });
     expect(r.timing.queuedMs).toBeGreaterThanOrEqual(0);

@@ -184,12 +184,13 @@ describe('env', () => {
     await invalid({ language: 'python', code: '1', env: { A: 'x'.repeat(4097) } }, '/env/A');
   });
 
-  it('adds valid variables to the sandbox environment and changes nothing else', async () => {
+  it('hands valid variables to the program only (not to the sandbox\'s own environment) and changes nothing else', async () => {
     process.env.KATA_EXEC_TEST_SECRET = 'service-secret';
     try {
       const spec = await ok({ language: 'python', code: '1', env: { FOO: 'bar', EMPTY: '', WITH_EQ: 'a=b c', _u: 'ü' } });
-      expect(spec.env).toEqual([...SANDBOX_ENV, 'FOO=bar', 'EMPTY=', 'WITH_EQ=a=b c', '_u=ü']);
-      expect(spec.env.join('\n')).not.toContain('service-secret');
+      expect(spec.env).toEqual(SANDBOX_ENV);
+      expect(spec.programEnv).toEqual(['FOO=bar', 'EMPTY=', 'WITH_EQ=a=b c', '_u=ü']);
+      expect([...spec.env, ...spec.programEnv].join('\n')).not.toContain('service-secret');
     } finally {
       delete process.env.KATA_EXEC_TEST_SECRET;
     }

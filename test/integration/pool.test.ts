@@ -42,6 +42,9 @@ describe.each(testRuntimes())('warm pool on %s', (runtime) => {
     const r = await execute(svc, { language: 'python', code: 'print(6*7)' });
     expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42\n', stderr: '' });
     expect(await counter(svc, 'kata_exec_pool_hits_total')).toBe(hits + 1);
+    // The result names the warm container it ran in; its own id is the execution's.
+    expect(before.has(r.sandboxId)).toBe(true);
+    expect(r.id).not.toBe(r.sandboxId);
     // One of the warm sandboxes is gone for good, and a new one takes its place.
     await waitFor('the used sandbox to be deleted', () => [...before].filter((id) => !containerIds().includes(id)).length === 1);
     await waitFor('the pool to refill', full);
@@ -66,6 +69,7 @@ describe.each(testRuntimes())('warm pool on %s', (runtime) => {
     const custom = await execute(svc, { language: 'python', code: 'print("custom")', limits: { memoryMb: 200 } });
     expect(custom).toMatchObject({ status: 'ok', stdout: 'custom\n' });
     expect(custom.limits.memoryMb).toBe(200);
+    expect(custom.sandboxId).toBe(custom.id);
   });
 
   it('kills what the program left behind and answers promptly (setsid/nohup children)', async () => {

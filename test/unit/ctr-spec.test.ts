@@ -1,6 +1,6 @@
 // The annotations a sandbox spec carries: Kata's (its VM sized after the limits), none for the others.
 import { describe, expect, it } from 'vitest';
-import { sandboxAnnotations as kataAnnotations } from '../../src/sandbox/ctr-spec.js';
+import { cpuQuotaOf, MIN_CPU_QUOTA_US, sandboxAnnotations as kataAnnotations } from '../../src/sandbox/ctr-spec.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const MiB = 1024 * 1024;
@@ -17,6 +17,7 @@ function spec(over: Partial<SandboxSpec> = {}, res: Partial<SandboxSpec['resourc
     command: ['true'],
     workingDir: '/code',
     env: [],
+    programEnv: [],
     files: [],
     stdin: null,
     resources: { memoryBytes: 256 * MiB, cpuMillis: 1000, pids: 128, tmpfsBytes: 64 * MiB, openFiles: 256, outputBytes: 1024, ...res },
@@ -69,5 +70,15 @@ describe('kataAnnotations', () => {
   it('no sizing annotations when memory or cpu is not set', () => {
     const a = kataAnnotations(spec({}, { memoryBytes: 0, cpuMillis: 0 }));
     expect(a).toEqual({});
+  });
+});
+
+describe('cpuQuotaOf', () => {
+  const withCpu = (cpuMillis: number) => ({ resources: { cpuMillis } }) as SandboxSpec;
+  it('no limit only when none was asked; never a quota below the kernel minimum', () => {
+    expect(cpuQuotaOf(withCpu(0))).toBe(0);
+    expect(cpuQuotaOf(withCpu(1))).toBe(MIN_CPU_QUOTA_US);
+    expect(cpuQuotaOf(withCpu(10))).toBe(1000);
+    expect(cpuQuotaOf(withCpu(500))).toBe(50_000);
   });
 });

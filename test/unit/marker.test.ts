@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MarkerGate, newNonce, wrapWithMarker } from '../../src/sandbox/marker.js';
+import { MarkerGate, newNonce, wrapWithMarker, wrapWithMarkerAndReap } from '../../src/sandbox/marker.js';
 
 const NONCE = 'kx-start-00112233445566778899aabbccddeeff';
 
@@ -29,12 +29,15 @@ describe('newNonce', () => {
 });
 
 describe('wrapWithMarker', () => {
-  it('runs sh that prints $0 then execs the command, nonce as $0', () => {
-    expect(wrapWithMarker(NONCE, ['python3', '/code/main.py'])).toEqual([
+  it('runs sh that prints the nonce, then execs env with the program\'s variables and the command', () => {
+    expect(wrapWithMarker(NONCE, ['python3', '/code/main.py'], ['LD_PRELOAD=/tmp/x.so'])).toEqual([
       '/bin/sh',
       '-c',
-      'printf "%s\\n" "$0" && exec "$@" </kx/stdin',
-      NONCE,
+      `printf '%s\\n' ${NONCE} && exec "$@" </kx/stdin`,
+      'sh',
+      'env',
+      '--',
+      'LD_PRELOAD=/tmp/x.so',
       'python3',
       '/code/main.py',
     ]);
@@ -42,7 +45,18 @@ describe('wrapWithMarker', () => {
 
   it('passes hostile arguments as separate elements', () => {
     const cmd = ['bash', '-c', '$(id); echo "$0"'];
-    expect(wrapWithMarker(NONCE, cmd).slice(4)).toEqual(cmd);
+    expect(wrapWithMarker(NONCE, cmd).slice(6)).toEqual(cmd);
+  });
+
+  it('refuses anything but a nonce in the script', () => {
+    expect(() => wrapWithMarker('x; rm -rf /', ['true'])).toThrow();
+    expect(() => wrapWithMarkerAndReap("kx-start-0'", ['true'])).toThrow();
+  });
+
+  it('the reaping variant hands the same env to the program only', () => {
+    const w = wrapWithMarkerAndReap(NONCE, ['node', '/code/main.js'], ['A=1']);
+    expect(w.slice(3)).toEqual(['sh', 'env', '--', 'A=1', 'node', '/code/main.js']);
+    expect(w[2]).toContain(NONCE);
   });
 });
 

@@ -91,7 +91,7 @@ const nsTypes = (s: Spec) => s.linux.namespaces.map((n) => n.type);
 describe('buildOciSpec: settings common to every profile and runtime', () => {
   const cases: [string, RuntimeTarget, Profile][] = [
     ['runc standard', RUNC, 'standard'],
-    ['runc dev', RUNC, 'dev'],
+    ['gvisor dev', GVISOR, 'dev'],
     ['gvisor standard', GVISOR, 'standard'],
     ['gvisor hardened', GVISOR, 'hardened'],
     ['kata standard', KATA, 'standard'],
@@ -144,7 +144,7 @@ describe('buildOciSpec: per profile', () => {
   });
 
   it('dev: writable root, uid 0, still no capabilities', () => {
-    const s = build(inputFor(specFor(RUNC, 'dev'), RUNC));
+    const s = build(inputFor(specFor(GVISOR, 'dev'), GVISOR));
     expect(s.root.readonly).toBe(false);
     expect(s.process.user).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
     expect(s.process.capabilities.bounding).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOutValue } from '../../src/execution/out-value.js';
+import { jsonDepth, MAX_OUT_VALUE_BYTES, MAX_OUT_VALUE_DEPTH, parseOutValue } from '../../src/execution/out-value.js';
 
 describe('parseOutValue', () => {
   it('none found', () => {
@@ -37,5 +37,29 @@ describe('parseOutValue', () => {
 
   it('is case-sensitive about the prefix', () => {
     expect(parseOutValue('__out__:1')).toEqual({ found: false });
+  });
+});
+
+describe('parseOutValue bounds', () => {
+  it('skips a value nested deeper than the limit, falling back to an earlier one', () => {
+    const deep = '['.repeat(MAX_OUT_VALUE_DEPTH + 1) + ']'.repeat(MAX_OUT_VALUE_DEPTH + 1);
+    expect(parseOutValue(`__OUT__:"earlier"\n__OUT__:${deep}\n`)).toEqual({ found: true, value: 'earlier' });
+  });
+
+  it('takes a value exactly at the depth limit; brackets inside strings do not count', () => {
+    const atLimit = '['.repeat(MAX_OUT_VALUE_DEPTH) + ']'.repeat(MAX_OUT_VALUE_DEPTH);
+    expect(parseOutValue(`__OUT__:${atLimit}`).found).toBe(true);
+    expect(parseOutValue(`__OUT__:{"a":"${'['.repeat(500)}\\"["}`)).toEqual({ found: true, value: { a: `${'['.repeat(500)}"[` } });
+  });
+
+  it('skips a value larger than the size limit', () => {
+    const big = JSON.stringify('x'.repeat(MAX_OUT_VALUE_BYTES));
+    expect(parseOutValue(`__OUT__:1\n__OUT__:${big}`)).toEqual({ found: true, value: 1 });
+  });
+
+  it('jsonDepth counts nesting', () => {
+    expect(jsonDepth('1', 10)).toBe(0);
+    expect(jsonDepth('[{"a":[1]}]', 10)).toBe(3);
+    expect(jsonDepth('['.repeat(200000), 64)).toBe(65);
   });
 });

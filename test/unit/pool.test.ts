@@ -21,6 +21,7 @@ function spec(profile: Profile, over: Partial<SandboxSpec['resources']> = {}): S
     command: ['bash', '/code/main.sh'],
     workingDir: '/code',
     env: ['PATH=/usr/bin'],
+    programEnv: [],
     files: [],
     stdin: null,
     resources: { memoryBytes: 256 * MiB, cpuMillis: 1000, pids: 128, tmpfsBytes: 64 * MiB, openFiles: 256, outputBytes: MiB, ...over },

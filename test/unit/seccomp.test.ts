@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OciSeccomp } from '../../src/ctr/oci-spec.js';
-import { deriveStrictProfile, isSeccompProfile, STRICT_EXTRA_DENY } from '../../src/host/seccomp.js';
+import { DEFAULT_EXTRA_DENY, deriveDefaultProfile, deriveStrictProfile, isSeccompProfile, STRICT_EXTRA_DENY } from '../../src/host/seccomp.js';
+import { seccompForGvisor as forGvisor } from '../../src/runtimes/gvisor.js';
 
 function base(): OciSeccomp {
   return {
@@ -79,5 +80,40 @@ describe('isSeccompProfile', () => {
     expect(isSeccompProfile(null)).toBe(false);
     expect(isSeccompProfile('SCMP_ACT_ERRNO')).toBe(false);
     expect(isSeccompProfile({})).toBe(false);
+  });
+});
+
+describe('deriveDefaultProfile', () => {
+  it('removes io_uring from the allow rules and nothing else', () => {
+    const d = deriveDefaultProfile(base());
+    const a = allowed(d);
+    for (const n of DEFAULT_EXTRA_DENY) expect(a.has(n)).toBe(false);
+    for (const n of ['read', 'write', 'ptrace', 'bpf', 'openat', 'mount']) expect(a.has(n)).toBe(true);
+  });
+
+  it('strict denies io_uring too', () => {
+    const a = allowed(deriveStrictProfile(base()));
+    for (const n of DEFAULT_EXTRA_DENY) expect(a.has(n)).toBe(false);
+  });
+});
+
+describe('forGvisor', () => {
+  it('turns the clone3 ENOSYS rule into an allow rule, leaving the rest', () => {
+    const p: OciSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [...base().syscalls!, { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }] };
+    const g = forGvisor(p);
+    expect(g.syscalls?.filter((r) => r.names.includes('clone3'))).toEqual([{ names: ['clone3'], action: 'SCMP_ACT_ALLOW' }]);
+    expect(g.syscalls?.slice(0, -1)).toEqual(base().syscalls);
+  });
+});
+
+describe('deriveDefaultProfile: ptrace', () => {
+  it('allows ptrace only with a request other than PTRACE_TRACEME', () => {
+    const rules = deriveDefaultProfile(base()).syscalls!.filter((r) => r.names.includes('ptrace'));
+    expect(rules).toContainEqual({ names: ['ptrace'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0, op: 'SCMP_CMP_NE' }] });
+    expect(rules.some((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args)).toBe(false);
+  });
+
+  it('strict has no ptrace at all', () => {
+    expect(allowed(deriveStrictProfile(base())).has('ptrace')).toBe(false);
   });
 });

@@ -17,6 +17,7 @@ function valid(): SandboxSpec {
     command: ['python3', '/code/main.py'],
     workingDir: '/code',
     env: ['PATH=/usr/bin:/bin', 'EMPTY='],
+    programEnv: ['LD_PRELOAD=/tmp/x.so'],
     files: [
       { path: 'main.py', content: Buffer.from('print(1)') },
       { path: 'lib/util.py', content: Buffer.from('') },
@@ -127,6 +128,9 @@ describe('validateSandboxSpec', () => {
     const s = valid();
     s.env = ['OK=1', entry];
     expect(paths(err(() => validateSandboxSpec(s)))).toEqual(['/env/1']);
+    const p = valid();
+    p.programEnv = [entry];
+    expect(paths(err(() => validateSandboxSpec(p)))).toEqual(['/programEnv/0']);
   });
 
   it.each(['../etc/passwd', 'a/../../b', '/etc/passwd', '', 'a//b', './main.py', 'dir/', 'a\0b'])('bad file path %j', (p) => {

@@ -1,0 +1,118 @@
+/**
+ * The start wrapper belongs to the service, not to the request: the request's `env`
+ * reaches the program only (never the /bin/sh that prints the start marker), so nothing a
+ * program sets can run before the marker, fake one of ctr's errors there, or make the
+ * service retry it or blame containerd.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { hostile, useService } from './hostile-case.js';
+
+const FAKE_CTR_LINE = 'ctr: failed to dial "/run/containerd/containerd.sock": connection refused';
+
+/** A shared library whose constructor prints one of ctr's errors and exits 1 (gcc on the host). */
+function buildFakeCtrLibrary(): Buffer {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kx-preload-'));
+  try {
+    const src = path.join(dir, 'fake.c');
+    writeFileSync(
+      src,
+      `#include <unistd.h>\n#include <string.h>\n__attribute__((constructor)) static void fake(void) {\n  const char *m = ${JSON.stringify(`${FAKE_CTR_LINE}\n`)};\n  write(2, m, strlen(m));\n  _exit(1);\n}\n`,
+    );
+    execFileSync('gcc', ['-shared', '-fPIC', '-nostartfiles', '-o', path.join(dir, 'fake.so'), src]);
+    return readFileSync(path.join(dir, 'fake.so'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe.each(testRuntimes())('the start wrapper on %s', (runtime) => {
+  const svc = useService(runtime);
+  let fakeSo: Buffer;
+  beforeAll(() => {
+    fakeSo = buildFakeCtrLibrary();
+  });
+
+  it('LD_TRACE_LOADED_OBJECTS applies to the program only: it lists its libraries, once, and is ok', async () => {
+    const r = await hostile(svc(), () => post(svc(), { language: 'python', code: 'print("never")', env: { LD_TRACE_LOADED_OBJECTS: '1' } }));
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.status).toBe('ok');
+    expect(r.json.stdout).toMatch(/libc\.so\.6 =>/);
+    expect(r.json.stdout).not.toContain('never');
+  }, 120_000);
+
+  it('an LD_PRELOAD library that fakes a ctr error is the program failing, not containerd', async () => {
+    const metricsBefore = await (await fetch(`${svc().url}/metrics`)).text();
+    const r = await hostile(svc(), () =>
+      post(svc(), {
+        language: 'python',
+        files: [
+          { path: 'main.py', content: 'print("never")' },
+          { path: 'fake.so', content: fakeSo.toString('base64'), encoding: 'base64' },
+        ],
+        env: { LD_PRELOAD: '/code/fake.so' },
+      }),
+    );
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.headers['retry-after']).toBeUndefined();
+    expect(r.json).toMatchObject({ status: 'error', exitCode: 1, stdout: '' });
+    expect(r.json.stderr).toContain(FAKE_CTR_LINE);
+    // No infrastructure failure was counted for it.
+    const failures = (m: string) => m.split('\n').filter((l) => l.startsWith('kata_exec_failures_total{'));
+    expect(failures(await (await fetch(`${svc().url}/metrics`)).text())).toEqual(failures(metricsBefore));
+  }, 120_000);
+});
+
+/** Asks to be traced by its parent (when told to), then signals itself. */
+const TRACEME = [
+  'import ctypes, os, signal, sys',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'if sys.argv[1:] == ["traceme"]:',
+  '    libc.ptrace(0, 0, None, None)',
+  'print("start", flush=True)',
+  'os.kill(os.getpid(), signal.SIGUSR1)',
+  'print("after", flush=True)',
+].join('\n');
+
+describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime) => {
+  let svc: RealService;
+  beforeAll(async () => {
+    svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '1', KATA_EXEC_POOL_PROFILES: 'standard' });
+  });
+  afterAll(async () => {
+    await svc.close();
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+
+  const waitForPool = async () => {
+    for (let i = 0; i < 600 && svc.pool.readyCount < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(svc.pool.readyCount).toBe(1);
+  };
+  const hits = async () => Number(/^kata_exec_pool_hits_total\{[^}]*\} (\d+)$/m.exec(await svc.metrics.registry.metrics())?.[1] ?? 0);
+
+  // The same program with and without PTRACE_TRACEME: the answer is the same, as it is
+  // what the program did (the kernel's answer to the self-signal), not what ctr or the
+  // wrapper made of a tracee nobody could handle.
+  it.each([
+    ['warm', {}],
+    ['cold', { limits: { memoryMb: 200 } }],
+  ] as const)('gets a true status on the %s path', async (path, extra) => {
+    const outcome = async (args: string[]) => {
+      if (path === 'warm') await waitForPool();
+      const before = await hits();
+      const r = await post(svc, { language: 'python', code: TRACEME, args, timeoutMs: 20_000, ...extra });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      expect(await hits()).toBe(path === 'warm' ? before + 1 : before);
+      expect(r.json.stderr).not.toContain('ctr:');
+      const { status, exitCode, signal, stdout } = r.json;
+      return { status, exitCode, signal, stdout };
+    };
+    const control = await outcome([]);
+    expect(control.stdout.startsWith('start\n')).toBe(true);
+    expect(await outcome(['traceme'])).toEqual(control);
+  }, 180_000);
+});

@@ -67,7 +67,7 @@ describe('streaming a program that ran', () => {
     expect(plain.statusCode).toBe(200);
     const json = plain.json<ExecuteResult>();
     expect(shape(result.data)).toEqual(shape(json));
-    const strip = (r: ExecuteResult) => ({ ...r, id: 'x', durationMs: 0, timing: { ...r.timing, queuedMs: 0 } });
+    const strip = (r: ExecuteResult) => ({ ...r, id: 'x', sandboxId: 'x', durationMs: 0, timing: { ...r.timing, queuedMs: 0 } });
     expect(strip(result.data)).toEqual(strip(json));
   });
 

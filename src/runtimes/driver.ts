@@ -53,6 +53,11 @@ export interface RuntimeDriver {
   readonly isolation: Isolation;
   /** Chosen by KATA_EXEC_RUNTIME=auto when installed; the order of the registry decides. */
   readonly auto: boolean;
+  /**
+   * A process started by `ctr task exec` gets the sandbox's seccomp filter. The warm pool
+   * runs programs that way, so it is off where this is false.
+   */
+  readonly execKeepsSeccomp: boolean;
   /** Every shim binary this driver can use; host/detect.ts looks for these on PATH. */
   readonly shims: readonly string[];
   /** How containerd reaches this runtime under these settings. */

@@ -42,6 +42,8 @@ export const gvisorDriver: RuntimeDriver = {
   kind: 'gvisor',
   isolation: 'gvisor',
   auto: true,
+  // runsc exec starts the process in the Sentry without the OCI filter init got.
+  execKeepsSeccomp: false,
   shims: [SHIM],
   target: (s) => ({
     kind: 'gvisor',

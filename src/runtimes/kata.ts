@@ -66,6 +66,7 @@ export const kataDriver: RuntimeDriver = {
   kind: 'kata',
   isolation: 'vm',
   auto: true,
+  execKeepsSeccomp: true,
   shims: [kataRuntimeName('qemu', 'generic'), ...HYPERVISORS.map((h) => kataRuntimeName(h, 'per-hypervisor'))].map(shimBinary),
   target: (s) => {
     const fc = s.hypervisor === 'firecracker';

@@ -11,6 +11,7 @@ export const runcDriver: RuntimeDriver = {
   kind: 'runc',
   isolation: 'container',
   auto: false,
+  execKeepsSeccomp: true,
   shims: [SHIM],
   target: () => ({
     kind: 'runc',

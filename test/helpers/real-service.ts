@@ -46,6 +46,11 @@ export function profilesOf(runtime: string): ('dev' | 'standard' | 'hardened')[]
   return runtime === 'runc' ? ['standard'] : ['dev', 'standard', 'hardened'];
 }
 
+/** The test runtimes with a warm pool (gVisor has none: runsc exec drops the seccomp filter). */
+export function pooledRuntimes(): string[] {
+  return testRuntimes().filter((r) => r !== 'gvisor');
+}
+
 /** The test runtimes that accept the dev profile. */
 export function devRuntimes(): string[] {
   return testRuntimes().filter((r) => profilesOf(r).includes('dev'));

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, pooledRuntimes, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { hostile, useService } from './hostile-case.js';
 
 const FAKE_CTR_LINE = 'ctr: failed to dial "/run/containerd/containerd.sock": connection refused';
@@ -97,10 +97,12 @@ describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime
   // The same program with and without PTRACE_TRACEME: the answer is the same, as it is
   // what the program did (the kernel's answer to the self-signal), not what ctr or the
   // wrapper made of a tracee nobody could handle.
-  it.each([
+  // gVisor has no warm path (test/integration/pool.test.ts).
+  const paths = [
     ['warm', {}],
     ['cold', { limits: { memoryMb: 200 } }],
-  ] as const)('gets a true status on the %s path', async (path, extra) => {
+  ] as const;
+  it.each(paths.filter(([p]) => p === 'cold' || pooledRuntimes().includes(runtime)))('gets a true status on the %s path', async (path, extra) => {
     const outcome = async (args: string[]) => {
       if (path === 'warm') await waitForPool();
       const before = await hits();

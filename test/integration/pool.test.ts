@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, containerIds, execute, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, containerIds, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 async function counter(svc: RealService, name: string): Promise<number> {
@@ -15,7 +15,7 @@ async function counter(svc: RealService, name: string): Promise<number> {
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
 
-describe.each(testRuntimes())('warm pool on %s', (runtime) => {
+describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
   let svc: RealService;
   const full = () => svc.pool.readyCount === 2;
   /** Runs the request and checks that it really was served by a warm sandbox (one pool hit). */
@@ -103,6 +103,25 @@ describe.each(testRuntimes())('warm pool on %s', (runtime) => {
     await waitFor('only the warm sandboxes', () => containerIds().filter((id) => /^kx-[0-9a-f]{20}$/.test(id)).length === 2);
     await svc.close();
     closed = true;
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+});
+
+// gVisor: a program started by `runsc exec` in a running sandbox does not get the OCI
+// seccomp filter its init got, so there is no warm pool there: every execution runs cold.
+describe.each(testRuntimes().filter((r) => !pooledRuntimes().includes(r)))('no warm pool on %s', (runtime) => {
+  it('keeps no warm sandbox, and runs every execution cold under its filter', async () => {
+    const svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '2', KATA_EXEC_POOL_PROFILES: 'standard,hardened' });
+    try {
+      const r = await execute(svc, { language: 'python', code: 'print(6*7)' });
+      expect(r).toMatchObject({ status: 'ok', stdout: '42\n' });
+      expect(r.sandboxId).toBe(r.id);
+      expect(r.limitsEnforced.seccomp).toBe(true);
+      expect(svc.pool.readyCount).toBe(0);
+      expect(await counter(svc, 'kata_exec_pool_hits_total')).toBe(0);
+    } finally {
+      await svc.close();
+    }
     expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
   });
 });

@@ -27,6 +27,8 @@ function serviceEnv(runDir: string, extra: Record<string, string> = {}): Record<
     KATA_EXEC_RUN_DIR: runDir,
     KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
     KATA_EXEC_POOL_SIZE: '0',
+    // One client (no keys) sends several executions at once here: no per-key quota.
+    KATA_EXEC_KEY_CONCURRENCY: '0',
     PATH: c.kataKit ? `${c.kataKit}/bin:${process.env.PATH}` : (process.env.PATH ?? ''),
     ...extra,
   };

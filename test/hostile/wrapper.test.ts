@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_LEAKS, pooledRuntimes, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { waitFor } from '../helpers/wait.js';
 import { hostile, useService } from './hostile-case.js';
 
 const FAKE_CTR_LINE = 'ctr: failed to dial "/run/containerd/containerd.sock": connection refused';
@@ -88,10 +89,6 @@ describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime
     expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
   });
 
-  const waitForPool = async () => {
-    for (let i = 0; i < 600 && svc.pool.readyCount < 1; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(svc.pool.readyCount).toBe(1);
-  };
   const hits = async () => Number(/^kata_exec_pool_hits_total\{[^}]*\} (\d+)$/m.exec(await svc.metrics.registry.metrics())?.[1] ?? 0);
 
   // The same program with and without PTRACE_TRACEME: the answer is the same, as it is
@@ -104,7 +101,7 @@ describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime
   ] as const;
   it.each(paths.filter(([p]) => p === 'cold' || pooledRuntimes().includes(runtime)))('gets a true status on the %s path', async (path, extra) => {
     const outcome = async (args: string[]) => {
-      if (path === 'warm') await waitForPool();
+      await waitFor('a warm sandbox, for the warm path', () => path === 'cold' || svc.pool.readyCount >= 1, 60_000);
       const before = await hits();
       const r = await post(svc, { language: 'python', code: TRACEME, args, timeoutMs: 20_000, ...extra });
       expect(r.status, JSON.stringify(r.json)).toBe(200);

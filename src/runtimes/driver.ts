@@ -70,14 +70,12 @@ export interface RuntimeDriver {
   prepareHost?(s: RuntimeSettings, host: HostRuntimes): Promise<void>;
   /** The pids cgroup limit and RLIMIT_NPROC for a user pids limit (0: none). */
   pidLimits(pids: number): { pids: number; nproc: number };
-  /** The seccomp profile as this runtime's enforcer needs it (Kata 1.x's agent knows no errnoRet). */
+  /** The seccomp profile as this runtime's enforcer needs it (Kata 1.x's agent knows no errnoRet; gVisor's Sentry, clone3). */
   seccomp?(profile: OciSeccomp): OciSeccomp;
   /** OCI annotations of a sandbox (Kata sizes its VM from them). */
   annotations(spec: SpecView): Record<string, string>;
   /** What this runtime can promise to enforce, under this target. */
   limitsEnforced(target: RuntimeTarget): RuntimeLimits;
-  /** The profile's seccomp filter as this runtime must get it (default: as is). */
-  seccomp?(profile: OciSeccomp): OciSeccomp;
   /** Its row of GET /v1/runtimes. */
   catalogRow(s: RuntimeSettings, host: HostRuntimes, active: RuntimeTarget): CatalogRow;
   /** The readiness check of the active runtime. */

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RuntimeKind } from '../../src/schemas/common.js';
 import { execute, post, testRuntimes } from '../helpers/real-service.js';
+import { KILL_SLACK_MS, STARTED_DEADLINE_MS } from '../helpers/timing.js';
 import { hostile, useService } from './hostile-case.js';
 
 /** Allocates `mb` MiB in 1 MiB chunks, touching every page so that it is really used. */
@@ -64,14 +65,14 @@ describe.each(testRuntimes())('hostile memory and CPU on %s', (runtime) => {
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code: 'while True:\n    pass', timeoutMs }));
     expect(r).toMatchObject({ status: 'timeout', signal: 'SIGKILL' });
     expect(r.durationMs).toBeGreaterThanOrEqual(timeoutMs);
-    expect(r.durationMs).toBeLessThan(timeoutMs + 5000);
+    expect(r.durationMs).toBeLessThan(timeoutMs + KILL_SLACK_MS);
   }, 120_000);
 
   it('stops `sleep 60` at the deadline', async () => {
-    const timeoutMs = 1500;
+    const timeoutMs = STARTED_DEADLINE_MS;
     const r = await hostile(svc(), () => execute(svc(), { language: 'bash', code: 'echo sleeping\nsleep 60\necho woke', timeoutMs }));
     expect(r).toMatchObject({ status: 'timeout', signal: 'SIGKILL', stdout: 'sleeping\n' });
-    expect(r.durationMs).toBeLessThan(timeoutMs + 5000);
+    expect(r.durationMs).toBeLessThan(timeoutMs + KILL_SLACK_MS);
   }, 120_000);
 
   it('reports limits.cpus 0.5 and holds a spinning program near half a core', async () => {

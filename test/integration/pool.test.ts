@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_LEAKS, containerIds, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
+import { KILL_SLACK_MS } from '../helpers/timing.js';
 
 async function counter(svc: RealService, name: string): Promise<number> {
   const m = await svc.metrics.registry.getSingleMetricAsString(name);
@@ -76,7 +77,7 @@ describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
     await waitFor('a full pool', full);
     const r = await warm({ language: 'bash', code: 'setsid sleep 300 & nohup sleep 301 >/dev/null 2>&1 & echo started', timeoutMs: 30000 });
     expect(r).toMatchObject({ status: 'ok', stdout: 'started\n' });
-    expect(r.durationMs).toBeLessThan(10_000);
+    expect(r.durationMs).toBeLessThan(KILL_SLACK_MS);
     await waitFor('the children to be gone', () => !/sleep 30[01]/.test(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })), 10_000);
   });
 
@@ -84,7 +85,7 @@ describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
     await waitFor('a full pool', full);
     const t = await warm({ language: 'python', code: 'while True: pass', timeoutMs: 1500 });
     expect(t.status).toBe('timeout');
-    expect(t.durationMs).toBeLessThan(1500 + 5000);
+    expect(t.durationMs).toBeLessThan(1500 + KILL_SLACK_MS);
     await waitFor('a full pool', full);
     const o = await warm({ language: 'bash', code: 'yes', limits: { outputBytes: 65536 } });
     expect(o.status).toBe('output_limit');

@@ -14,10 +14,31 @@
 # say which runtimes were tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test
-npm run --silent typecheck
+
+# How long each tier took, printed at the end whatever happened.
+timings=()
+tier() {
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  "$@" || rc=$?
+  timings+=("$(printf '%-28s %5d s%s' "$name" $((SECONDS - t0)) "$([[ $rc -eq 0 ]] || echo "  (failed, exit $rc)")")")
+  return "$rc"
+}
+timings_printed=0
+print_timings() {
+  [[ $timings_printed -eq 0 ]] || return 0
+  timings_printed=1
+  echo "tiers:"
+  printf '  %s\n' "${timings[@]}"
+  printf '  %-28s %5d s\n' total "$SECONDS"
+}
+# A tier that stops the script early (set -e) still gets its times printed.
+trap print_timings EXIT
+
+tier "set-up" bash scripts/setup.sh test
+tier "typecheck" npm run --silent typecheck
 # Deploy manifests (Kubernetes schemas, offline) and the systemd unit.
-bash scripts/validate-deploy.sh
+tier "deploy validation" bash scripts/validate-deploy.sh
 
 kit_src=../shared/kata
 kata=none
@@ -27,7 +48,7 @@ if [[ -f $kit_src/install.sh ]]; then
   stamp=$KATA_EXEC_KATA_KIT/.kata-exec-installed
   want=$(cat "$kit_src/SHA256SUMS" "$kit_src/install.sh" | sha256sum | cut -d' ' -f1)
   if [[ ! -f $stamp || $(cat "$stamp") != "$want" || ! -f $KATA_EXEC_KATA_KIT/env.sh ]]; then
-    bash "$kit_src/install.sh" "$KATA_EXEC_KATA_KIT"
+    tier "kata kit install" bash "$kit_src/install.sh" "$KATA_EXEC_KATA_KIT"
     echo "$want" >"$stamp"
   fi
   kata="kit"
@@ -36,32 +57,38 @@ elif command -v containerd-shim-kata-v2 >/dev/null || command -v containerd-shim
 fi
 
 results=$(mktemp /tmp/kata-exec-vitest.XXXXXX.json)
+integration_results=$(mktemp /tmp/kata-exec-vitest-integration.XXXXXX.json)
 kata_results=$(mktemp /tmp/kata-exec-vitest-kata.XXXXXX.json)
-trap 'rm -f "$results" "$kata_results"' EXIT
+trap 'print_timings; rm -f "$results" "$integration_results" "$kata_results"' EXIT
 status=0
+run_vitest() { npx vitest run --reporter=default --reporter=json --outputFile="$@"; }
 if [[ $# -gt 0 ]]; then
-  npx vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
+  [[ $kata == none ]] || kata=unselected
+  tier "vitest $*" run_vitest "$results" "$@" || status=1
 else
-  npx vitest run --project unit --project http --project integration --reporter=default --reporter=json --outputFile="$results" || status=$?
+  tier "unit + http" run_vitest "$results" --project unit --project http || status=1
+  tier "integration + hostile" run_vitest "$integration_results" --project integration || status=1
   # The container image: built here with podman from a local base, run against containerd.
-  bash scripts/test-container.sh || status=1
+  tier "container" bash scripts/test-container.sh || status=1
   if [[ $kata != none ]]; then
-    npx vitest run --project kata --reporter=default --reporter=json --outputFile="$kata_results" || status=1
+    tier "kata (real VMs)" run_vitest "$kata_results" --project kata || status=1
   fi
 fi
+print_timings
 # Plain closing lines: counts from vitest's own JSON reports (skipped tests are none here),
 # then which runtimes were tested.
 node -e '
   const fs = require("fs");
-  const [, main, kataFile, kata, runtimes, kit] = process.argv;
+  const [, main, integrationFile, kataFile, kata, runtimes, kit] = process.argv;
   const count = (f) => { try { const r = JSON.parse(fs.readFileSync(f, "utf8")); return r.numTotalTests ? r : null; } catch { return null; } };
-  const reports = [count(main), count(kataFile)].filter(Boolean);
+  const reports = [count(main), count(integrationFile), count(kataFile)].filter(Boolean);
   const sum = (k) => reports.reduce((n, r) => n + r[k], 0);
   const skipped = sum("numPendingTests") + sum("numTodoTests");
   console.log(`${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed` + (skipped ? `, ${skipped} skipped` : ""));
   const kataLine = kata === "kit" ? `kata (real VMs through the Kata kit at ${kit})`
     : kata === "host" ? "kata (real VMs through the Kata shim on PATH)"
+    : kata === "unselected" ? "not kata (only the tests named on the command line ran)"
     : "not kata (no ../shared/kata kit and no Kata shim on PATH: the Kata tier did not run)";
-  console.log(`runtimes tested: ${runtimes} (integration and hostile tiers); ${count(kataFile) ? kataLine : kata === "none" ? kataLine : "kata tier: no report (it failed to start)"}`);
-' "$results" "$kata_results" "$kata" "${TEST_RUNTIMES:-runc,gvisor}" "${KATA_EXEC_KATA_KIT:-}" || true
+  console.log(`runtimes tested: ${runtimes} (integration and hostile tiers); ${count(kataFile) || kata === "none" || kata === "unselected" ? kataLine : "kata tier: no report (it failed to start)"}`);
+' "$results" "$integration_results" "$kata_results" "$kata" "${TEST_RUNTIMES:-runc,gvisor}" "${KATA_EXEC_KATA_KIT:-}" || true
 exit "$status"

@@ -33,7 +33,7 @@ describe('Kata: hostile programs', () => {
     });
 
     it('a disk fill stops at the /tmp size and at the read-only root', async () => {
-      const code = 'dd if=/dev/zero of=/tmp/fill bs=1M 2>&1 | tail -n1; dd if=/dev/zero of=/fill bs=1M count=1 2>&1 | head -n1; du -m /tmp/fill | cut -f1';
+      const code = 'dd if=/dev/zero of=/tmp/fill bs=1M 2>&1 | head -n1; dd if=/dev/zero of=/fill bs=1M count=1 2>&1 | head -n1; du -m /tmp/fill | cut -f1';
       const r = await execute(svc(), { language: 'bash', code, limits: { diskMb: 16 } });
       expect(r.stdout).toMatch(/No space left on device/);
       expect(r.stdout).toMatch(/Read-only file system/);

@@ -71,7 +71,7 @@ stop_containerd() {
       ctr --address "$sock" -n kata-exec containers delete "$id" >/dev/null 2>&1 || true
     done
   fi
-  KATA_EXEC_STATE_DIR="${run%/run}/state" KATA_EXEC_RUN_DIR="$run" bash scripts/containerd.sh stop >/dev/null 2>&1 || true
+  KATA_EXEC_KATA_KIT='' KATA_EXEC_STATE_DIR="${run%/run}/state" KATA_EXEC_RUN_DIR="$run" bash scripts/containerd.sh stop >/dev/null 2>&1 || true
   # Shims that containerd started for this socket (by pid, from their command line).
   for pid in $(grep -lsF -- "$sock" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
     { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q '^/usr/bin/containerd-shim' && kill -9 "$pid" 2>/dev/null || true
@@ -151,7 +151,10 @@ mkdir -p "$run" "$state" /run/containerd/fifo
 # directory must be a shared mount on the host side too.
 mount --bind "$run" "$run"
 mount --make-rshared "$run"
-KATA_EXEC_STATE_DIR="$state" KATA_EXEC_RUN_DIR="$run" bash scripts/containerd.sh start >/dev/null
+# containerd in the host's mount namespace, never the Kata kit's own one (npm test exports
+# KATA_EXEC_KATA_KIT for its Kata tier): a service inside a container sees no host pid to
+# enter another namespace by, so its rootfs mounts must reach containerd by propagation.
+KATA_EXEC_KATA_KIT='' KATA_EXEC_STATE_DIR="$state" KATA_EXEC_RUN_DIR="$run" bash scripts/containerd.sh start >/dev/null
 ctr --address "$sock" -n kata-exec images import --base-name toolruntime-sandbox "$archive" >/dev/null
 [[ -d "$snapshots" ]] || die "no overlayfs snapshotter directory at $snapshots"
 

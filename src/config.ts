@@ -35,7 +35,6 @@ export const ConfigSchema = Type.Object({
     'Sandbox runtime. `auto` picks kata when its shim is installed, else gvisor when runsc is; runc is used only when named.',
   ),
   KATA_EXEC_HYPERVISOR: Choice(['qemu', 'cloud-hypervisor', 'firecracker'] as const, 'qemu', 'Kata hypervisor (kata only).'),
-  KATA_EXEC_KATA_RUNTIME_PATH: Str('kata-runtime', 'The kata-runtime binary, used by the health check (`kata-runtime check`).'),
   KATA_EXEC_KATA_SHIM: Choice(
     ['auto', 'per-hypervisor', 'generic'] as const,
     'auto',
@@ -127,7 +126,6 @@ export interface Config {
   logLevel: ConfigEnv['KATA_EXEC_LOG_LEVEL'];
   runtime: RuntimeSetting;
   hypervisor: HypervisorSetting;
-  kataRuntimePath: string;
   kataShim: ConfigEnv['KATA_EXEC_KATA_SHIM'];
   kataConfigPath: string;
   kernelPath: string;
@@ -316,7 +314,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.KATA_EXEC_LOG_LEVEL,
     runtime: e.KATA_EXEC_RUNTIME,
     hypervisor: e.KATA_EXEC_HYPERVISOR,
-    kataRuntimePath: e.KATA_EXEC_KATA_RUNTIME_PATH,
     kataShim: e.KATA_EXEC_KATA_SHIM,
     kataConfigPath: e.KATA_EXEC_KATA_CONFIG_PATH,
     kernelPath: e.KATA_EXEC_KERNEL_PATH,

@@ -29,6 +29,11 @@ export interface RuntimeTarget {
    * (Firecracker); it cannot set a pids limit, rlimits or a sized tmpfs.
    */
   launch: 'config' | 'image';
+  /**
+   * Kata: the guest applies the spec's seccomp filter (its configuration sets
+   * disable_guest_seccomp = false; host/kata-config.ts). Other runtimes always apply it.
+   */
+  guestSeccomp?: boolean;
 }
 
 const CONNECT_TIMEOUT = '3s';

@@ -37,8 +37,38 @@ export function orphanShims(procs: readonly Proc[], address: string, namespace: 
   });
 }
 
-export async function killOrphanShims(address: string, namespace: string, liveIds: ReadonlySet<string>): Promise<number> {
-  return killAll(orphanShims(await listProcesses(), address, namespace, liveIds));
+/**
+ * Ends the orphan shims of our namespace. Each first gets `graceMs` to exit by itself: a Kata
+ * shim stops its VM and removes its mounts on the way out, and one killed early leaves them
+ * behind. Returns the container ids of the shims that had to be killed.
+ *
+ * `liveIds` is asked again at every look, after the processes are listed: a sandbox started
+ * meanwhile has its container before its shim, so its shim is never taken for an orphan.
+ */
+export async function endOrphanShims(
+  address: string,
+  namespace: string,
+  liveIds: () => Promise<ReadonlySet<string>>,
+  graceMs: number,
+  pollMs = 200,
+): Promise<string[]> {
+  const until = Date.now() + graceMs;
+  const look = async () => {
+    const procs = await listProcesses();
+    return orphanShims(procs, address, namespace, await liveIds());
+  };
+  let left = await look();
+  while (left.length > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, pollMs));
+    left = await look();
+  }
+  killAll(left);
+  return left.map((p) => flagValue(p.argv, '-id')!);
+}
+
+/** SIGKILLs every process whose argv matches; returns how many it signalled. */
+export async function killMatching(matches: (argv: readonly string[]) => boolean): Promise<number> {
+  return killAll((await listProcesses()).filter((p) => p.pid !== process.pid && matches(p.argv)));
 }
 
 export interface Proc {

@@ -21,6 +21,7 @@ import { reconcile, type ReconcileReport } from './reconcile.js';
 import { RootfsImageResolver } from './rootfs.js';
 import { driverFor, resolveRuntime } from '../runtimes/registry.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
+import { readKataConfig } from './kata-config.js';
 import { ContainerdMountNamespace } from './containerd-ns.js';
 import { deriveDefaultProfile, deriveStrictProfile, isSeccompProfile } from './seccomp.js';
 import type { Logger } from '../sandbox/types.js';
@@ -109,13 +110,15 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
   await Promise.all([binDir, workDir, rootfsDir].map((d) => mkdir(d, { recursive: true, mode: 0o711 })));
   const detect: HostDetector = () => detectHostRuntimes({ runscPath: config.runscPath, ...(opts.searchPath !== undefined ? { searchPath: opts.searchPath } : {}) });
   const host = await detect();
-  const settings = runtimeSettingsOf(config, host);
+  // Whether a Kata guest applies seccomp is read from the configuration its shim uses.
+  const kataConfig = config.runtime === 'runc' || config.runtime === 'gvisor' ? null : await readKataConfig(config.kataConfigPath, address);
+  const settings = runtimeSettingsOf(config, host, kataConfig);
   const runtime = resolveRuntime(settings, host);
   await driverFor(runtime.kind).prepareHost?.(settings, host);
 
   // Kata 1.x's shim finds the sandbox's mounts only in containerd's mount namespace.
   const mountNs = await new ContainerdMountNamespace(address).init();
-  const reconciled = await reconcile(ctr, workDir, logger, mountNs);
+  const reconciled = await reconcile(ctr, workDir, logger, driverFor(runtime.kind), mountNs);
   const images = new RootfsImageResolver(ctr, rootfsDir, mountNs);
   const seccomp = new CtrSeccompProvider(ctr, config.image);
   // Read containerd's default seccomp profile now, not on the first request; a failure
@@ -132,7 +135,7 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
   }, 5000);
   sweeper.unref();
   const health = new CtrHealthChecker(ctr, runtime, images, config.image, detect);
-  logger.info({ address, containerdMountNamespace: (await mountNs.pid()) === null ? 'ours' : 'its own (mounts made there)', runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor }, 'sandbox backend ready');
+  logger.info({ address, containerdMountNamespace: (await mountNs.pid()) === null ? 'ours' : 'its own (mounts made there)', runtime: runtime.kind, ociRuntime: runtime.ociRuntime, hypervisor: runtime.hypervisor, ...(runtime.kind === 'kata' ? { kataConfig: kataConfig?.file ?? 'not found', guestSeccomp: runtime.guestSeccomp === true } : {}) }, 'sandbox backend ready');
 
   return {
     runtime,
@@ -147,7 +150,7 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
       clearInterval(sweeper);
       events.stop();
       kernelOom.stop();
-      await reconcile(ctr, workDir, logger, mountNs).catch(() => undefined);
+      await reconcile(ctr, workDir, logger, driverFor(runtime.kind), mountNs).catch(() => undefined);
       await images.releaseAll();
       await lock.release();
     },

@@ -8,10 +8,12 @@ import path from 'node:path';
 import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
 import { mountPointsUnder, readMountinfo } from '../ctr/mounts.js';
-import { killOrphanShims, killStrayClients } from '../ctr/processes.js';
+import { killStrayClients } from '../ctr/processes.js';
 import type { ContainerdMountNamespace } from './containerd-ns.js';
 import { LABEL_MANAGED } from '../execution/executor.js';
+import { endDeletedSandboxes } from '../sandbox/leftovers.js';
 import type { Logger } from '../sandbox/types.js';
+import type { RuntimeDriver } from '../runtimes/driver.js';
 
 export interface ReconcileReport {
   containers: number;
@@ -23,6 +25,7 @@ export async function reconcile(
   ctr: CtrClient,
   workDir: string,
   logger: Logger,
+  driver: RuntimeDriver,
   mountNs: ContainerdMountNamespace | null = null,
 ): Promise<ReconcileReport> {
   const clients = await killStrayClients(ctr.target.address, ctr.target.namespace);
@@ -43,9 +46,10 @@ export async function reconcile(
     dirs = [];
   }
   for (const d of dirs) await rm(path.join(workDir, d), { recursive: true, force: true });
-  const shims = await killOrphanShims(ctr.target.address, ctr.target.namespace, new Set(await ctr.listContainers()));
-  if (ids.length || dirs.length || clients || shims) {
-    logger.warn({ containers: ids.length, workDirs: dirs.length, clients, shims }, 'removed leftovers of an earlier process');
+  // Their shims (and, on Kata, their VMs) go last: a Kata shim stops its VM on the way out.
+  const { shims, vmProcesses } = await endDeletedSandboxes(ctr, driver, ids, mountNs, logger);
+  if (ids.length || dirs.length || clients || shims || vmProcesses) {
+    logger.warn({ containers: ids.length, workDirs: dirs.length, clients, shims, vmProcesses }, 'removed leftovers of an earlier process');
   }
-  return { containers: ids.length, workDirs: dirs.length, clients: clients + shims };
+  return { containers: ids.length, workDirs: dirs.length, clients: clients + shims + vmProcesses };
 }

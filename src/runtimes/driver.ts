@@ -30,6 +30,8 @@ export interface RuntimeSettings {
   /** `auto` is resolved against the host by host/runtime-settings.ts before any driver reads it. */
   kataShim: 'auto' | 'per-hypervisor' | 'generic';
   kataConfigPath: string;
+  /** Kata: the guest applies seccomp, as read from the configuration the shim uses (host/kata-config.ts). */
+  kataGuestSeccomp?: boolean;
   /** The runsc binary (KATA_EXEC_RUNSC_PATH). */
   runscPath: string;
   /** Path of the runsc wrapper the service writes (runsc --network=none "$@"). */
@@ -46,6 +48,13 @@ export interface SpecView {
 /** The limits a runtime enforces by itself (network and read-only root come from the profile). */
 export type RuntimeLimits = Omit<LimitsEnforced, 'network' | 'readOnlyRootfs'>;
 
+export interface SandboxLeftovers {
+  /** Whether a process (by its argv) belongs to the sandbox. */
+  isProcess(argv: readonly string[]): boolean;
+  /** Directories (with whatever is mounted under them), as containerd's mount namespace sees them. */
+  dirs: string[];
+}
+
 export type CatalogRow = RuntimesInfo['runtimes'][number];
 
 export interface RuntimeDriver {
@@ -58,6 +67,18 @@ export interface RuntimeDriver {
    * runs programs that way, so it is off where this is false.
    */
   readonly execKeepsSeccomp: boolean;
+  /**
+   * How long a shim of a deleted container may take to exit by itself before it is killed.
+   * A Kata shim stops its VM and removes its mounts on the way out: killed early, it leaves
+   * the VM running (seconds under TCG emulation). A runc shim needs a moment.
+   */
+  readonly shimExitGraceMs: number;
+  /**
+   * What a sandbox of this runtime leaves on the host when its shim died before cleaning up:
+   * its processes (a VM's hypervisor, which outlives the shim) and its directories, which
+   * live in containerd's mount namespace. Absent: nothing outlives the shim.
+   */
+  leftovers?(id: string): SandboxLeftovers;
   /** Every shim binary this driver can use; host/detect.ts looks for these on PATH. */
   readonly shims: readonly string[];
   /** How containerd reaches this runtime under these settings. */

@@ -44,6 +44,7 @@ export const gvisorDriver: RuntimeDriver = {
   auto: true,
   // runsc exec starts the process in the Sentry without the OCI filter init got.
   execKeepsSeccomp: false,
+  shimExitGraceMs: 2_000,
   shims: [SHIM],
   target: (s) => ({
     kind: 'gvisor',

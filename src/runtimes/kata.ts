@@ -7,7 +7,7 @@ import { KataNotAvailableError } from '../errors.js';
 import type { Hypervisor } from '../schemas/common.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { bytesToMib } from '../units.js';
-import { limitsOfLaunch, shimBinary, type HostRuntimes, type RuntimeDriver, type RuntimeSettings, type SpecView } from './driver.js';
+import { limitsOfLaunch, shimBinary, type HostRuntimes, type RuntimeDriver, type RuntimeSettings, type SandboxLeftovers, type SpecView } from './driver.js';
 
 const HYPERVISOR_SHIM: Record<Hypervisor, string> = {
   qemu: 'kata-qemu',
@@ -62,11 +62,28 @@ export function kataAnnotations(spec: SpecView): Record<string, string> {
   return a;
 }
 
+/**
+ * What a Kata 1.x/2.x sandbox whose shim died leaves: the hypervisor (QEMU is daemonized,
+ * so it outlives its shim; it is named sandbox-<id> and its sockets are under
+ * /run/vc/vm/<id>), the 9p/virtio-fs shared directory with the rootfs mounted under it,
+ * and the runtime's state.
+ */
+export function kataLeftovers(id: string): SandboxLeftovers {
+  const vmDir = `/run/vc/vm/${id}/`;
+  return {
+    isProcess: (argv) => argv.some((a, i) => (a === '-name' && argv[i + 1] === `sandbox-${id}`) || a.includes(vmDir)),
+    dirs: [`/run/kata-containers/shared/sandboxes/${id}`, `/run/vc/sbs/${id}`, `/run/vc/vm/${id}`],
+  };
+}
+
 export const kataDriver: RuntimeDriver = {
   kind: 'kata',
   isolation: 'vm',
   auto: true,
   execKeepsSeccomp: true,
+  // Stopping an emulated VM takes seconds, more on a loaded host.
+  shimExitGraceMs: 30_000,
+  leftovers: kataLeftovers,
   shims: [kataRuntimeName('qemu', 'generic'), ...HYPERVISORS.map((h) => kataRuntimeName(h, 'per-hypervisor'))].map(shimBinary),
   target: (s) => {
     const fc = s.hypervisor === 'firecracker';
@@ -79,6 +96,7 @@ export const kataDriver: RuntimeDriver = {
       snapshotter: fc ? 'devmapper' : null,
       hypervisor: s.hypervisor,
       launch: fc ? 'image' : 'config',
+      guestSeccomp: s.kataGuestSeccomp === true,
     };
   },
   missing: (s, host) => {
@@ -94,8 +112,8 @@ export const kataDriver: RuntimeDriver = {
   seccomp: forKata1Agent,
   annotations: kataAnnotations,
   // The guest applies the filter only when its configuration sets disable_guest_seccomp = false
-  // (Kata's default is true), which the service cannot see.
-  limitsEnforced: (target) => ({ ...limitsOfLaunch(target), seccomp: false }),
+  // (Kata's default is true): claimed only when the service read that in the file the shim uses.
+  limitsEnforced: (target) => ({ ...limitsOfLaunch(target), seccomp: target.guestSeccomp === true }),
   catalogRow: (s, host, active) => {
     const hypervisors = HYPERVISORS.filter((h) =>
       [kataRuntimeName(h, 'per-hypervisor'), kataRuntimeName(h, 'generic')].some((n) => host.shims.includes(shimBinary(n))),

@@ -12,6 +12,7 @@ export const runcDriver: RuntimeDriver = {
   isolation: 'container',
   auto: false,
   execKeepsSeccomp: true,
+  shimExitGraceMs: 2_000,
   shims: [SHIM],
   target: () => ({
     kind: 'runc',

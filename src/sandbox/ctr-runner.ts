@@ -19,9 +19,9 @@ import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, ty
 import type { CtrClient } from '../ctr/client.js';
 import { mountOverlay, mountTmpfs, runInMountNamespace, umount } from '../ctr/host.js';
 import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
-import { killOrphanShims } from '../ctr/processes.js';
 import { asServiceError, CtrError, LostOutputError, VmAgentUnreachableError } from '../errors.js';
 import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
+import { endDeletedSandboxes, type ContainerdNamespaceView } from './leftovers.js';
 import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './files.js';
 import { newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
 import type { OomEvents } from './oom.js';
@@ -49,7 +49,7 @@ export interface CtrRunnerDeps {
    * containerd's mount namespace, where the overlay of a writable root must be mounted for a
    * Kata 1.x shim to see it (host/containerd-ns.ts). Absent: ours.
    */
-  mountNs?: { pid(): Promise<number | null> } | null;
+  mountNs?: ContainerdNamespaceView | null;
 }
 
 export class CtrSandboxRunner implements WarmSandboxRunner {
@@ -64,26 +64,27 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
 
   /** Kills and deletes the sandboxes that containerd could not delete before. */
   async sweepOrphans(): Promise<number> {
-    let removed = 0;
+    const removed: string[] = [];
     for (const id of [...this.orphans]) {
       try {
         await this.d.ctr.killTask(id);
         await this.d.ctr.removeContainer(id);
         this.orphans.delete(id);
-        removed++;
+        removed.push(id);
         this.d.logger.info({ executionId: id }, 'deleted a sandbox left while containerd was away');
       } catch (err) {
         if (!(err instanceof CtrError && err.kind === 'daemon_unavailable')) this.d.logger.warn({ err, id }, 'orphan sweep failed');
-        return removed;
+        break;
       }
     }
-    if (removed > 0) {
-      // Give the reloaded shims a moment to exit by themselves, then end the ones that did not.
-      await new Promise((r) => setTimeout(r, 1000));
-      const live = await this.d.ctr.listContainers().catch(() => null);
-      if (live) await killOrphanShims(this.d.target.address, this.d.target.namespace, new Set(live));
+    // The shims containerd reloaded: each gets its grace to exit (a Kata shim stops its VM
+    // first), then the ones that did not are ended, with whatever their VM left.
+    if (removed.length > 0) {
+      await endDeletedSandboxes(this.d.ctr, driverFor(this.d.runtime.kind), removed, this.d.mountNs ?? null, this.d.logger).catch((err: unknown) =>
+        this.d.logger.warn({ err }, 'ending the shims of deleted sandboxes failed'),
+      );
     }
-    return removed;
+    return removed.length;
   }
 
   private async nsPid(): Promise<number | null> {
@@ -106,6 +107,7 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
    * network, nothing kept), so running twice is invisible but for the time.
    */
   async run(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {
+    const started = performance.now();
     try {
       return await this.runOnce(spec, opts);
     } catch (err) {
@@ -116,7 +118,10 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
         { executionId: spec.id, cause: (err as Error).cause },
         err instanceof LostOutputError ? 'ctr lost the output of a sandbox that exited 0; running it again' : 'the sandbox VM did not answer; creating it once more',
       );
-      return this.runOnce(spec, opts);
+      // The second attempt gets what is left of the timeout, not a new one: the request's
+      // deadline counts from the request, whatever the sandbox cost to start.
+      const left = Math.max(1, Math.floor(spec.timeoutMs - (performance.now() - started)));
+      return this.runOnce({ ...spec, timeoutMs: left }, opts);
     }
   }
 

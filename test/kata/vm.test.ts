@@ -126,6 +126,9 @@ describe.concurrent('Kata: programs on real VMs', () => {
     const standard = await execute(svc(), { language: 'python', code, profile: 'standard' });
     expect(hardened, hardened.stderr).toMatchObject({ status: 'ok', stdout: 'Operation not permitted 2\n' });
     expect(standard.stdout).toBe('made 2\n');
+    // The kit's configuration sets disable_guest_seccomp = false, and the service read it.
+    expect(hardened.limitsEnforced.seccomp).toBe(true);
+    expect(standard.limitsEnforced.seccomp).toBe(true);
   });
 
   it('dev: a writable root (an overlay made in containerd\'s namespace) as root, discarded after', async () => {

@@ -332,6 +332,9 @@ describe('Executor.limitsEnforced', () => {
       // Kata's guest applies the filter only when its configuration asks for it.
       seccomp: false,
     });
+    // ...which the service read in the file the shim uses (host/kata-config.ts).
+    const seen = executor({ ...KATA, guestSeccomp: true });
+    expect(seen.limitsEnforced(seen.prepare(req())).seccomp).toBe(true);
     const img = executor(FC);
     expect(img.limitsEnforced(img.prepare(req({ profile: 'dev' })))).toMatchObject({
       pids: false,

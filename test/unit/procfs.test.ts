@@ -1,6 +1,9 @@
 // The /proc and mountinfo parsers of src/ctr/processes.ts and src/ctr/mounts.ts.
 import { describe, expect, it } from 'vitest';
 import { mountPointsUnder, parseMountPoints } from '../../src/ctr/mounts.js';
+import { kataLeftovers } from '../../src/runtimes/kata.js';
+import { runcDriver } from '../../src/runtimes/runc.js';
+import { gvisorDriver } from '../../src/runtimes/gvisor.js';
 import { flagValue, orphanShims, parseCmdline, parseStatPpid, strayClients, type Proc } from '../../src/ctr/processes.js';
 
 describe('/proc/<pid>/stat', () => {
@@ -63,5 +66,30 @@ describe('mountinfo', () => {
   it('the mount points strictly under a directory, deepest first, never a sibling with the same prefix', () => {
     expect(mountPointsUnder(info, '/run/kx/work')).toEqual(['/run/kx/work/kx-1/scratch', '/run/kx/work/kx-1/rootfs']);
     expect(mountPointsUnder(info + '93 91 0:53 / /run/kx/work/kx-1/rootfs/tmp rw - tmpfs t rw\n', '/run/kx/work')[0]).toBe('/run/kx/work/kx-1/rootfs/tmp');
+  });
+});
+
+describe("a Kata sandbox's leftovers", () => {
+  // The argv of the kit's QEMU, as ps showed it for a VM whose shim was killed.
+  const qemu = (id: string) => ['/usr/bin/qemu-system-x86_64', '-name', `sandbox-${id}`, '-uuid', 'u', '-qmp', `unix:/run/vc/vm/${id}/qmp.sock,server,nowait`, '-m', '384M'];
+
+  it("matches that sandbox's hypervisor, never another's, nor a prefix of its id", () => {
+    const left = kataLeftovers('kx-aaaa');
+    expect(left.isProcess(qemu('kx-aaaa'))).toBe(true);
+    expect(left.isProcess(qemu('kx-aaaab'))).toBe(false);
+    expect(left.isProcess(qemu('kx-bbbb'))).toBe(false);
+    // Cloud Hypervisor: no -name, its API socket under /run/vc/vm/<id>/.
+    expect(left.isProcess(['/opt/kata/bin/cloud-hypervisor', '--api-socket', '/run/vc/vm/kx-aaaa/clh-api.sock'])).toBe(true);
+    expect(left.isProcess(['/opt/kata/bin/cloud-hypervisor', '--api-socket', '/run/vc/vm/kx-aaaab/clh-api.sock'])).toBe(false);
+    expect(left.isProcess(['bash', '-c', 'sleep 1'])).toBe(false);
+  });
+
+  it('names its shared directory and state, and only its own', () => {
+    expect(kataLeftovers('kx-aaaa').dirs).toEqual(['/run/kata-containers/shared/sandboxes/kx-aaaa', '/run/vc/sbs/kx-aaaa', '/run/vc/vm/kx-aaaa']);
+  });
+
+  it('runc and gVisor leave nothing once their shim is gone', () => {
+    expect(runcDriver.leftovers).toBeUndefined();
+    expect(gvisorDriver.leftovers).toBeUndefined();
   });
 });

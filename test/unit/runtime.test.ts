@@ -122,6 +122,8 @@ describe('resolveRuntime: explicit', () => {
       snapshotter: 'devmapper',
       hypervisor: 'firecracker',
       launch: 'image',
+      // No Kata configuration was read: seccomp in the guest is never claimed unseen.
+      guestSeccomp: false,
     });
   });
 

@@ -7,42 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { execute, profilesOf, testRuntimes } from '../helpers/real-service.js';
 import { hostile, useService } from './hostile-case.js';
-
-/**
- * Each probe runs in a forked child (PTRACE_TRACEME and unshare change the caller) and
- * reports "ok" or the errno's name. x86_64 syscall numbers.
- */
-const PROBE = [
-  'import ctypes, errno, json, os, stat',
-  'libc = ctypes.CDLL(None, use_errno=True)',
-  'libc.syscall.restype = ctypes.c_long',
-  'def sc(*a):',
-  '    r = libc.syscall(*[ctypes.c_long(x) if isinstance(x, int) else x for x in a])',
-  '    return "ok" if r >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")',
-  'params = ctypes.create_string_buffer(120)',
-  'probes = {',
-  '    "io_uring_setup": lambda: sc(425, 4, params),',
-  '    "unshare_newuser": lambda: sc(272, 0x10000000),',
-  '    "ptrace_traceme": lambda: sc(101, 0, 0, 0, 0),',
-  '    "syslog": lambda: sc(103, 10, 0, 0),',
-  '    "mknod_block": lambda: sc(133, b"/tmp/kx-sda", stat.S_IFBLK | 0o600, os.makedev(8, 0)),',
-  '}',
-  'out = {}',
-  'for name, fn in probes.items():',
-  '    r, w = os.pipe()',
-  '    pid = os.fork()',
-  '    if pid == 0:',
-  '        os.close(r)',
-  '        os.write(w, fn().encode())',
-  '        os._exit(0)',
-  '    os.close(w)',
-  '    out[name] = os.read(r, 64).decode()',
-  '    os.close(r)',
-  '    os.waitpid(pid, 0)',
-  'print(json.dumps(out))',
-].join('\n');
-
-const DENIED = /^(EPERM|EACCES|ENOSYS)$/;
+import { DENIED, SYSCALL_PROBE as PROBE } from '../helpers/hostile-programs.js';
 
 const runtimes = testRuntimes();
 

@@ -4,32 +4,11 @@
  * program sets can run before the marker, fake one of ctr's errors there, or make the
  * service retry it or blame containerd.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_LEAKS, pooledRuntimes, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { hostile, useService } from './hostile-case.js';
-
-const FAKE_CTR_LINE = 'ctr: failed to dial "/run/containerd/containerd.sock": connection refused';
-
-/** A shared library whose constructor prints one of ctr's errors and exits 1 (gcc on the host). */
-function buildFakeCtrLibrary(): Buffer {
-  const dir = mkdtempSync(path.join(tmpdir(), 'kx-preload-'));
-  try {
-    const src = path.join(dir, 'fake.c');
-    writeFileSync(
-      src,
-      `#include <unistd.h>\n#include <string.h>\n__attribute__((constructor)) static void fake(void) {\n  const char *m = ${JSON.stringify(`${FAKE_CTR_LINE}\n`)};\n  write(2, m, strlen(m));\n  _exit(1);\n}\n`,
-    );
-    execFileSync('gcc', ['-shared', '-fPIC', '-nostartfiles', '-o', path.join(dir, 'fake.so'), src]);
-    return readFileSync(path.join(dir, 'fake.so'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { buildFakeCtrLibrary, FAKE_CTR_LINE, TRACEME } from '../helpers/hostile-programs.js';
 
 describe.each(testRuntimes())('the start wrapper on %s', (runtime) => {
   const svc = useService(runtime);
@@ -67,17 +46,6 @@ describe.each(testRuntimes())('the start wrapper on %s', (runtime) => {
     expect(failures(await (await fetch(`${svc().url}/metrics`)).text())).toEqual(failures(metricsBefore));
   }, 120_000);
 });
-
-/** Asks to be traced by its parent (when told to), then signals itself. */
-const TRACEME = [
-  'import ctypes, os, signal, sys',
-  'libc = ctypes.CDLL(None, use_errno=True)',
-  'if sys.argv[1:] == ["traceme"]:',
-  '    libc.ptrace(0, 0, None, None)',
-  'print("start", flush=True)',
-  'os.kill(os.getpid(), signal.SIGUSR1)',
-  'print("after", flush=True)',
-].join('\n');
 
 describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime) => {
   let svc: RealService;

@@ -3,39 +3,29 @@
  * and leaving files behind for the next execution to find.
  */
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { diskBytes } from '../helpers/disk-usage.js';
 import { devRuntimes, execute, profilesOf, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { hostile, sleep, useService } from './hostile-case.js';
-
-const run = promisify(execFile);
 
 /**
  * Bytes on the host's disk in the directories of the sandboxes this service runs now: each
  * one's work directory and its containerd task bundle (where a runtime would put anything
  * it wrote outside its mounts). Only our own: other tests' directories come and go as
- * they please (a `du` over the whole run directory raced with their deletions). -x: not
- * into mounts (the shared read-only rootfs, the tmpfs under a dev overlay, /tmp); a
- * writable layer that reached the host disk would be a plain directory, and would count.
+ * they please (a `du` over the whole run directory raced with their deletions), and ours
+ * may go while du walks them (diskBytes takes what du saw).
  */
 async function sandboxDiskBytes(svc: RealService): Promise<number> {
   const c = testContainerd();
   const ids = await readdir(path.join(svc.runDir, 'work')).catch(() => [] as string[]);
-  const dirs = ids.flatMap((id) => [
-    path.join(svc.runDir, 'work', id),
-    path.join(c.root, 'run', 'containerd', 'io.containerd.runtime.v2.task', c.namespace, id),
-  ]);
-  if (dirs.length === 0) return 0;
-  // A sandbox may end while du walks it: du then says so and exits 1, with its totals.
-  const stdout = await run('du', ['-sxc', '--block-size=1', ...dirs]).then(
-    (r) => r.stdout,
-    (err: { stdout?: string }) => err.stdout ?? '',
+  return diskBytes(
+    ids.flatMap((id) => [
+      path.join(svc.runDir, 'work', id),
+      path.join(c.root, 'run', 'containerd', 'io.containerd.runtime.v2.task', c.namespace, id),
+    ]),
   );
-  const total = stdout.split('\n').find((l) => /\ttotal$/.test(l));
-  return total ? Number(total.split('\t')[0]) : 0;
 }
 
 /**

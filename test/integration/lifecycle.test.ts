@@ -148,18 +148,17 @@ describe(`two instances on one host (${runtime})`, () => {
     await waitFor('the running sandbox', () => (sandboxes().length > pooled.length ? true : undefined));
 
     // Same namespace, own run directory: refused, with who holds it and what to set.
-    const sameNamespace = await spawnService(serviceEnv(path.join(root, 'svc-two-b'))).then(
-      () => 'started',
-      (err: Error) => err.message,
-    );
+    // One that did start is stopped with the others (afterAll), and fails the test.
+    const started = (p: ServiceProcess) => {
+      procs.push(p);
+      return 'started';
+    };
+    const sameNamespace = await spawnService(serviceEnv(path.join(root, 'svc-two-b'))).then(started, (err: Error) => err.message);
     expect(sameNamespace).toContain(`already serves containerd namespace "${testContainerd().namespace}"`);
     expect(sameNamespace).toContain(`pid ${a.child.pid}`);
     expect(sameNamespace).toContain('KATA_EXEC_NAMESPACE');
     // Same run directory, another namespace: refused too.
-    const sameRunDir = await spawnService(serviceEnv(runDirA, { KATA_EXEC_NAMESPACE: 'kata-exec-test-other' })).then(
-      () => 'started',
-      (err: Error) => err.message,
-    );
+    const sameRunDir = await spawnService(serviceEnv(runDirA, { KATA_EXEC_NAMESPACE: 'kata-exec-test-other' })).then(started, (err: Error) => err.message);
     expect(sameRunDir).toContain(`already uses the run directory ${runDirA}`);
     expect(sameRunDir).toContain('KATA_EXEC_RUN_DIR');
 

@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseMountPoints } from '../../src/ctr/mounts.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
@@ -15,6 +16,26 @@ const repo = path.resolve(import.meta.dirname, '../..');
 export function findKataKit(env: NodeJS.ProcessEnv = process.env): string | null {
   const prefix = env.KATA_EXEC_KATA_KIT || '/opt/kata-kit';
   return existsSync(path.join(prefix, 'env.sh')) ? prefix : null;
+}
+
+/**
+ * The mount points at `prefix` or under it, as these processes see them (their
+ * /proc/PID/mountinfo: their mount namespaces; 'self' is ours), each once, deepest first
+ * (the order to unmount them in). A process that is gone, or pid 0, is skipped.
+ */
+export function mountPointsSeenBy(pids: readonly (number | 'self')[], prefix: string): string[] {
+  const found = new Set<string>();
+  for (const pid of pids) {
+    if (pid === 0) continue;
+    let info = '';
+    try {
+      info = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of parseMountPoints(info)) if (m === prefix || m.startsWith(prefix + '/')) found.add(m);
+  }
+  return [...found].sort((a, b) => b.length - a.length);
 }
 
 export interface PrivateContainerdOptions {
@@ -69,26 +90,7 @@ export class PrivateContainerd {
    * the service makes its mounts) and in ours.
    */
   mountsUnder(prefix: string): string[] {
-    const files = ['/proc/self/mountinfo'];
-    try {
-      files.push(`/proc/${this.pid()}/mountinfo`);
-    } catch {
-      // not running
-    }
-    const found = new Set<string>();
-    for (const f of files) {
-      let info = '';
-      try {
-        info = readFileSync(f, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const l of info.split('\n')) {
-        const m = l.split(' ')[4] ?? '';
-        if (m === prefix || m.startsWith(prefix + '/')) found.add(m);
-      }
-    }
-    return [...found].sort((a, b) => b.length - a.length);
+    return mountPointsSeenBy(['self', this.safePid()], prefix);
   }
 
   /** Runs a command in containerd's mount namespace (ours when it shares it). */

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Metrics } from '../../src/metrics.js';
@@ -20,6 +20,7 @@ import { createService } from '../../src/service.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { pino } from 'pino';
 import { parseTaskList } from '../../src/ctr/parse.js';
+import { mountPointsSeenBy } from '../../scripts/lib/private-containerd.js';
 
 export interface RealService {
   app: FastifyInstance;
@@ -103,6 +104,31 @@ export async function startRealService(runtime: string, env: Record<string, stri
   };
 }
 
+/**
+ * One real service for the enclosing describe (hostile and Kata tiers): started before its
+ * tests, closed after them, and closing must leave nothing behind. Call it at the top of a
+ * describe; use the getter in the tests. Closing twice (a test that closes it itself, then
+ * afterAll) closes once.
+ */
+export function useService(runtime: string, env: Record<string, string> = {}): () => RealService {
+  let svc: RealService | undefined;
+  beforeAll(async () => {
+    const started = await startRealService(runtime, env);
+    let closing: Promise<void> | null = null;
+    const close = started.close;
+    svc = { ...started, close: () => (closing ??= close()) };
+  });
+  afterAll(async () => {
+    if (!svc) return;
+    await svc.close();
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+  return () => {
+    if (!svc) throw new Error('the service did not start (see beforeAll)');
+    return svc;
+  };
+}
+
 export async function post(svc: RealService, body: unknown): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
   const res = await request(`${svc.url}/v1/execute`, {
     method: 'POST',
@@ -151,24 +177,6 @@ function containerdPid(): number | null {
   } catch {
     return null;
   }
-}
-
-function mountsUnder(prefix: string): string[] {
-  const pid = containerdPid();
-  const found = new Set<string>();
-  for (const f of ['/proc/self/mountinfo', ...(pid ? [`/proc/${pid}/mountinfo`] : [])]) {
-    let info = '';
-    try {
-      info = readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const l of info.split('\n')) {
-      const m = l.split(' ')[4] ?? '';
-      if (m.startsWith(prefix + '/')) found.add(m);
-    }
-  }
-  return [...found];
 }
 
 /**
@@ -224,7 +232,7 @@ export function findLeaks(runDir?: string): Leaks {
     // This run's only: shims and ctr clients name our socket, which lives under c.root.
     .filter((l) => l.includes(c.root) && (l.includes('containerd-shim') || / ctr /.test(` ${l.trim().split(/\s+/).slice(1).join(' ')}`)))
     .concat(runscProcesses(c.root));
-  const mounts = workDir ? mountsUnder(workDir) : [];
+  const mounts = workDir ? mountPointsSeenBy(['self', containerdPid() ?? 0], workDir) : [];
   return { containers, tasks, snapshots, workDirs, processes, mounts, vms: vmProcesses() };
 }
 

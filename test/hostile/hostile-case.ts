@@ -5,38 +5,14 @@
  * balloon).
  */
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, expect } from 'vitest';
-import {
-  NO_LEAKS,
-  execute,
-  settledLeaks,
-  startRealService,
-  type RealService,
-} from '../helpers/real-service.js';
+import { expect } from 'vitest';
+import { NO_LEAKS, execute, settledLeaks, useService, type RealService } from '../helpers/real-service.js';
 
 /** How much the test process (the service runs in it) may grow over one hostile case. */
 export const MAX_RSS_GROWTH_BYTES = 200 * 1024 * 1024;
 
-/**
- * Starts one real service for the enclosing describe and closes it afterwards (checking
- * that closing left nothing behind). Call it at the top of a describe; use the getter in
- * the tests.
- */
-export function useService(runtime: string, env: Record<string, string> = {}): () => RealService {
-  let svc: RealService | undefined;
-  beforeAll(async () => {
-    svc = await startRealService(runtime, env);
-  });
-  afterAll(async () => {
-    if (!svc) return;
-    await svc.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
-  return () => {
-    if (!svc) throw new Error('the service did not start (see beforeAll)');
-    return svc;
-  };
-}
+/** One real service per describe: see useService in test/helpers/real-service.ts. */
+export { useService };
 
 /** (2)-(4): the next ordinary request works, nothing leaked, the process did not balloon. */
 export async function expectServiceHealthy(svc: RealService, rssBefore: number): Promise<void> {

@@ -6,28 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { NO_LEAKS, settledLeaks, startRealService, testContainerd, vmProcesses, type RealService } from '../helpers/real-service.js';
+import { expect } from 'vitest';
+import { testContainerd, useService, vmProcesses, type RealService } from '../helpers/real-service.js';
 
-/** One real service on Kata for the enclosing describe; closing it must leave nothing. */
+/** One real service on Kata for the enclosing describe (useService: closing must leave nothing, and closes once). */
 export function useKataService(env: Record<string, string> = {}): () => RealService {
-  let svc: RealService | undefined;
-  beforeAll(async () => {
-    const started = await startRealService('kata', { KATA_EXEC_CONCURRENCY: '2', ...env });
-    // Closing twice (a test that closes it itself, then afterAll) closes once.
-    let closing: Promise<void> | null = null;
-    const close = started.close;
-    svc = { ...started, close: () => (closing ??= close()) };
-  });
-  afterAll(async () => {
-    if (!svc) return;
-    await svc.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
-  return () => {
-    if (!svc) throw new Error('the service did not start (see beforeAll)');
-    return svc;
-  };
+  return useService('kata', { KATA_EXEC_CONCURRENCY: '2', ...env });
 }
 
 /** The host's kernel release and CPU model: a VM's guest reports others. */

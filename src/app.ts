@@ -19,6 +19,7 @@ import { armWriteTimeout } from './http/write-timeout.js';
 import { registerOpenApi, registerOpenApiRoute, registerSwaggerUi } from './http/openapi.js';
 import { executeRoutes } from './http/routes/execute.js';
 import { healthRoutes } from './http/routes/health.js';
+import { mcpRoutes } from './http/routes/mcp.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { runtimesRoutes } from './http/routes/runtimes.js';
 import { newExecutionId } from './execution/executor.js';
@@ -91,6 +92,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onSlowClient: () => deps.metrics.slowClients.inc(),
   });
   await app.register(runtimesRoutes, { catalog: deps.catalog });
+  await app.register(mcpRoutes, {
+    service: deps.service,
+    catalog: deps.catalog,
+    rateLimitPerMinute: deps.config.rateLimitPerMinute,
+    writeTimeoutMs: t.writeMs,
+    onSlowClient: () => deps.metrics.slowClients.inc(),
+    onToolCall: (tool, outcome) => deps.metrics.mcpToolCalls.inc({ tool, outcome }),
+  });
   await app.register(healthRoutes, { health: deps.health, isDraining: deps.isDraining ?? (() => false) });
   await app.register(metricsRoutes, { metrics: deps.metrics });
   registerOpenApiRoute(app);

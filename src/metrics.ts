@@ -65,6 +65,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly mcpToolCalls = new Counter({
+    name: 'kata_exec_mcp_tool_calls_total',
+    help: 'MCP tool calls on /mcp, by tool and outcome: ok (the tool answered; a failing program is ok here, see kata_exec_executions_total) or the error code it returned.',
+    labelNames: ['tool', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly reconciled = new Counter({
     name: 'kata_exec_reconciled_total',
     help: 'Leftovers of earlier processes removed at start, by kind.',

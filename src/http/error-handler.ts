@@ -26,8 +26,9 @@ export function sendProblem(reply: FastifyReply, body: ErrorBody, retryAfterSeco
   return reply.code(body.status).type('application/problem+json').send(body);
 }
 
-function fieldsFromValidation(err: FastifyError): FieldError[] {
-  return (err.validation ?? []).map((v) => {
+/** Schema errors (ajv's, from Fastify or /mcp's run_code) as the fields of a problem body. */
+export function fieldsFromValidation(validation: NonNullable<FastifyError['validation']>): FieldError[] {
+  return validation.map((v) => {
     const params = v.params as { missingProperty?: string; additionalProperty?: string };
     let path = v.instancePath || '';
     if (params.missingProperty) path += `/${params.missingProperty}`;
@@ -50,7 +51,7 @@ export function problemFor(err: unknown, request: FastifyRequest): { body: Error
   }
   const e = err as FastifyError;
   if (e?.validation) {
-    const fields = fieldsFromValidation(e);
+    const fields = fieldsFromValidation(e.validation);
     const detail = `invalid request: ${fields.map((f) => `${f.path} ${f.message}`).join('; ')}`;
     return { body: problem(ErrorCode.ValidationFailed, detail, { errors: fields }) };
   }

@@ -1,16 +1,24 @@
 /**
  * examples/ run as a user would run them, against the live service (real containerd):
- * the Python example (standard library only) and the curl script.
+ * the Python example (standard library only), the curl script, and the MCP client example
+ * and client configurations.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
+import { connectMcp } from '../helpers/mcp.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const PYTHON_EXAMPLE = path.join(repo, 'examples/python/execute.py');
 const CURL_EXAMPLE = path.join(repo, 'examples/curl/execute.sh');
+const MCP_EXAMPLE = path.join(repo, 'examples/mcp/client.mjs');
+const MCP_CONFIG = path.join(repo, 'examples/mcp/mcp.json');
+const MCP_DESKTOP_CONFIG = path.join(repo, 'examples/mcp/claude_desktop_config.json');
 
 interface Ran {
   code: number;
@@ -115,6 +123,65 @@ describe(`examples against the live service (${runtime})`, () => {
       const r = await run('bash', [CURL_EXAMPLE], { KATA_EXEC_URL: svc.url });
       expect(r.code).not.toBe(0);
       expect(r.stdout).toContain('"code":"UNAUTHORIZED"');
+    });
+  });
+
+  describe('examples/mcp', () => {
+    it('client.mjs lists the tools, runs python through run_code and prints its text; exits 0', async () => {
+      const r = await run('node', [MCP_EXAMPLE], env);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/^tools: run_code, list_runtimes$/m);
+      expect(r.stdout).toMatch(new RegExp(`^status: ok\\nexit code: 0\\nduration: \\d+ ms on ${runtime}$`, 'm'));
+      expect(r.stdout).toMatch(/^stdout:\n42$/m);
+      expect(r.stderr).toBe('');
+    });
+
+    it('client.mjs exits 1 for a failing program and for a refusal (with its code), 2 without a key', async () => {
+      const failing = await run('node', [MCP_EXAMPLE, 'bash', 'echo oops >&2; exit 3'], env);
+      expect(failing.code).toBe(1);
+      expect(failing.stdout).toMatch(/^status: error\nexit code: 3$/m);
+      expect(failing.stdout).toMatch(/^stderr:\noops$/m);
+      const cobol = await run('node', [MCP_EXAMPLE, 'cobol', 'x'], env);
+      expect(cobol.code).toBe(1);
+      expect(cobol.stderr).toMatch(/^refused: UNKNOWN_LANGUAGE: /m);
+      const noToken = await run('node', [MCP_EXAMPLE], { KATA_EXEC_URL: svc.url });
+      expect(noToken.code).toBe(2);
+      expect(noToken.stderr).toContain(`cannot connect to ${svc.url}/mcp`);
+      expect(noToken.stderr).toContain('401');
+    });
+
+    it('mcp.json (streamable HTTP URL and bearer header, ${VAR} expanded as clients do) connects and lists the tools', async () => {
+      const config = JSON.parse(readFileSync(MCP_CONFIG, 'utf8')) as {
+        mcpServers: Record<string, { type: string; url: string; headers: Record<string, string> }>;
+      };
+      const server = config.mcpServers['kata-exec']!;
+      expect(server.type).toBe('http');
+      const expand = (v: string) => v.replace(/\$\{(\w+)\}/g, (_m, name: string) => env[name] ?? '');
+      const headers = Object.fromEntries(Object.entries(server.headers).map(([k, v]) => [k, expand(v)]));
+      // The documented URL points at the default port; the test service listens elsewhere.
+      const url = new URL(new URL(server.url).pathname, svc.url);
+      const client = new Client({ name: 'examples-test', version: '0' });
+      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+      try {
+        expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['run_code', 'list_runtimes']);
+      } finally {
+        await client.close();
+      }
+      await expect(connectMcp(svc.url)).rejects.toThrow(/401/);
+    });
+
+    it('claude_desktop_config.json bridges the same URL through mcp-remote with a bearer header', () => {
+      const desktop = JSON.parse(readFileSync(MCP_DESKTOP_CONFIG, 'utf8')) as {
+        mcpServers: Record<string, { command: string; args: string[]; env: Record<string, string> }>;
+      };
+      const http = JSON.parse(readFileSync(MCP_CONFIG, 'utf8')) as { mcpServers: Record<string, { url: string }> };
+      const s = desktop.mcpServers['kata-exec']!;
+      expect(s.command).toBe('npx');
+      expect(s.args).toContain(http.mcpServers['kata-exec']!.url);
+      const header = s.args[s.args.indexOf('--header') + 1]!;
+      const [name, ref] = header.split(':');
+      expect(name).toBe('Authorization');
+      expect(s.env[/^\$\{(\w+)\}$/.exec(ref!)![1]!]).toMatch(/^Bearer kx_/);
     });
   });
 });

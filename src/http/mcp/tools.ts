@@ -13,8 +13,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCode, InvalidRequestError, KataExecError, isKataExecError, type FieldError } from '../../errors.js';
 import type { Catalog } from '../../host/catalog.js';
 import type { ExecuteContext, ExecutionService } from '../../queue/execution-service.js';
-import { ExecuteRequest, type ExecuteResult } from '../../schemas/execute.js';
-import { ExecuteResult as ExecuteResultSchema } from '../../schemas/execute.js';
+import { ExecuteRequest, ExecuteResult } from '../../schemas/execute.js';
 import { RuntimesInfo } from '../../schemas/runtimes.js';
 import { fieldsFromValidation } from '../error-handler.js';
 
@@ -44,7 +43,7 @@ export const TOOLS: readonly Tool[] = [
     title: 'Run code in a fresh sandbox',
     description: RUN_CODE_DESCRIPTION,
     inputSchema: jsonSchema(ExecuteRequest),
-    outputSchema: jsonSchema(ExecuteResultSchema),
+    outputSchema: jsonSchema(ExecuteResult),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   {

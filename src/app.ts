@@ -3,7 +3,7 @@
  * It never listens and never reads the environment: server.ts does both; tests call
  * buildApp with fakes and use app.inject.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
@@ -13,7 +13,7 @@ import type { HealthChecker } from './sandbox/types.js';
 import rateLimit from '@fastify/rate-limit';
 import { registerAuth } from './http/auth.js';
 import { registerErrorHandling } from './http/error-handler.js';
-import { registerHostCheck } from './http/host-check.js';
+import { allowedHostNames, registerHostCheck } from './http/host-check.js';
 import { serializeRequest } from './http/log.js';
 import { armWriteTimeout } from './http/write-timeout.js';
 import { registerOpenApi, registerOpenApiRoute, registerSwaggerUi } from './http/openapi.js';
@@ -84,9 +84,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     armWriteTimeout(reply.raw, t.writeMs, () => deps.metrics.slowClients.inc());
   });
 
+  // One window per key for every way in to an execution: /v1/execute and MCP's run_code.
+  const limiter =
+    deps.config.rateLimitPerMinute > 0
+      ? app.createRateLimit({ max: deps.config.rateLimitPerMinute, timeWindow: 60_000, keyGenerator: (r) => r.apiKey ?? r.ip })
+      : null;
+  const admitExecution = async (request: FastifyRequest): Promise<void> => {
+    const r = limiter ? await limiter(request) : null;
+    if (r && !r.isAllowed && r.isExceeded) throw new RateLimitedError(Math.max(1, r.ttlInSeconds));
+  };
   await app.register(executeRoutes, {
     service: deps.service,
-    rateLimitPerMinute: deps.config.rateLimitPerMinute,
+    admitExecution,
     streamCapBytes: deps.config.limits.outputBytes.default,
     writeTimeoutMs: t.writeMs,
     onSlowClient: () => deps.metrics.slowClients.inc(),
@@ -95,7 +104,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(mcpRoutes, {
     service: deps.service,
     catalog: deps.catalog,
-    rateLimitPerMinute: deps.config.rateLimitPerMinute,
+    allowedOrigins: allowedHostNames(deps.config.host, deps.config.allowedHosts),
+    admitExecution,
     writeTimeoutMs: t.writeMs,
     onSlowClient: () => deps.metrics.slowClients.inc(),
     onToolCall: (tool, outcome) => deps.metrics.mcpToolCalls.inc({ tool, outcome }),

@@ -222,11 +222,10 @@ export class RateLimitedError extends KataExecError {
 
 /** With authentication off, a Host header that is not an allowed name (DNS rebinding). */
 export class HostNotAllowedError extends KataExecError {
-  constructor() {
-    super(
-      ErrorCode.HostNotAllowed,
-      'authentication is off and this Host header is not one the service answers to; call it as localhost or add the name to KATA_EXEC_ALLOWED_HOSTS',
-    );
+  constructor(
+    message = 'authentication is off and this Host header is not one the service answers to; call it as localhost or add the name to KATA_EXEC_ALLOWED_HOSTS',
+  ) {
+    super(ErrorCode.HostNotAllowed, message);
   }
 }
 

@@ -29,6 +29,23 @@ export function allowedHostNames(listenHost: string, extra: readonly string[]): 
   return names;
 }
 
+/**
+ * The Origin a browser sends, checked as the MCP specification asks of every server: absent
+ * (not a browser), or a site whose host name is the one the request was sent to, or one the
+ * service answers to (localhost, KATA_EXEC_HOST, KATA_EXEC_ALLOWED_HOSTS). `null` and
+ * anything unparsable are refused.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (origin === undefined) return true;
+  let name: string;
+  try {
+    name = hostName(new URL(origin).host);
+  } catch {
+    return false;
+  }
+  return allowed.has(name) || (host !== undefined && hostName(host) === name);
+}
+
 export function registerHostCheck(app: FastifyInstance, listenHost: string, extra: readonly string[]): void {
   const allowed = allowedHostNames(listenHost, extra);
   app.addHook('onRequest', async (request) => {

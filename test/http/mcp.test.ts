@@ -257,6 +257,36 @@ describe('the same keys, Host check and rate limit as /v1/*', () => {
     expect((await bob.callTool({ name: 'run_code', arguments: { language: 'python', code: '1' } })).isError).toBeFalsy();
   });
 
+  it("a browser page of another site is refused by its Origin (403), with or without keys; the service's own names are not", async () => {
+    for (const env of [{}, { KATA_EXEC_API_KEYS: API_KEYS }]) {
+      const t = await listening({ env });
+      const auth: Record<string, string> = 'KATA_EXEC_API_KEYS' in env ? { authorization: `Bearer ${TOKENS.alice}` } : {};
+      for (const origin of ['https://evil.example', 'null', 'not a url']) {
+        expectProblem(await t.app.inject(rpc('tools/list', {}, { ...auth, origin })), 403, 'HOST_NOT_ALLOWED');
+      }
+      for (const origin of ['http://localhost:6274', 'http://127.0.0.1']) {
+        const ok = await t.app.inject(rpc('tools/list', {}, { ...auth, origin }));
+        expect(ok.statusCode, `${origin}: ${ok.body}`).toBe(200);
+      }
+      // The page the server itself serves (its own Host) may call it.
+      const own = await t.app.inject(rpc('tools/list', {}, { ...auth, host: 'localhost:8080', origin: 'http://localhost:8080' }));
+      expect(own.statusCode).toBe(200);
+    }
+  });
+
+  it('one window per key for both doors: executions through /v1/execute and run_code count together', async () => {
+    const t = await listening({ env: { KATA_EXEC_API_KEYS: API_KEYS, KATA_EXEC_RATE_LIMIT_PER_MINUTE: '2' } });
+    const rest = () =>
+      t.app.inject({ method: 'POST', url: '/v1/execute', headers: { authorization: `Bearer ${TOKENS.alice}`, 'content-type': 'application/json' }, payload: { language: 'python', code: '1' } });
+    expect((await rest()).statusCode).toBe(200);
+    const c = await t.connect(TOKENS.alice);
+    expect((await c.callTool({ name: 'run_code', arguments: { language: 'python', code: '1' } })).isError).toBeFalsy();
+    // Both doors are spent for this key now.
+    expectProblem(await rest(), 429, 'RATE_LIMITED');
+    expect(textOf((await c.callTool({ name: 'run_code', arguments: { language: 'python', code: '1' } })) as never)).toMatch(/^RATE_LIMITED: /);
+    expect(t.runner.calls).toHaveLength(2);
+  });
+
   it('GET and DELETE are 405 (stateless: no standalone stream, no MCP session); no Mcp-Session-Id is issued', async () => {
     const t = await listening();
     for (const method of ['GET', 'DELETE'] as const) {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { ExecuteRequest, ExecuteResult } from '../../schemas/execute.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
 import { problemFor } from '../error-handler.js';
@@ -7,8 +8,8 @@ import { SseWriter, wantsEventStream } from '../sse.js';
 
 export interface ExecuteRouteOptions {
   service: ExecutionService;
-  /** Executions per minute per key (or client address); 0: no limit. */
-  rateLimitPerMinute: number;
+  /** The per-key execution rate, shared with MCP's run_code: throws RateLimitedError past it. */
+  admitExecution: (request: FastifyRequest) => Promise<void>;
   /** Cap of each stream's live output when streaming (the server default output cap). */
   streamCapBytes: number;
   /** How long a client may leave written events or its answer untaken. */
@@ -33,9 +34,8 @@ export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = asy
   app.post(
     '/v1/execute',
     {
-      ...(opts.rateLimitPerMinute > 0
-        ? { config: { rateLimit: { max: opts.rateLimitPerMinute, timeWindow: '1 minute', keyGenerator: (r) => r.apiKey ?? r.ip } } }
-        : {}),
+      // After authentication (global hooks run first), before the body is read.
+      onRequest: async (request) => opts.admitExecution(request),
       schema: {
         operationId: 'execute',
         summary: 'Run code in a brand-new sandbox and return what it printed',

@@ -22,15 +22,18 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Catalog } from '../../host/catalog.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
-import { RateLimitedError } from '../../errors.js';
+import { HostNotAllowedError } from '../../errors.js';
+import { originAllowed } from '../host-check.js';
 import { armWriteTimeout } from '../write-timeout.js';
 import { createMcpServer } from '../mcp/server.js';
 
 export interface McpRouteOptions {
   service: ExecutionService;
+  /** Host names a browser's Origin may name besides the request's own Host (host-check.ts). */
+  allowedOrigins: ReadonlySet<string>;
   catalog: Catalog;
-  /** run_code calls per minute per key (or client address); 0: no limit. */
-  rateLimitPerMinute: number;
+  /** The per-key execution rate, shared with /v1/execute: throws RateLimitedError past it. */
+  admitExecution: (request: FastifyRequest) => Promise<void>;
   /** How long a client may leave its answer untaken. */
   writeTimeoutMs: number;
   onSlowClient?: () => void;
@@ -44,7 +47,14 @@ function rpcError(reply: FastifyReply, status: number, message: string): Fastify
 
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) => {
   const keyOf = (r: FastifyRequest) => r.apiKey ?? r.ip;
-  const limit = opts.rateLimitPerMinute > 0 ? app.createRateLimit({ max: opts.rateLimitPerMinute, timeWindow: 60_000, keyGenerator: keyOf }) : null;
+
+  // A browser page of another site must not drive the tools (MCP: servers validate Origin).
+  app.addHook('onRequest', async (request) => {
+    const origin = request.headers.origin;
+    if (!originAllowed(Array.isArray(origin) ? origin[0] : origin, request.headers.host, opts.allowedOrigins)) {
+      throw new HostNotAllowedError('this Origin is not one the service answers to: a web page of another site may not call /mcp; add its host name to KATA_EXEC_ALLOWED_HOSTS');
+    }
+  });
 
   app.post('/mcp', { schema: { hide: true } }, async (request, reply) => {
     const ac = new AbortController();
@@ -58,10 +68,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       {
         service: opts.service,
         catalog: opts.catalog,
-        admitExecution: async () => {
-          const r = limit ? await limit(request) : null;
-          if (r && !r.isAllowed && r.isExceeded) throw new RateLimitedError(Math.max(1, r.ttlInSeconds));
-        },
+        admitExecution: () => opts.admitExecution(request),
         ...(opts.onToolCall ? { onCall: opts.onToolCall } : {}),
         onInternalError: (err) => request.log.error({ err }, 'mcp tool failed'),
       },

@@ -59,9 +59,9 @@ import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
 import { runscWrapperScript } from '../src/runtimes/gvisor.js';
 import { driverFor } from '../src/runtimes/registry.js';
 import { ociSpecInput } from '../src/sandbox/ctr-spec.js';
-import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from '../src/sandbox/files.js';
+import { executionDir, makeExecutionDir, removeExecutionDir, type ExecutionDir } from '../src/sandbox/files.js';
 import { Executor } from '../src/execution/executor.js';
-import { newNonce, wrapWithMarker } from '../src/sandbox/marker.js';
+import { newNonce } from '../src/sandbox/marker.js';
 import type { SandboxSpec } from '../src/sandbox/types.js';
 import { kataBench, kataTable, type KataFigures } from './bench-kata.js';
 
@@ -567,7 +567,7 @@ function serviceSpec(rt: RuntimeTarget, id: string): SandboxSpec {
 /** The OCI spec the service writes (sandbox/ctr-spec.ts) for the spec, with `command` as the process. */
 function ociSpecFor(e: Env, rt: RuntimeTarget, spec: SandboxSpec, dir: ExecutionDir, command: string[]): Record<string, unknown> {
   return buildOciSpec(
-    ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, codeDir: dir.codeDir, ioDir: dir.ioDir, namespace: e.target.namespace, command, seccomp: e.seccomp }),
+    ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, namespace: e.target.namespace, command, seccomp: e.seccomp }),
   );
 }
 
@@ -578,13 +578,20 @@ interface Sample {
   proc?: ProcResult;
 }
 
-/** A raw run's directory, made by the service's own layout (sandbox/files.ts: /code, /kx/stdin, spec.json), and its spec. */
-async function rawExecutionDir(e: Env, target: RuntimeTarget, id: string): Promise<{ dir: ExecutionDir; codeDir: string; specPath: string; spec: SandboxSpec }> {
+/** A raw run's directory, made by the service's own layout (sandbox/files.ts: spec.json), and its spec. */
+async function rawExecutionDir(e: Env, target: RuntimeTarget, id: string): Promise<{ dir: ExecutionDir; specPath: string; spec: SandboxSpec }> {
   const dir = executionDir(e.rawWork, id);
-  await writeCodeFiles(dir, []);
-  await writeStdin(dir, null);
-  return { dir, codeDir: dir.codeDir, specPath: dir.specPath, spec: serviceSpec(target, id) };
+  await makeExecutionDir(dir);
+  return { dir, specPath: dir.specPath, spec: serviceSpec(target, id) };
 }
+
+/** The start-marker shell of the service before its launcher: printf the nonce, then exec. */
+function wrapWithMarker(nonce: string, command: string[]): string[] {
+  return ['/bin/sh', '-c', `printf '%s\\n' ${nonce} && exec "$@"`, 'sh', ...command];
+}
+
+/** The raw line's program: the service's python, given inline (a raw sandbox's /code is an empty tmpfs). */
+const RAW_PYTHON = ['python3', '-c', PROGRAM];
 
 /**
  * One raw execution the way the service makes it: per-execution directory with /code and
@@ -595,10 +602,9 @@ async function rawConfigOnce(e: Env, rt: Runtime, program: 'python' | 'true', ma
   const target = runtimeTarget(e, rt);
   const id = newId(rt);
   const t0 = performance.now();
-  const { dir, codeDir, specPath, spec } = await rawExecutionDir(e, target, id);
-  await writeFile(path.join(codeDir, 'main.py'), PROGRAM, { mode: 0o644, flag: 'wx' });
+  const { dir, specPath, spec } = await rawExecutionDir(e, target, id);
   const nonce = newNonce();
-  let command = program === 'python' ? spec.command : ['/bin/true'];
+  let command = program === 'python' ? RAW_PYTHON : ['/bin/true'];
   if (marker) command = wrapWithMarker(nonce, command);
   await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, dir, command)), { mode: 0o600 });
   const argv = runWithConfigArgv(e.target, target, { id, specPath, labels: BENCH_LABEL });
@@ -977,14 +983,13 @@ interface Breakdown {
 async function warmPathOnce(e: Env, rt: Runtime): Promise<{ start: number; exec: number; destroy: number; ok: boolean; detail: string }> {
   const target = runtimeTarget(e, rt);
   const id = newId(`${rt}-exec`);
-  const { dir, codeDir, specPath, spec } = await rawExecutionDir(e, target, id);
+  const { dir, specPath, spec } = await rawExecutionDir(e, target, id);
   await writeFile(specPath, JSON.stringify(ociSpecFor(e, target, spec, dir, ['sleep', 'infinity'])), { mode: 0o600 });
   const runArgv = runWithConfigArgv(e.target, target, { id, specPath, labels: BENCH_LABEL, detach: true });
   const started = await runProc(e.ctrPath, runArgv);
   let exec: ProcResult | null = null;
   if (started.code === 0) {
-    await writeFile(path.join(codeDir, 'main.py'), PROGRAM, { mode: 0o644, flag: 'wx' });
-    const execArgv = execInTaskArgv(e.target, id, { execId: 'run', cwd: spec.workingDir, command: spec.command });
+    const execArgv = execInTaskArgv(e.target, id, { execId: 'run', cwd: spec.workingDir, command: RAW_PYTHON });
     exec = await runProc(e.ctrPath, execArgv);
   }
   const t0 = performance.now();

@@ -10,7 +10,8 @@
 #   KATA_EXEC_DEB_MIRROR   Debian mirror for debootstrap (default: the first URI of this
 #                          host's own apt sources, so it works wherever apt works)
 #   KATA_EXEC_DEB_SUITE    Debian suite              (bookworm)
-# The archive is rebuilt only when this script changed since the last build.
+# The archive is rebuilt only when this script or the launcher's source changed since the
+# last build.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,15 +24,16 @@ stamp="$out.sha256"
 mkdir -p "$(dirname "$out")"
 exec 9>"$out.lock"
 flock 9
-want=$( { sha256sum "$0" | cut -d' ' -f1; echo "$image $suite"; } | sha256sum | cut -d' ' -f1)
+launcher_src="$here/../launcher/kx-launch.c"
+want=$( { sha256sum "$0" "$launcher_src" | cut -d' ' -f1; echo "$image $suite"; } | sha256sum | cut -d' ' -f1)
 
 if [[ -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "build-image: $out is up to date"
   exit 0
 fi
 
-for tool in debootstrap umoci tar; do
-  command -v "$tool" >/dev/null || { echo "build-image: $tool is missing (apt-get install debootstrap umoci)" >&2; exit 1; }
+for tool in debootstrap umoci tar gcc; do
+  command -v "$tool" >/dev/null || { echo "build-image: $tool is missing (apt-get install debootstrap umoci gcc libc6-dev)" >&2; exit 1; }
 done
 
 mirror=$(kx_debian_mirror)
@@ -39,6 +41,9 @@ mirror=$(kx_debian_mirror)
 work=$(mktemp -d /var/tmp/kata-exec-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
+
+# The sandbox's init (launcher/kx-launch.c): static, so it needs nothing of the image.
+gcc -static -O2 -Wall -Wextra -Werror -o "$work/kx-launch" "$launcher_src"
 
 echo "build-image: debootstrap $suite from the host's Debian mirror"
 debootstrap --variant=minbase --include=python3,nodejs,bash,coreutils,procps \
@@ -49,9 +54,10 @@ debootstrap --variant=minbase --include=python3,nodejs,bash,coreutils,procps \
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
   "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
 find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'C.*' -exec rm -rf {} + 2>/dev/null || true
-# Mount points the service binds into every sandbox.
+# Mount points of every sandbox: /code (the program's writable working directory) and /tmp.
 mkdir -p "$rootfs/code" "$rootfs/kx" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
+install -D -m 0755 "$work/kx-launch" "$rootfs/usr/local/lib/kata-exec/kx-launch"
 
 # Record the language versions inside the image, read from the binaries themselves.
 py=$(chroot "$rootfs" python3 -c 'import platform; print(platform.python_version())')

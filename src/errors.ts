@@ -134,6 +134,16 @@ export class LostOutputError extends VmCreationFailedError {
   }
 }
 
+/**
+ * A pooled sandbox died before its program started (its VM or container gone, its launcher
+ * ended): nothing of the request ran, and the pool runs it cold instead. Never answered.
+ */
+export class WarmSandboxLostError extends VmExecutionFailedError {
+  constructor(cause: string) {
+    super('the pooled sandbox was gone before the program started', { cause });
+  }
+}
+
 /** Kata: the VM started but its agent never answered ("Failed to check if grpc server is working"). */
 export class VmAgentUnreachableError extends VmCreationFailedError {
   constructor(cause: string) {

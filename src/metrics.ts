@@ -28,7 +28,7 @@ export class Metrics {
 
   readonly phase = new Histogram({
     name: 'kata_exec_phase_duration_seconds',
-    help: 'Time spent in each phase of an execution: queued, setup, run, teardown.',
+    help: 'Time spent in each phase of an execution: queued, setup, run; and teardown, which runs after the answer.',
     labelNames: ['runtime', 'phase'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 5, 30],
     registers: [this.registry],
@@ -89,6 +89,20 @@ export class Metrics {
   readonly poolMisses = new Counter({
     name: 'kata_exec_pool_misses_total',
     help: 'Executions of a pooled profile that found no warm sandbox and ran cold.',
+    labelNames: ['profile'] as const,
+    registers: [this.registry],
+  });
+
+  readonly poolUnmatched = new Counter({
+    name: 'kata_exec_pool_unmatched_total',
+    help: 'Executions that ran cold because their limits matched no pooled class (profile at its default limits), by profile.',
+    labelNames: ['profile'] as const,
+    registers: [this.registry],
+  });
+
+  readonly poolLost = new Counter({
+    name: 'kata_exec_pool_lost_total',
+    help: 'Pooled sandboxes found dead (VM or container gone, launcher ended) before their program started, by profile; their request ran cold.',
     labelNames: ['profile'] as const,
     registers: [this.registry],
   });

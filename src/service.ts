@@ -9,7 +9,6 @@ import { ExecutionService } from './queue/execution-service.js';
 import { HostCatalog } from './host/catalog.js';
 import { createCtrBackend, type BackendOptions, type CtrBackend } from './host/backend.js';
 import { Executor } from './execution/executor.js';
-import { driverFor } from './runtimes/registry.js';
 import { WarmPool } from './sandbox/pool.js';
 import type { Logger } from './sandbox/types.js';
 
@@ -36,12 +35,11 @@ export async function createService(config: Config, logger: Logger, metrics: Met
     keyConcurrency: config.keyConcurrency,
     memoryBudgetBytes: config.memoryBudgetBytes,
   });
-  const poolable = driverFor(backend.runtime.kind).execKeepsSeccomp;
-  if (!poolable && config.pool.size > 0 && config.pool.profiles.length > 0) {
-    logger.warn({ runtime: backend.runtime.kind }, 'no warm pool on this runtime: a program started in a running sandbox would not get its seccomp filter');
-  }
+  // Deleting a sandbox happens after its answer: its time is observed here.
+  backend.runner.observeTeardowns((ms) => metrics.phase.observe({ runtime: backend.runtime.kind, phase: 'teardown' }, ms / 1000));
+  // A pooled sandbox runs its program as a cold one does (under the launcher, its init, and
+  // init's seccomp filter), so every runtime has a pool.
   const profiles = config.pool.profiles.filter((p) => {
-    if (!poolable) return false;
     if (executor.supportsProfile(p)) return true;
     logger.warn({ profile: p, runtime: backend.runtime.kind }, 'not pooling a profile this runtime cannot run');
     return false;

@@ -210,7 +210,7 @@ export interface operations {
                         value?: unknown;
                         /** @description Wall-clock time of the whole execution, queue included. */
                         durationMs: number;
-                        /** @description Where the time went. */
+                        /** @description Where the time went. The answer leaves when the program ends: deleting the sandbox happens afterwards, in the background (the teardown phase of kata_exec_phase_duration_seconds). */
                         timing: {
                             /** @description Waiting for a free slot. */
                             queuedMs: number;
@@ -218,9 +218,16 @@ export interface operations {
                             setupMs: number;
                             /** @description The program itself, to its exit. */
                             runMs: number;
-                            /** @description Deleting the sandbox and its files. */
-                            teardownMs: number;
                         };
+                        /** @description What the program used, from wait4's rusage in the sandbox (its waited-for children included). Null when its end was not seen: a timeout, the output cap, or a sandbox that died. */
+                        usage: {
+                            /** @description CPU time in user mode, milliseconds. */
+                            cpuUserMs: number;
+                            /** @description CPU time in the kernel, milliseconds. */
+                            cpuSysMs: number;
+                            /** @description Peak resident set size, KiB. */
+                            maxRssKb: number;
+                        } | null;
                         language: string;
                         backend: {
                             /** @description The sandbox technology: a Kata Containers VM, gVisor (runsc) or a plain runc container. */

@@ -21,10 +21,6 @@ export interface OciSpecInput {
   uid: number;
   gid: number;
   hostname: string;
-  /** Host directory with the program's files, bound read-only at /code. */
-  codeDir: string;
-  /** Host directory with the program's standard input (a file), bound read-only at /kx. */
-  ioDir: string;
   cgroupsPath: string;
   memoryBytes: number;
   cpuQuota: number;
@@ -39,13 +35,11 @@ export interface OciSpecInput {
   annotations: Record<string, string>;
 }
 
-export const CODE_DIR_IN_SANDBOX = '/code';
 /**
- * Where the program's stdin file is; the start wrapper redirects from it. A directory of
- * the image (scripts/build-image.sh makes it): gVisor cannot bind a mount inside /run's tmpfs.
+ * The program's working directory: a tmpfs as large as the disk limit (like /tmp), where
+ * the launcher writes its files and the program may write its own.
  */
-export const IO_DIR_IN_SANDBOX = '/kx';
-export const STDIN_IN_SANDBOX = `${IO_DIR_IN_SANDBOX}/stdin`;
+export const CODE_DIR_IN_SANDBOX = '/code';
 
 const MASKED_PATHS = [
   '/proc/acpi',
@@ -111,8 +105,7 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=1m'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: tmpOptions },
-      { destination: CODE_DIR_IN_SANDBOX, type: 'bind', source: i.codeDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
-      { destination: IO_DIR_IN_SANDBOX, type: 'bind', source: i.ioDir, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+      { destination: CODE_DIR_IN_SANDBOX, type: 'tmpfs', source: 'tmpfs', options: tmpOptions },
     ],
     annotations: i.annotations,
     linux: {

@@ -150,6 +150,7 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
       clearInterval(sweeper);
       events.stop();
       kernelOom.stop();
+      await runner.drainTeardowns();
       await reconcile(ctr, workDir, logger, driverFor(runtime.kind), mountNs).catch(() => undefined);
       await images.releaseAll();
       await lock.release();

@@ -63,11 +63,6 @@ export interface RuntimeDriver {
   /** Chosen by KATA_EXEC_RUNTIME=auto when installed; the order of the registry decides. */
   readonly auto: boolean;
   /**
-   * A process started by `ctr task exec` gets the sandbox's seccomp filter. The warm pool
-   * runs programs that way, so it is off where this is false.
-   */
-  readonly execKeepsSeccomp: boolean;
-  /**
    * How long a shim of a deleted container may take to exit by itself before it is killed.
    * A Kata shim stops its VM and removes its mounts on the way out: killed early, it leaves
    * the VM running (seconds under TCG emulation). A runc shim needs a moment.

@@ -42,8 +42,6 @@ export const gvisorDriver: RuntimeDriver = {
   kind: 'gvisor',
   isolation: 'gvisor',
   auto: true,
-  // runsc exec starts the process in the Sentry without the OCI filter init got.
-  execKeepsSeccomp: false,
   shimExitGraceMs: 2_000,
   shims: [SHIM],
   target: (s) => ({

@@ -80,7 +80,6 @@ export const kataDriver: RuntimeDriver = {
   kind: 'kata',
   isolation: 'vm',
   auto: true,
-  execKeepsSeccomp: true,
   // Stopping an emulated VM takes seconds, more on a loaded host.
   shimExitGraceMs: 30_000,
   leftovers: kataLeftovers,

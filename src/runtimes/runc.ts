@@ -11,7 +11,6 @@ export const runcDriver: RuntimeDriver = {
   kind: 'runc',
   isolation: 'container',
   auto: false,
-  execKeepsSeccomp: true,
   shimExitGraceMs: 2_000,
   shims: [SHIM],
   target: () => ({

@@ -1,34 +1,50 @@
 /**
  * The real SandboxRunner: one `ctr run --rm` per execution, in a fresh sandbox, and the
- * warm pool's three operations (create, run once, destroy).
+ * warm pool's three operations (create, run once, destroy). Every sandbox's init is the
+ * launcher (launcher/kx-launch.c), cold and warm alike: one way to run a program and
+ * report it.
  *
  * Lifecycle (always the same, whatever the program does):
- *   prepare   write /code and the OCI spec under RUN_DIR/work/<id> (files.ts, ctr-spec.ts);
- *             mount an overlay when the root must be writable
- *   start     spawn `ctr run --rm --config spec.json <id>`; the start marker on stdout
- *             says the program began (marker.ts)
- *   watch     watch.ts: output into bounded captures; the deadline (deadline.ts), the
- *             caller's abort (abort.ts) and runaway output (output-cap.ts) each SIGKILL the
- *             task through containerd (kill.ts); an unexplained death asks oom.ts
- *   teardown  if ctr did not end cleanly, force-delete the task and the container; unmount;
- *             remove the work directory
+ *   prepare   the OCI spec under RUN_DIR/work/<id> (files.ts, ctr-spec.ts); an overlay
+ *             when the root must be writable
+ *   start     spawn `ctr run --rm --config spec.json <id>`, attached: its init is the
+ *             launcher, which says it is ready and waits for one request on stdin
+ *             (session.ts). Cold: the request is written at once; warm: when one comes.
+ *   watch     watch.ts: the request (files, argv, env, stdin) goes in, the program's
+ *             output comes back in frames into bounded captures; the deadline, the
+ *             caller's abort and runaway output each SIGKILL the task through containerd
+ *             (kill.ts); the launcher's end frame carries the exit status and the rusage
+ *   answer    at the end frame: the program ended, the answer leaves
+ *   teardown  after the answer, in the background, bounded (at most MAX_PENDING_TEARDOWNS
+ *             at once: a new sandbox waits for room) and timed (the teardown metric):
+ *             wait for ctr's own delete, force-delete when it did not end cleanly;
+ *             unmount; remove the work directory
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { execInTaskArgv, runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
+import { runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget } from '../ctr/argv.js';
 import type { CtrClient } from '../ctr/client.js';
 import { mountOverlay, mountTmpfs, runInMountNamespace, umount } from '../ctr/host.js';
 import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
-import { asServiceError, CtrError, LostOutputError, VmAgentUnreachableError } from '../errors.js';
+import { asServiceError, CtrError, LostOutputError, VmAgentUnreachableError, VmCreationFailedError, WarmSandboxLostError } from '../errors.js';
 import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
 import { endDeletedSandboxes, type ContainerdNamespaceView } from './leftovers.js';
-import { executionDir, removeExecutionDir, writeCodeFiles, writeStdin, type ExecutionDir } from './files.js';
-import { newNonce, wrapWithMarker, wrapWithMarkerAndReap } from './marker.js';
+import { executionDir, makeExecutionDir, removeExecutionDir, type ExecutionDir } from './files.js';
+import { LAUNCHER_PATH } from './launch-protocol.js';
+import { newNonce } from './marker.js';
 import type { OomEvents } from './oom.js';
 import { driverFor } from '../runtimes/registry.js';
+import { LauncherSession } from './session.js';
 import { validateSandboxSpec } from './spec.js';
 import type { ImageResolver, Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
-import { ms, watchSandbox, type Watched, type WatchDeps } from './watch.js';
+import { ms, startError, watchSandbox, type Watched, type WatchDeps } from './watch.js';
+
+/** Sandboxes being deleted after their answer, at most; a new one waits for room. */
+export const MAX_PENDING_TEARDOWNS = 8;
+/** How long ctr may take to delete a sandbox by itself after its program ended, before a force-delete. */
+export const CTR_DELETE_WAIT_MS = 30_000;
+/** How long a pooled sandbox may take to say its launcher is ready (a Kata VM boots under emulation in ~10 s). */
+export const WARM_READY_MS = 120_000;
 
 export interface SeccompProvider {
   profile(kind: 'default' | 'strict'): Promise<OciSeccomp>;
@@ -52,11 +68,40 @@ export interface CtrRunnerDeps {
   mountNs?: ContainerdNamespaceView | null;
 }
 
+interface WarmState {
+  session: LauncherSession;
+  dir: ExecutionDir;
+  overlayMounted: boolean;
+}
+
 export class CtrSandboxRunner implements WarmSandboxRunner {
   /** Sandboxes whose deletion failed (containerd unreachable, or the delete kept failing); swept later. */
   private readonly orphans = new Set<string>();
+  /** Deletions running after their answer. */
+  private readonly teardowns = new Set<Promise<void>>();
+  private roomWaiters: (() => void)[] = [];
+  private readonly warm = new Map<string, WarmState>();
+  private teardownObserver: ((ms: number) => void) | null = null;
 
   constructor(private readonly d: CtrRunnerDeps) {}
+
+  /** Told the time of each teardown (from the program's end to nothing left): the teardown metric. */
+  observeTeardowns(fn: (ms: number) => void): void {
+    this.teardownObserver = fn;
+  }
+
+  get pendingTeardowns(): number {
+    return this.teardowns.size;
+  }
+
+  /** Waits for every teardown started so far (shutdown). */
+  async drainTeardowns(): Promise<void> {
+    while (this.teardowns.size > 0) await Promise.allSettled([...this.teardowns]);
+  }
+
+  private async roomForSandbox(): Promise<void> {
+    while (this.teardowns.size >= MAX_PENDING_TEARDOWNS) await new Promise<void>((r) => this.roomWaiters.push(r));
+  }
 
   get orphanCount(): number {
     return this.orphans.size;
@@ -96,7 +141,7 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
   }
 
   private get watchDeps(): WatchDeps {
-    return { ctr: this.d.ctr, ctrPath: this.d.ctrPath, runtime: this.d.runtime.kind, events: this.d.events };
+    return { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events };
   }
 
   /**
@@ -127,36 +172,65 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
 
   private async runOnce(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> {
     validateSandboxSpec(spec);
+    await this.roomForSandbox();
     const log = this.d.logger.child({ component: 'ctr-runner', executionId: spec.id });
     const t0 = performance.now();
     const dir = executionDir(this.d.workDir, spec.id);
     let overlayMounted = false;
-    let needsForceDelete = true;
-    let watched: Watched | undefined;
+    let session: LauncherSession | undefined;
+    let watched: Watched;
     try {
+      await makeExecutionDir(dir);
       const rootfs = await this.prepare(spec, dir, () => {
         overlayMounted = true;
       });
-      await writeCodeFiles(dir, spec.files);
-      await writeStdin(dir, spec.stdin);
-      const nonce = newNonce();
-      const argv = await this.buildArgv(spec, dir, rootfs, wrapWithMarker(nonce, spec.command, spec.programEnv));
-      watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: spec.id, into: 'cold' }, opts, log, t0);
-      needsForceDelete = watched.needsForceDelete;
+      const argv = await this.buildArgv(spec, dir, rootfs);
+      log.debug({ argv }, 'ctr');
+      session = new LauncherSession(this.d.ctrPath, argv);
+      watched = await watchSandbox(this.watchDeps, session, spec, { nonce: newNonce(), sandboxId: spec.id, into: 'cold' }, opts, log, t0);
     } catch (err) {
+      // A failure is answered once its sandbox is gone (a retry reuses the id).
+      if (session && !session.exited) await this.d.ctr.killTask(spec.id).catch(() => undefined);
+      await this.afterAnswer({ id: spec.id, dir, overlayMounted, session, forceDelete: true }, log);
       throw asServiceError(err);
-    } finally {
-      await this.teardown(spec.id, dir, overlayMounted, needsForceDelete, log);
     }
-    // Teardown: from the program's end (its streams closing) to everything being gone,
-    // which includes ctr's own task and container delete.
-    watched.result.timing.teardownMs = ms(watched.tEnd, performance.now());
+    this.afterAnswer({ id: spec.id, dir, overlayMounted, session, forceDelete: watched.needsForceDelete }, log);
     return watched.result;
   }
 
   /**
-   * Creates and starts a sandbox for the warm pool: the spec's limits and security, an idle
-   * init (`sleep infinity`) and an empty /code. No user code has touched it.
+   * The teardown of a sandbox whose answer is ready, in the background and counted: ctr
+   * deletes what it made once the launcher ends; when it does not end cleanly (or a kill
+   * was sent) the sandbox is force-deleted. Then the mounts and the work directory go.
+   */
+  private afterAnswer(s: { id: string; dir: ExecutionDir; overlayMounted: boolean; session: LauncherSession | undefined; forceDelete: boolean }, log: Logger): Promise<void> {
+    const t0 = performance.now();
+    const work = (async () => {
+      let force = s.forceDelete;
+      if (s.session) {
+        let timer: NodeJS.Timeout | undefined;
+        const exit = await Promise.race([s.session.exit, new Promise<null>((r) => (timer = setTimeout(() => r(null), CTR_DELETE_WAIT_MS)))]);
+        clearTimeout(timer);
+        if (exit === null) s.session.endClient();
+        if (exit === null || exit.exitCode !== 0) force = true;
+      }
+      await this.teardown(s.id, s.dir, s.overlayMounted, force, log);
+    })()
+      .catch((err: unknown) => log.error({ err }, 'teardown failed'))
+      .finally(() => {
+        this.teardowns.delete(work);
+        this.teardownObserver?.(ms(t0, performance.now()));
+        const waiters = this.roomWaiters.splice(0);
+        for (const w of waiters) w();
+      });
+    this.teardowns.add(work);
+    return work;
+  }
+
+  /**
+   * Creates and starts a sandbox for the warm pool: the spec's limits and security, and its
+   * launcher, which says it is ready and waits for its one request. No user code has
+   * touched it.
    */
   async createWarm(template: SandboxSpec): Promise<WarmSandbox> {
     validateSandboxSpec(template);
@@ -164,50 +238,67 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     const t0 = performance.now();
     const dir = executionDir(this.d.workDir, template.id);
     let overlayMounted = false;
+    let session: LauncherSession | undefined;
     try {
+      await makeExecutionDir(dir);
       const rootfs = await this.prepare(template, dir, () => {
         overlayMounted = true;
       });
-      await writeCodeFiles(dir, []);
-      await writeStdin(dir, null);
-      const argv = await this.buildArgv(template, dir, rootfs, ['sleep', 'infinity'], { detach: true });
-      await this.d.ctr.runDetached(argv);
-      return { id: template.id, template, createdAt: Date.now(), createMs: ms(t0, performance.now()) };
+      session = new LauncherSession(this.d.ctrPath, await this.buildArgv(template, dir, rootfs));
+      let timer: NodeJS.Timeout | undefined;
+      const ready = await Promise.race([session.ready, new Promise<false>((r) => (timer = setTimeout(() => r(false), WARM_READY_MS)))]);
+      clearTimeout(timer);
+      if (!ready) {
+        if (session.broken) throw new VmCreationFailedError('the sandbox image has no kata-exec launcher', { cause: session.broken });
+        if (!session.exited) throw new VmCreationFailedError(`the pooled sandbox's launcher was not ready within ${WARM_READY_MS} ms`);
+        throw startError(this.d.runtime.kind, 'cold', session.stderr, (await session.exit).exitCode);
+      }
+      this.warm.set(template.id, { session, dir, overlayMounted });
+      const s = session;
+      return { id: template.id, template, createdAt: Date.now(), createMs: ms(t0, performance.now()), alive: () => s.alive };
     } catch (err) {
-      await this.teardown(template.id, dir, overlayMounted, true, log);
+      if (session) await this.d.ctr.killTask(template.id).catch(() => undefined);
+      await this.afterAnswer({ id: template.id, dir, overlayMounted, session, forceDelete: true }, log);
       throw asServiceError(err);
     }
   }
 
   /**
-   * Runs one program in a warm sandbox, then destroys it: a warm sandbox is used once.
-   * The program runs through `ctr task exec` under a wrapper that, once it exits, SIGKILLs
-   * whatever it left (kill -1 spares only init and the wrapper), as the end of init does on
-   * the cold path. The result comes back before the sandbox is deleted; `destroyed` settles
-   * when it is.
+   * Runs one program in a warm sandbox, then destroys it: a warm sandbox is used once. Its
+   * launcher gets the request as a cold one's does; the program's end ends the launcher,
+   * and with it every process of the sandbox. The result comes back before the sandbox is
+   * deleted; `destroyed` settles when it is.
    */
   async runWarm(warm: WarmSandbox, spec: SandboxSpec, opts: RunOptions = {}): Promise<{ result: SandboxResult; destroyed: Promise<void> }> {
     const log = this.d.logger.child({ component: 'ctr-runner', executionId: spec.id, sandbox: warm.id });
     const t0 = performance.now();
-    const dir = executionDir(this.d.workDir, warm.id);
+    const state = this.warm.get(warm.id);
+    if (!state || !state.session.alive) {
+      void this.destroyWarm(warm);
+      throw new WarmSandboxLostError(state ? (state.session.broken ?? 'its ctr client ended') : 'not a sandbox of this runner');
+    }
+    this.warm.delete(warm.id);
+    let watched: Watched;
     try {
       validateSandboxSpec(spec);
-      await writeCodeFiles(dir, spec.files);
-      await writeStdin(dir, spec.stdin);
-      const nonce = newNonce();
-      const argv = execInTaskArgv(this.d.target, warm.id, { execId: 'run', cwd: spec.workingDir, command: wrapWithMarkerAndReap(nonce, spec.command, spec.programEnv) });
-      const watched = await watchSandbox(this.watchDeps, spec, { argv, nonce, sandboxId: warm.id, into: 'warm' }, opts, log, t0);
-      return { result: { ...watched.result, sandboxId: warm.id }, destroyed: this.destroyWarm(warm) };
+      watched = await watchSandbox(this.watchDeps, state.session, spec, { nonce: newNonce(), sandboxId: warm.id, into: 'warm' }, opts, log, t0);
     } catch (err) {
-      return Promise.reject(asServiceError(err)).finally(() => this.destroyWarm(warm));
+      void this.afterAnswer({ id: warm.id, ...state, forceDelete: true }, log);
+      throw err instanceof WarmSandboxLostError ? err : asServiceError(err);
     }
+    const destroyed = this.afterAnswer({ id: warm.id, ...state, forceDelete: watched.needsForceDelete }, log);
+    return { result: { ...watched.result, sandboxId: warm.id }, destroyed };
   }
 
+  /** Destroys a pooled sandbox that was not used (expired, dead, or the pool is draining). */
   async destroyWarm(warm: WarmSandbox): Promise<void> {
     const log = this.d.logger.child({ component: 'warm-pool', executionId: warm.id });
+    const state = this.warm.get(warm.id);
+    this.warm.delete(warm.id);
     await this.d.ctr.killTask(warm.id).catch(() => undefined);
     // A warm sandbox that was made has its overlay exactly when its root is writable.
-    await this.teardown(warm.id, executionDir(this.d.workDir, warm.id), !warm.template.security.readOnlyRootfs, true, log);
+    const dir = executionDir(this.d.workDir, warm.id);
+    await this.afterAnswer({ id: warm.id, dir, overlayMounted: state?.overlayMounted ?? !warm.template.security.readOnlyRootfs, session: state?.session, forceDelete: true }, log);
   }
 
   /** The root filesystem: the shared read-only rootfs, or an overlay over it when writable. */
@@ -226,23 +317,18 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     return dir.overlay.merged;
   }
 
-  /** Builds the ctr argv (and writes the OCI spec file in config mode). */
-  private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string, command: string[], o: { detach?: boolean } = {}): Promise<string[]> {
+  /** Builds the ctr argv (and writes the OCI spec file in config mode): the launcher is init. */
+  private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string): Promise<string[]> {
     const rt = this.d.runtime;
+    const command = [LAUNCHER_PATH];
     const profile = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
     const seccomp = profile && (driverFor(rt.kind).seccomp?.(profile) ?? profile);
     if (rt.launch === 'image') {
-      return runWithImageArgv(
-        this.d.target,
-        rt,
-        imageRunOptions(spec, { codeDir: dir.codeDir, ioDir: dir.ioDir, command, seccomp: seccomp !== null, detach: o.detach ?? false }),
-      );
+      return runWithImageArgv(this.d.target, rt, imageRunOptions(spec, { command, seccomp: seccomp !== null, detach: false }));
     }
-    const oci = buildOciSpec(
-      ociSpecInput(spec, rt, { rootfs, codeDir: dir.codeDir, ioDir: dir.ioDir, namespace: this.d.target.namespace, command, seccomp }),
-    );
+    const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, command, seccomp }));
     await writeFile(dir.specPath, JSON.stringify(oci), { mode: 0o600 });
-    return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: o.detach ?? false });
+    return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: false });
   }
 
   private async teardown(id: string, dir: ExecutionDir, overlayMounted: boolean, forceDelete: boolean, log: Logger): Promise<void> {

@@ -5,7 +5,7 @@
  * baseline uses it too, so that both run the very same spec.
  */
 import type { ImageRunOptions, RuntimeTarget } from '../ctr/argv.js';
-import { CODE_DIR_IN_SANDBOX, IO_DIR_IN_SANDBOX, type OciSeccomp, type OciSpecInput } from '../ctr/oci-spec.js';
+import { CODE_DIR_IN_SANDBOX, type OciSeccomp, type OciSpecInput } from '../ctr/oci-spec.js';
 import { driverFor } from '../runtimes/registry.js';
 import type { SandboxSpec } from './types.js';
 
@@ -24,15 +24,23 @@ export function sandboxAnnotations(spec: SandboxSpec): Record<string, string> {
   return driverFor(spec.runtime).annotations(spec);
 }
 
-/** The OCI spec input of a sandbox in config mode: its spec, the rootfs and the two host directories. */
+/**
+ * The pids limit with the launcher counted: it is the sandbox's init, one process the
+ * program's limit must not pay for.
+ */
+export function withLauncher(pids: number): number {
+  return pids > 0 ? pids + 1 : 0;
+}
+
+/** The OCI spec input of a sandbox in config mode: its spec and its rootfs. */
 export function ociSpecInput(
   spec: SandboxSpec,
   rt: RuntimeTarget,
-  o: { rootfs: string; codeDir: string; ioDir: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
+  o: { rootfs: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
 ): OciSpecInput {
   const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
   const driver = driverFor(rt.kind);
-  const { pids, nproc } = driver.pidLimits(spec.resources.pids);
+  const { pids, nproc } = driver.pidLimits(withLauncher(spec.resources.pids));
   return {
     rootfsPath: o.rootfs,
     readOnlyRootfs: spec.security.readOnlyRootfs,
@@ -42,8 +50,6 @@ export function ociSpecInput(
     uid,
     gid,
     hostname: 'sandbox',
-    codeDir: o.codeDir,
-    ioDir: o.ioDir,
     cgroupsPath: `/${o.namespace}/${spec.id}`,
     memoryBytes: spec.resources.memoryBytes,
     cpuQuota: cpuQuotaOf(spec),
@@ -61,7 +67,7 @@ export function ociSpecInput(
 /** The `ctr run IMAGE` options of a sandbox in image mode: what of the spec ctr's flags can carry. */
 export function imageRunOptions(
   spec: SandboxSpec,
-  o: { codeDir: string; ioDir: string; command: string[]; seccomp: boolean; detach: boolean },
+  o: { command: string[]; seccomp: boolean; detach: boolean },
 ): ImageRunOptions {
   return {
     detach: o.detach,
@@ -77,8 +83,7 @@ export function imageRunOptions(
     cpuQuota: cpuQuotaOf(spec),
     cpuPeriod: CPU_PERIOD_US,
     mounts: [
-      { type: 'bind', src: o.codeDir, dst: CODE_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
-      { type: 'bind', src: o.ioDir, dst: IO_DIR_IN_SANDBOX, options: ['rbind', 'ro'] },
+      { type: 'tmpfs', src: 'tmpfs', dst: CODE_DIR_IN_SANDBOX, options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
       { type: 'tmpfs', src: 'tmpfs', dst: '/tmp', options: ['nosuid', 'nodev', 'mode=1777', `size=${spec.resources.tmpfsBytes}`] },
     ],
     seccomp: o.seccomp,

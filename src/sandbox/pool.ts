@@ -1,9 +1,14 @@
 /**
- * The warm pool: sandboxes created and started ahead of time, idle and untouched by user
- * code, kept per pool key (runtime, image, profile and the limits fixed at creation). An
- * execution whose spec matches a key takes one, runs there through `ctr task exec`, and
+ * The warm pool: sandboxes created and started ahead of time, their launcher waiting for
+ * a request, untouched by user code, kept per class (runtime, image, profile and the
+ * limits fixed at creation: one class per pooled profile, at its default limits). An
+ * execution whose spec matches a class takes one, its request goes to that launcher, and
  * the sandbox is destroyed afterwards: never used twice, so isolation is exactly that of
- * a fresh sandbox. Anything else, or an empty key, takes the cold path.
+ * a fresh sandbox. A request of no class (other limits) runs cold and is counted
+ * (`kata_exec_pool_unmatched_total`); so does one whose class is empty. A pooled sandbox
+ * that died (its VM or container gone, its launcher ended) is dropped before it is handed
+ * out; one that dies between hand-out and its program's start has run nothing, and the
+ * request runs cold.
  *
  * Refill runs in the background, one creation at a time, and only while the service has
  * an idle slot: under sustained load the pool steps aside instead of competing with the
@@ -12,6 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../metrics.js';
 import type { Profile } from '../schemas/common.js';
+import { WarmSandboxLostError } from '../errors.js';
 import type { Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
 
 export interface PoolSettings {
@@ -21,7 +27,7 @@ export interface PoolSettings {
 }
 
 export interface PoolDeps {
-  runner: Pick<WarmSandboxRunner, 'createWarm' | 'runWarm' | 'destroyWarm'>;
+  runner: Pick<WarmSandboxRunner, 'run' | 'createWarm' | 'runWarm' | 'destroyWarm'>;
   /** A spec for the profile with its default limits: what a pooled sandbox is made from. */
   template: (profile: Profile) => SandboxSpec;
   /** True when a slot is idle: refilling then costs the executions nothing. */
@@ -75,8 +81,12 @@ export class WarmPool {
     if (this.closed || this.s.size <= 0) return null;
     const key = poolKey(spec);
     const profile = this.profileOfKey.get(key);
-    if (!profile) return null;
-    const warm = this.ready.get(key)?.shift();
+    if (!profile) {
+      const asked = spec.labels['org.kata-exec.profile'] ?? 'unknown';
+      this.d.metrics.poolUnmatched.inc({ profile: asked });
+      return null;
+    }
+    const warm = this.takeAlive(key);
     if (!warm) {
       this.d.metrics.poolMisses.inc({ profile });
       return null;
@@ -84,10 +94,36 @@ export class WarmPool {
     this.d.metrics.poolHits.inc({ profile });
     this.d.metrics.poolAge.observe((Date.now() - warm.createdAt) / 1000);
     this.updateGauge();
-    return this.d.runner.runWarm(warm, spec, opts).then(({ result, destroyed }) => {
-      this.track(destroyed);
-      return result;
-    });
+    return this.d.runner.runWarm(warm, spec, opts).then(
+      ({ result, destroyed }) => {
+        this.track(destroyed);
+        return result;
+      },
+      (err: unknown) => {
+        if (!(err instanceof WarmSandboxLostError)) throw err;
+        // It died before the program started: nothing ran, so the request runs cold.
+        this.d.metrics.poolLost.inc({ profile });
+        this.d.logger.warn({ err, sandbox: warm.id }, 'a pooled sandbox was gone at hand-out; running cold');
+        return this.d.runner.run(spec, opts);
+      },
+    );
+  }
+
+  /** The oldest live sandbox of the class; the dead ones met on the way are destroyed. */
+  private takeAlive(key: string): WarmSandbox | undefined {
+    const list = this.ready.get(key);
+    while (list && list.length > 0) {
+      const w = list.shift()!;
+      if (w.alive()) return w;
+      this.dropDead(w);
+    }
+    return undefined;
+  }
+
+  private dropDead(w: WarmSandbox): void {
+    this.d.metrics.poolLost.inc({ profile: w.template.labels['org.kata-exec.profile'] ?? 'unknown' });
+    this.d.logger.warn({ sandbox: w.id }, 'a pooled sandbox died while idle; destroying it');
+    this.track(this.d.runner.destroyWarm(w));
   }
 
   private track(p: Promise<unknown>): void {
@@ -145,7 +181,10 @@ export class WarmPool {
     const now = Date.now();
     for (const list of this.ready.values()) {
       for (let i = list.length - 1; i >= 0; i--) {
-        if (now - list[i]!.createdAt > this.s.maxAgeMs) {
+        if (!list[i]!.alive()) {
+          const [dead] = list.splice(i, 1);
+          this.dropDead(dead!);
+        } else if (now - list[i]!.createdAt > this.s.maxAgeMs) {
           const [old] = list.splice(i, 1);
           this.track(this.d.runner.destroyWarm(old!));
         }

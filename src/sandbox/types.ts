@@ -31,7 +31,7 @@ export interface SecuritySpec {
   privileged: boolean;
 }
 
-/** A file the program needs, written to the read-only code directory (/code). */
+/** A file the program needs, written by the launcher into its working directory (/code). */
 export interface SandboxFile {
   /** Relative path inside /code, already validated. */
   path: string;
@@ -52,8 +52,8 @@ export interface SandboxSpec {
   /** "NAME=value" entries: the sandbox's own environment, the start wrapper's too. */
   env: string[];
   /**
-   * "NAME=value" entries the program gets on top of `env` (the request's): set by `env`
-   * as the wrapper execs the program, so none of them applies before the start marker.
+   * "NAME=value" entries the program gets on top of `env` (the request's): they travel in
+   * the launcher's request and reach the program's environment only, never the launcher's.
    */
   programEnv: string[];
   files: SandboxFile[];
@@ -72,6 +72,14 @@ export interface CapturedStream {
   droppedBytes: number;
 }
 
+/** What the program used, from the launcher's wait4 (its waited-for children included). */
+export interface Usage {
+  cpuUserMs: number;
+  cpuSysMs: number;
+  /** Peak resident set size, KiB. */
+  maxRssKb: number;
+}
+
 /** SandboxResult: what came out. A program that failed is a result, not an error. */
 export interface SandboxResult {
   exitCode: number | null;
@@ -82,7 +90,10 @@ export interface SandboxResult {
   oomKilled: boolean;
   /** The sandbox was stopped because its output went far past the cap. */
   outputLimitHit: boolean;
-  timing: { setupMs: number; runMs: number; teardownMs: number };
+  /** Null when the program's end was not seen (a timeout, the output cap, a sandbox that died). */
+  usage: Usage | null;
+  /** Deleting the sandbox happens after the answer: its time is a metric, not part of this. */
+  timing: { setupMs: number; runMs: number };
   /** The container the program ran in, when not the spec's id (a warm sandbox keeps its own). */
   sandboxId?: string;
 }
@@ -103,13 +114,15 @@ export interface SandboxRunner {
   run(spec: SandboxSpec, opts?: RunOptions): Promise<SandboxResult>;
 }
 
-/** A started sandbox of the warm pool, idle, untouched by user code. */
+/** A started sandbox of the warm pool, idle, untouched by user code: its launcher waits for a request. */
 export interface WarmSandbox {
   id: string;
   /** The spec it was made from: its limits and security are fixed. */
   template: SandboxSpec;
   createdAt: number;
   createMs: number;
+  /** False once its ctr client ended or its launcher stream broke: it is never handed out then. */
+  alive(): boolean;
 }
 
 /**
@@ -119,7 +132,11 @@ export interface WarmSandbox {
  */
 export interface WarmSandboxRunner extends SandboxRunner {
   createWarm(template: SandboxSpec): Promise<WarmSandbox>;
-  /** The result comes back before the sandbox is deleted; `destroyed` settles when it is. */
+  /**
+   * The result comes back before the sandbox is deleted; `destroyed` settles when it is.
+   * Rejects with WarmSandboxLostError when the sandbox died before the program started
+   * (the caller then runs it cold).
+   */
   runWarm(warm: WarmSandbox, spec: SandboxSpec, opts?: RunOptions): Promise<{ result: SandboxResult; destroyed: Promise<void> }>;
   destroyWarm(warm: WarmSandbox): Promise<void>;
 }

@@ -1,34 +1,44 @@
 /**
- * Runs one ctr client to its end and watches it. Each reason to stop a sandbox has its own
- * file: the deadline (deadline.ts), the caller going away (abort.ts), runaway output
- * (output-cap.ts); each kills through kill.ts. Output goes into bounded captures
- * (capture.ts) behind the start marker (marker.ts); an unexplained death asks oom.ts.
+ * Runs one program through its sandbox's launcher and watches it. Each reason to stop a
+ * sandbox has its own file: the deadline (deadline.ts), the caller going away (abort.ts),
+ * runaway output (output-cap.ts); each kills through kill.ts. Output comes in the
+ * launcher's frames (launch-protocol.ts) into bounded captures (capture.ts); a death by a
+ * signal nobody sent asks oom.ts.
+ *
+ * The result is ready at the launcher's end frame, when the program ended: the sandbox's
+ * deletion is not waited for (the runner does it after the answer).
  */
 import { performance } from 'node:perf_hooks';
 import type { CtrClient } from '../ctr/client.js';
-import { spawnStreaming } from '../ctr/exec.js';
 import { classifyCtrError, lastCtrLine, signalFromExitStatus } from '../ctr/parse.js';
 import type { RuntimeKind } from '../schemas/common.js';
-import { DaemonUnavailableError, KataNotAvailableError, LostOutputError, VmAgentUnreachableError, VmCreationFailedError, VmExecutionFailedError } from '../errors.js';
+import {
+  DaemonUnavailableError,
+  KataNotAvailableError,
+  LostOutputError,
+  VmAgentUnreachableError,
+  VmCreationFailedError,
+  VmExecutionFailedError,
+  WarmSandboxLostError,
+} from '../errors.js';
 import { watchAbort } from './abort.js';
 import { CappedCapture } from './capture.js';
 import { startDeadline } from './deadline.js';
 import { SandboxKiller } from './kill.js';
-import { MarkerGate } from './marker.js';
+import { encodeRequest, parseEnd, type EndOfRun } from './launch-protocol.js';
 import { wasOomKilled, type OomEvents } from './oom.js';
 import { OutputCapWatch } from './output-cap.js';
+import type { LauncherSession } from './session.js';
 import type { Logger, RunOptions, SandboxResult, SandboxSpec } from './types.js';
 
 export interface Watched {
   result: SandboxResult;
+  /** A kill was sent, or the end of the program was not seen: ctr's own delete cannot be trusted. */
   needsForceDelete: boolean;
-  /** When the program ended (its streams closed). */
-  tEnd: number;
 }
 
 export interface WatchDeps {
   ctr: CtrClient;
-  ctrPath: string;
   runtime: RuntimeKind;
   events: OomEvents | null;
 }
@@ -37,54 +47,57 @@ export const ms = (a: number, b: number) => Math.max(0, Math.round((b - a) * 10)
 
 /**
  * `sandboxId` is the task to kill and to ask about OOM (the warm sandbox's own id on the
- * warm path). `into`: `cold` when ctr creates the sandbox, `warm` when it execs into one
- * that already runs, which decides what a failure before the marker means.
+ * warm path). `into`: `cold` when this ctr run creates the sandbox, `warm` when it was
+ * created ahead, which decides what a failure before the program started means.
  */
 export async function watchSandbox(
   d: WatchDeps,
+  session: LauncherSession,
   spec: SandboxSpec,
-  run: { argv: string[]; nonce: string; sandboxId: string; into: 'cold' | 'warm' },
+  run: { nonce: string; sandboxId: string; into: 'cold' | 'warm' },
   opts: RunOptions,
   log: Logger,
   t0: number,
 ): Promise<Watched> {
   let tStart = 0;
-  let tStreamsEnd = 0;
+  let tEnd = 0;
+  let started = false;
+  let end: EndOfRun | null = null;
+  let forged: string | null = null;
   const stdout = new CappedCapture(spec.resources.outputBytes);
   const stderr = new CappedCapture(spec.resources.outputBytes);
 
-  // The program's stdin is a file in the sandbox (see writeStdin), never ctr's.
-  const proc = spawnStreaming(d.ctrPath, run.argv);
-  log.debug({ argv: run.argv }, 'ctr');
-
-  const killer = new SandboxKiller(() => d.ctr.killTask(run.sandboxId), () => proc.kill('SIGKILL'), log);
+  const killer = new SandboxKiller(() => d.ctr.killTask(run.sandboxId), () => session.endClient(), log);
   const outputCap = new OutputCapWatch(spec.resources.outputBytes, [stdout, stderr], () => killer.kill('output far past its cap'));
-  const gate = new MarkerGate(
-    run.nonce,
-    () => {
-      tStart = performance.now();
-    },
-    (c) => {
-      stdout.write(c);
-      opts.onOutput?.('stdout', c);
-      outputCap.check();
-    },
-  );
-  const streamEnd = (st: NodeJS.ReadableStream) =>
-    new Promise<void>((resolve) => {
-      st.once('end', resolve);
-      st.once('close', resolve);
-      st.once('error', () => resolve());
-    });
-  proc.stdout.on('data', (c: Buffer) => gate.write(c));
-  proc.stderr.on('data', (c: Buffer) => {
-    stderr.write(c);
-    opts.onOutput?.('stderr', c);
-    outputCap.check();
+  let onEnd: () => void = () => undefined;
+  const ended = new Promise<void>((r) => (onEnd = r));
+  session.listen((f) => {
+    if (end) return;
+    switch (f.type) {
+      case 'S':
+        if (f.payload.toString('latin1') !== run.nonce) forged = 'a start frame with another nonce';
+        started = true;
+        tStart = performance.now();
+        return;
+      case 'O':
+      case 'E': {
+        const into = f.type === 'O' ? stdout : stderr;
+        into.write(f.payload);
+        opts.onOutput?.(f.type === 'O' ? 'stdout' : 'stderr', f.payload);
+        outputCap.check();
+        return;
+      }
+      case 'X':
+        end = parseEnd(f.payload, run.nonce);
+        if (!end) forged = 'an end frame that is not this run\'s';
+        tEnd = performance.now();
+        onEnd();
+        return;
+      default:
+        forged = `an unexpected frame ${f.type}`;
+    }
   });
-  const streamsDone = Promise.all([streamEnd(proc.stdout), streamEnd(proc.stderr)]).then(() => {
-    tStreamsEnd = performance.now();
-  });
+  session.send(encodeRequest(spec, run.nonce));
 
   const deadline = startDeadline(spec.timeoutMs, () => killer.kill('timeout'));
   const abort = watchAbort(opts.signal, () => killer.kill('aborted by the caller'));
@@ -98,36 +111,29 @@ export async function watchSandbox(
         if (daemonLost) return;
         daemonLost = true;
         log.warn('containerd went away while the program ran');
-        proc.kill('SIGKILL');
+        session.endClient();
       },
     );
   });
 
-  const exit = await proc.done;
-  stopWatchingDaemon?.();
-  await streamsDone;
-  gate.end();
+  const exit = await Promise.race([ended.then(() => null), session.exit]);
   const tDone = performance.now();
+  stopWatchingDaemon?.();
   deadline.clear();
   killer.stop();
   abort.dispose();
+  const broken = forged ?? session.broken;
+  if (broken) log.error({ broken }, 'the launcher stream broke: no status from it is believed');
+  const endSeen = end !== null && broken === null;
 
-  if (exit.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
+  if (exit?.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
   if (daemonLost) throw new DaemonUnavailableError('containerd went away while the program ran');
-  const errOut = stderr.result();
-  // Before the start marker nothing of the request has run (its env is the program's
-  // only), so stderr holds ctr's and the runtime's own words, read for the cause. After
-  // it the stream is the program's, and nothing in it is read: ctr's failures there
-  // (lost containerd, a failed delete) end with exit status 1, which is a program's too,
-  // so that status alone costs a look at containerd, never a look at the text.
-  const ctrMayHaveFailed = exit.exitCode === 1;
-  // ctr deleted what it made itself unless it failed, was ended or a kill was sent.
-  const needsForceDelete = exit.exitCode === null || ctrMayHaveFailed || killer.requested;
-
-  if (!gate.seen && !deadline.expired && !abort.aborted) {
-    throw startError(d.runtime, run.into, errOut.data.toString('utf8'), exit.exitCode);
+  if (!started && !deadline.expired && !abort.aborted) {
+    // Nothing of the request ran: stderr holds ctr's and the runtime's own words.
+    if (run.into === 'warm') throw new WarmSandboxLostError(`ctr exited ${exit?.exitCode ?? '?'}: ${session.stderr.slice(-400)}`);
+    throw startError(d.runtime, 'cold', session.stderr, exit?.exitCode ?? null);
   }
-  if (gate.seen && ctrMayHaveFailed && !killer.requested) {
+  if (!endSeen && exit?.exitCode === 1 && !killer.requested) {
     const reachable = await d.ctr.version().then(
       () => true,
       () => false,
@@ -135,30 +141,32 @@ export async function watchSandbox(
     if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran');
   }
 
-  const exitCode = exit.exitCode;
-  const oomKilled = await wasOomKilled(d.events, run.sandboxId, { started: gate.seen, exitCode, killRequested: killer.requested });
-  const tEnd = tStreamsEnd || tDone;
+  // The end frame's status; without it the program's end is unknown (null): the launcher
+  // was killed (the deadline, the output cap) or died, which is never a made-up exit 0.
+  const exitCode = endSeen ? end!.exitCode : null;
+  const oomKilled = endSeen
+    ? await wasOomKilled(d.events, run.sandboxId, { started, exitCode, killRequested: killer.requested })
+    : await wasOomKilled(d.events, run.sandboxId, { started, exitCode: killer.requested ? null : 137, killRequested: killer.requested });
   return {
-    needsForceDelete,
-    tEnd,
+    needsForceDelete: !endSeen || killer.requested,
     result: {
-      exitCode: !gate.seen ? null : exitCode,
-      signal: signalFromExitStatus(exitCode),
+      exitCode,
+      signal: endSeen && end!.signal !== null ? signalFromExitStatus(exitCode) : null,
       stdout: stdout.result(),
-      stderr: errOut,
+      stderr: stderr.result(),
       timedOut: deadline.expired,
       oomKilled,
       outputLimitHit: outputCap.hit,
+      usage: endSeen ? end!.usage : null,
       timing: {
         setupMs: ms(t0, tStart || tDone),
-        runMs: tStart ? ms(tStart, tEnd) : 0,
-        teardownMs: 0,
+        runMs: tStart ? ms(tStart, tEnd || tDone) : 0,
       },
     },
   };
 }
 
-/** ctr ended before the start marker: the sandbox (cold) or the exec into it (warm) failed. */
+/** ctr ended before the program started: the sandbox (cold) or the pooled one (warm) failed. */
 export function startError(runtime: RuntimeKind, into: 'cold' | 'warm', stderr: string, exitCode: number | null): Error {
   const line = lastCtrLine(stderr);
   const kind = classifyCtrError(line ?? stderr);

@@ -151,11 +151,29 @@ export const Timing = Type.Object(
     queuedMs: Type.Number({ description: 'Waiting for a free slot.' }),
     setupMs: Type.Number({ description: 'From the slot to the program starting inside the sandbox.' }),
     runMs: Type.Number({ description: 'The program itself, to its exit.' }),
-    teardownMs: Type.Number({ description: 'Deleting the sandbox and its files.' }),
   },
-  { description: 'Where the time went.' },
+  {
+    description:
+      'Where the time went. The answer leaves when the program ends: deleting the sandbox happens afterwards, in the background (the teardown phase of kata_exec_phase_duration_seconds).',
+  },
 );
 export type Timing = Static<typeof Timing>;
+
+export const Usage = Type.Union(
+  [
+    Type.Object({
+      cpuUserMs: Type.Number({ description: 'CPU time in user mode, milliseconds.' }),
+      cpuSysMs: Type.Number({ description: 'CPU time in the kernel, milliseconds.' }),
+      maxRssKb: Type.Integer({ description: 'Peak resident set size, KiB.' }),
+    }),
+    Type.Null(),
+  ],
+  {
+    description:
+      "What the program used, from wait4's rusage in the sandbox (its waited-for children included). Null when its end was not seen: a timeout, the output cap, or a sandbox that died.",
+  },
+);
+export type Usage = Static<typeof Usage>;
 
 export const ExecuteResult = Type.Object({
   id: Type.String({ description: 'Execution id: the request id in logs and the audit log; also the container id when the execution ran cold.' }),
@@ -172,6 +190,7 @@ export const ExecuteResult = Type.Object({
   value: Type.Optional(Type.Unknown({ description: 'The last stdout line of the form __OUT__:<json>, parsed. Absent when there is none or it is not valid JSON.' })),
   durationMs: Type.Number({ description: 'Wall-clock time of the whole execution, queue included.' }),
   timing: Timing,
+  usage: Usage,
   language: Type.String(),
   backend: BackendInfo,
   limits: EffectiveLimits,

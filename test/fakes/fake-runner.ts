@@ -27,6 +27,7 @@ export interface ResultInit {
   timedOut?: boolean;
   oomKilled?: boolean;
   outputLimitHit?: boolean;
+  usage?: SandboxResult['usage'];
   timing?: Partial<SandboxResult['timing']>;
 }
 
@@ -45,13 +46,14 @@ export function sandboxResult(init: ResultInit = {}): SandboxResult {
     timedOut: init.timedOut ?? false,
     oomKilled: init.oomKilled ?? false,
     outputLimitHit: init.outputLimitHit ?? false,
-    timing: { setupMs: 12, runMs: 34, teardownMs: 5, ...init.timing },
+    usage: init.usage === undefined ? { cpuUserMs: 21, cpuSysMs: 4, maxRssKb: 9000 } : init.usage,
+    timing: { setupMs: 12, runMs: 34, ...init.timing },
   };
 }
 
 /** What a killed sandbox reports: SIGKILL, exit 137, nothing printed. */
 export function killedResult(): SandboxResult {
-  return sandboxResult({ exitCode: 137, signal: 'SIGKILL', timing: { runMs: 0, setupMs: 0, teardownMs: 0 } });
+  return sandboxResult({ exitCode: 137, signal: 'SIGKILL', usage: null, timing: { runMs: 0, setupMs: 0 } });
 }
 
 type Outcome = ResultInit | SandboxResult | Error;
@@ -141,7 +143,7 @@ export class FakeSandboxRunner implements WarmSandboxRunner {
   async createWarm(template: SandboxSpec): Promise<WarmSandbox> {
     const failure = this.createFailures.shift();
     if (failure) throw failure;
-    const w: WarmSandbox = { id: `warm-${this.warm.created.length}`, template, createdAt: Date.now(), createMs: 0 };
+    const w: WarmSandbox = { id: `warm-${this.warm.created.length}`, template, createdAt: Date.now(), createMs: 0, alive: () => true };
     this.warm.created.push(w);
     return w;
   }

@@ -11,7 +11,7 @@ const setup = useTestApps();
 describe('POST /v1/execute: a program that ran', () => {
   it('answers 200 with the whole ExecuteResult and runs the spec the request describes', async () => {
     const t = await setup();
-    t.runner.always({ stdout: '42\n', stderr: 'warn: é\n', timing: { setupMs: 7, runMs: 20, teardownMs: 3 } });
+    t.runner.always({ stdout: '42\n', stderr: 'warn: é\n', timing: { setupMs: 7, runMs: 20 }, usage: { cpuUserMs: 11, cpuSysMs: 2.5, maxRssKb: 8100 } });
     const code = 'print(6*7)  # héllo ✓';
 
     const res = await execute(t.app, { language: 'python', code });
@@ -45,7 +45,8 @@ describe('POST /v1/execute: a program that ran', () => {
     // Cold: the container is the execution's own.
     expect(r.sandboxId).toBe(r.id);
     expect(r.durationMs).toBeGreaterThanOrEqual(0);
-    expect(r.timing).toMatchObject({ setupMs: 7, runMs: 20, teardownMs: 3 });
+    expect(r.timing).toEqual({ queuedMs: expect.any(Number), setupMs: 7, runMs: 20 });
+    expect(r.usage).toEqual({ cpuUserMs: 11, cpuSysMs: 2.5, maxRssKb: 8100 });
     expect(r.timing.queuedMs).toBeGreaterThanOrEqual(0);
     expect(r).not.toHaveProperty('value');
     expect(r).not.toHaveProperty('metadata');

@@ -155,8 +155,6 @@ describe('runtimeArgs', () => {
 // CtrSandboxRunner.buildArgv builds them from an Executor-prepared spec.
 const cfg = loadConfig({});
 const FC = target({ runtime: 'kata', hypervisor: 'firecracker' });
-const CODE_DIR = '/run/kata-exec/work/kx-aaaaaaaaaa/code';
-const IO_DIR = '/run/kata-exec/work/kx-aaaaaaaaaa/io';
 const WRAPPED = ['/bin/sh', '-c', 'printf "%s\\n" "$0" && exec "$@"', 'kx-start-n', 'python3', '/code/main.py'];
 
 function prepared(profile: Profile): SandboxSpec {
@@ -167,7 +165,7 @@ function prepared(profile: Profile): SandboxSpec {
 
 /** The options the runner builds for image mode (the same function). */
 function imageOpts(spec: SandboxSpec): ImageRunOptions {
-  return imageRunOptions(spec, { codeDir: CODE_DIR, ioDir: IO_DIR, command: WRAPPED, seccomp: spec.security.seccompProfile !== 'unconfined', detach: false });
+  return imageRunOptions(spec, { command: WRAPPED, seccomp: spec.security.seccompProfile !== 'unconfined', detach: false });
 }
 
 describe('runWithImageArgv (firecracker)', () => {
@@ -208,9 +206,7 @@ describe('runWithImageArgv (firecracker)', () => {
       '/code',
       ...spec.env.flatMap((e) => ['--env', e]),
       '--mount',
-      `type=bind,src=${CODE_DIR},dst=/code,options=rbind:ro`,
-      '--mount',
-      `type=bind,src=${IO_DIR},dst=/kx,options=rbind:ro`,
+      `type=tmpfs,src=tmpfs,dst=/code,options=nosuid:nodev:mode=1777:size=${64 * 1024 * 1024}`,
       '--mount',
       `type=tmpfs,src=tmpfs,dst=/tmp,options=nosuid:nodev:mode=1777:size=${64 * 1024 * 1024}`,
       'toolruntime-sandbox:latest',

@@ -233,7 +233,8 @@ function result(over: Partial<SandboxResult> = {}): SandboxResult {
     timedOut: false,
     oomKilled: false,
     outputLimitHit: false,
-    timing: { setupMs: 1, runMs: 2, teardownMs: 3 },
+    usage: null,
+    timing: { setupMs: 1, runMs: 2 },
     ...over,
   };
 }
@@ -264,7 +265,8 @@ describe('Executor.toResult', () => {
     expect(r.stdout).toBe('hello\n__OUT__:{"a":1}\n');
     expect(r.truncated).toBe(false);
     expect(r.droppedBytes).toEqual({ stdout: 0, stderr: 0 });
-    expect(r.timing).toEqual({ queuedMs: 7, setupMs: 1, runMs: 2, teardownMs: 3 });
+    expect(r.timing).toEqual({ queuedMs: 7, setupMs: 1, runMs: 2 });
+    expect(r.usage).toBeNull();
     expect(r.backend).toEqual({ kind: 'kata', ociRuntime: 'io.containerd.kata-qemu.v2', hypervisor: 'qemu', isolation: 'vm', profile: 'standard' });
     expect(r.limits).toBe(p.limits);
     expect(r.id).toBe('kx-00112233445566778899');

@@ -41,9 +41,9 @@ const hostile: ExecuteRequest = {
 function annotationsOf(env: Record<string, string>, req: ExecuteRequest, target: RuntimeTarget = KATA) {
   const ex = new Executor({ config: loadConfig(env), runtime: target, runner: null, instanceId: 'inst-1' });
   const { spec } = ex.prepare(req);
-  const dirs = { rootfs: '/r', codeDir: '/c', ioDir: '/i', namespace: 'ns', command: spec.command, seccomp: null };
+  const dirs = { rootfs: '/r', namespace: 'ns', command: spec.command, seccomp: null };
   const config = ociSpecInput(spec, target, dirs).annotations;
-  const image = imageRunOptions(spec, { codeDir: '/c', ioDir: '/i', command: spec.command, seccomp: false, detach: false }).annotations;
+  const image = imageRunOptions(spec, { command: spec.command, seccomp: false, detach: false }).annotations;
   expect(image).toEqual(config);
   return config;
 }

@@ -28,8 +28,6 @@ const cfg = loadConfig({
   KATA_EXEC_IMAGE_PATH: '/opt/kata/kata.img',
 });
 const ID = 'kx-0123456789abcdef';
-const CODE_DIR = `/run/kata-exec/work/${ID}/code`;
-const IO_DIR = `/run/kata-exec/work/${ID}/io`;
 const ROOTFS = '/run/kata-exec/rootfs';
 
 function specFor(rt: RuntimeTarget, profile: Profile): SandboxSpec {
@@ -45,8 +43,6 @@ function inputFor(spec: SandboxSpec, rt: RuntimeTarget): OciSpecInput {
     spec.security.seccompProfile === 'unconfined' ? null : spec.security.seccompProfile === 'strict' ? STRICT_SECCOMP : DEFAULT_SECCOMP;
   return ociSpecInput(spec, rt, {
     rootfs: ROOTFS,
-    codeDir: CODE_DIR,
-    ioDir: IO_DIR,
     namespace: 'kata-exec',
     command: ['/bin/sh', '-c', 'x', 'nonce', ...spec.command],
     seccomp,
@@ -113,12 +109,11 @@ describe('buildOciSpec: settings common to every profile and runtime', () => {
     expect(s.process.cwd).toBe('/code');
     expect(s.process.args.slice(-2)).toEqual(['python3', '/code/main.py']);
     expect(s.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }]);
-    // /code: the host's code directory, read-only.
-    expect(mount(s, '/code')).toEqual({ destination: '/code', type: 'bind', source: CODE_DIR, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
-    // /kx: the program's stdin file, read-only, not executable.
-    expect(mount(s, '/kx')).toEqual({ destination: '/kx', type: 'bind', source: IO_DIR, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
-    // No other bind mount from the host.
-    expect(s.mounts.filter((m) => m.type === 'bind').map((m) => m.destination)).toEqual(['/code', '/kx']);
+    // /code: the writable working directory, a tmpfs of the disk limit's size as /tmp is.
+    expect(mount(s, '/code')).toEqual({ destination: '/code', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${32 * 1024 * 1024}`] });
+    expect(mount(s, '/code')?.options).toEqual(mount(s, '/tmp')?.options);
+    // No bind mount from the host at all: the program's files come through the launcher.
+    expect(s.mounts.filter((m) => m.type === 'bind')).toEqual([]);
     expect(mount(s, '/sys')?.options).toContain('ro');
     expect(s.linux.maskedPaths).toContain('/proc/kcore');
     expect(s.linux.readonlyPaths).toContain('/proc/sysrq-trigger');
@@ -165,15 +160,16 @@ describe('buildOciSpec: per profile', () => {
 describe('buildOciSpec: per runtime', () => {
   it('runc: pids cgroup is the limit, no RLIMIT_NPROC, no annotations', () => {
     const s = build(inputFor(specFor(RUNC, 'standard'), RUNC));
-    expect(s.linux.resources.pids).toEqual({ limit: 100 });
+    // The limit is the program's: the launcher (init) is one process more.
+    expect(s.linux.resources.pids).toEqual({ limit: 101 });
     expect(rlimit(s, 'RLIMIT_NPROC')).toBeUndefined();
     expect(s.annotations).toEqual({});
   });
 
   it('gvisor: RLIMIT_NPROC is the limit, the cgroup a backstop above it', () => {
     const s = build(inputFor(specFor(GVISOR, 'standard'), GVISOR));
-    expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 100, soft: 100 });
-    expect(s.linux.resources.pids).toEqual({ limit: 100 + GVISOR_PIDS_HEADROOM });
+    expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 101, soft: 101 });
+    expect(s.linux.resources.pids).toEqual({ limit: 101 + GVISOR_PIDS_HEADROOM });
   });
 
   it('kata: annotations passed through', () => {

@@ -1,0 +1,94 @@
+/**
+ * One attached `ctr run` whose init is the launcher: the ctr client, the frames the
+ * launcher writes on its stdout, and what ctr (and the launcher, about itself) said on
+ * stderr. A cold sandbox gets its request at once; a warm one when a request takes it.
+ *
+ * The sandbox's stderr holds no byte of the program (its output comes in frames), so it
+ * is read for ctr's own words only, and kept bounded.
+ */
+import { spawnStreaming, type SpawnedProcess } from '../ctr/exec.js';
+import { FrameDecoder, LAUNCHER_HELLO, type Frame } from './launch-protocol.js';
+
+const STDERR_KEEP = 8192;
+
+export interface SessionExit {
+  exitCode: number | null;
+  signal: string | null;
+  spawnError: string | null;
+}
+
+export class LauncherSession {
+  private readonly proc: SpawnedProcess;
+  private readonly decoder: FrameDecoder;
+  private handler: ((f: Frame) => void) | null = null;
+  private err = '';
+  /** The launcher said it is up (its ready frame). */
+  readonly ready: Promise<boolean>;
+  /** Settles when the ctr client ended, whatever the reason (its streams read to the end). */
+  readonly exit: Promise<SessionExit>;
+  exited = false;
+  /** Frames that came before anyone listened, beyond the ready frame: a launcher that is not ours. */
+  unexpected: string | null = null;
+
+  constructor(ctrPath: string, argv: string[]) {
+    this.proc = spawnStreaming(ctrPath, argv, { stdin: 'pipe' });
+    let onReady: (v: boolean) => void = () => undefined;
+    this.ready = new Promise((r) => (onReady = r));
+    this.decoder = new FrameDecoder((f) => {
+      if (f.type === 'R') {
+        if (f.payload.toString('latin1') !== LAUNCHER_HELLO) this.unexpected = `launcher says ${JSON.stringify(f.payload.toString('latin1'))}`;
+        onReady(this.unexpected === null);
+        return;
+      }
+      if (this.handler) this.handler(f);
+      else this.unexpected ??= `frame ${f.type} before any request`;
+    });
+    this.proc.stdout.on('data', (c: Buffer) => this.decoder.write(c));
+    this.proc.stderr.on('data', (c: Buffer) => {
+      this.err = (this.err + c.toString('utf8')).slice(-STDERR_KEEP);
+    });
+    // ctr gone: writes to its stdin fail; the exit says what happened.
+    this.proc.stdin?.on('error', () => undefined);
+    const streamEnd = (st: NodeJS.ReadableStream) =>
+      new Promise<void>((resolve) => {
+        st.once('end', resolve);
+        st.once('close', resolve);
+        st.once('error', () => resolve());
+      });
+    const streams = Promise.all([streamEnd(this.proc.stdout), streamEnd(this.proc.stderr)]);
+    this.exit = this.proc.done.then(async (e) => {
+      await streams;
+      this.exited = true;
+      onReady(false);
+      return e;
+    });
+  }
+
+  /** The launcher's frames from now on (S, O, E, X). */
+  listen(handler: (f: Frame) => void): void {
+    this.handler = handler;
+  }
+
+  send(request: Buffer): void {
+    this.proc.stdin?.write(request);
+  }
+
+  /** Why the stream cannot be believed any more, or null. */
+  get broken(): string | null {
+    return this.decoder.broken ?? this.unexpected;
+  }
+
+  get alive(): boolean {
+    return !this.exited && this.broken === null;
+  }
+
+  /** What ctr (and the launcher) wrote on stderr: the last 8 KiB. */
+  get stderr(): string {
+    return this.err;
+  }
+
+  /** Ends the ctr client (never the sandbox: that is killed through containerd). */
+  endClient(): void {
+    this.proc.kill('SIGKILL');
+  }
+}

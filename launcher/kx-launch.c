@@ -216,6 +216,43 @@ static char **child_env(void) {
   return env;
 }
 
+/*
+ * In the child: closes every descriptor above 2. close_range where the kernel has it (gVisor
+ * has not: there each of 65536 close calls is a trip through the Sentry, seconds in all),
+ * else the ones /proc/self/fd lists, else up to RLIMIT_NOFILE.
+ */
+static void close_inherited(void) {
+  if (syscall(SYS_close_range, 3, ~0U, 0) == 0) return;
+  int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    char buf[4096];
+    long n;
+    int fds[1024], nfds = 0, more = 1;
+    while (more && (n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        struct dirent64 *e = (struct dirent64 *)(buf + off);
+        off += e->d_reclen;
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || e->d_name[0] == '.' || fd < 3 || fd == dfd) continue;
+        if (nfds == 1024) {
+          more = 0;
+          break;
+        }
+        fds[nfds++] = (int)fd;
+      }
+    }
+    close(dfd);
+    if (more) {
+      for (int i = 0; i < nfds; i++) close(fds[i]);
+      return;
+    }
+  }
+  struct rlimit rl;
+  rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 65536;
+  for (rlim_t fd = 3; fd < max; fd++) close((int)fd);
+}
+
 static int sig_pipe[2];
 static void on_child(int s) {
   (void)s;
@@ -256,6 +293,9 @@ int main(void) {
   if (getpid() != 1) die("must be the init process of a sandbox (pid 1), not pid %d", (int)getpid());
   /* Nobody but root may open /proc/1/fd/..., read our memory or ptrace us. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   signal(SIGPIPE, SIG_IGN);
   static const char ready[] = "kx-launch 1";
   send_frame('R', ready, sizeof ready - 1);
@@ -288,14 +328,9 @@ int main(void) {
   if (child == 0) {
     /* The program: fresh stdio, no descriptor of ours, default signals. */
     if (dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(126);
-    if (syscall(SYS_close_range, 3, ~0U, 0) < 0) {
-      for (int fd = 3; fd < 65536; fd++) close(fd);
-    }
+    close_inherited();
     signal(SIGPIPE, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Under memory pressure the kernel picks the program, never the launcher. */
     int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (oom >= 0) {

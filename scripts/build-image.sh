@@ -55,8 +55,9 @@ rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
   "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*
 find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'C.*' -exec rm -rf {} + 2>/dev/null || true
 # Mount points of every sandbox: /code (the program's writable working directory) and /tmp.
-mkdir -p "$rootfs/code" "$rootfs/kx" "$rootfs/tmp"
-chmod 1777 "$rootfs/tmp"
+# runc gives a tmpfs the mode of the directory it covers: both are world-writable (sticky).
+mkdir -p "$rootfs/code" "$rootfs/tmp"
+chmod 1777 "$rootfs/tmp" "$rootfs/code"
 install -D -m 0755 "$work/kx-launch" "$rootfs/usr/local/lib/kata-exec/kx-launch"
 
 # Record the language versions inside the image, read from the binaries themselves.

@@ -77,23 +77,31 @@ describe.each(testRuntimes())('escape attempts on %s', (runtime) => {
     const code = [
       'import json, os',
       'out = {}',
-      'for d in ["/proc/self/fd", "/proc/1/fd"]:',
+      // pid 1 is the launcher: not dumpable, so its descriptors cannot even be listed.
+      'try:',
+      '    os.listdir("/proc/1/fd")',
+      '    init_fds = "listed"',
+      'except OSError as e:',
+      '    init_fds = e.strerror',
+      'for d in ["/proc/self/fd"]:',
       '    for fd in os.listdir(d):',
       '        try:',
       '            out[f"{d}/{fd}"] = os.readlink(f"{d}/{fd}")',
       '        except OSError:',
       '            pass  # the directory listing\'s own fd, closed by now',
-      'print(json.dumps({"fds": out, "cwd": os.getcwd(), "root": os.readlink("/proc/self/root")}))',
+      'print(json.dumps({"fds": out, "cwd": os.getcwd(), "root": os.readlink("/proc/self/root"), "init_fds": init_fds}))',
     ].join('\n');
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, profile }));
     expect(r.status, r.stderr).toBe('ok');
-    const { fds, cwd, root } = JSON.parse(r.stdout) as { fds: Record<string, string>; cwd: string; root: string };
+    const { fds, cwd, root, init_fds } = JSON.parse(r.stdout) as { fds: Record<string, string>; cwd: string; root: string; init_fds: string };
+    expect(init_fds).toBe('Permission denied');
     expect(Object.keys(fds).length).toBeGreaterThanOrEqual(3);
     const hostRoot = testContainerd().root;
     for (const [fd, target] of Object.entries(fds)) {
       // Pipes and sockets from ctr (host:[n] is how gVisor shows a donated host fd), or a
       // path inside the sandbox; never a host path.
-      expect(target, fd).toMatch(/^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:.*|host:\[\d+\]|\/dev\/null|\/code\/.*|\/kx\/stdin)$/);
+      // Its stdin is the launcher's in-memory file (memfd) holding the request's bytes.
+      expect(target, fd).toMatch(/^(pipe:\[\d+\]|socket:\[\d+\]|anon_inode:.*|host:\[\d+\]|\/dev\/null|\/code\/.*|\/memfd:stdin \(deleted\))$/);
       expect(target, fd).not.toContain(hostRoot);
     }
     expect(cwd).toBe('/code');
@@ -150,11 +158,12 @@ describe.each(testRuntimes())('escape attempts on %s', (runtime) => {
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, profile }));
     expect(r.status, r.stderr).toBe('ok');
     const out = JSON.parse(r.stdout) as { me: number; cmd: Record<string, string>; self: string; host: Record<string, [string, string]> };
-    // `ls /proc`: the program and its child, nothing of the host's.
+    // `ls /proc`: the launcher (init), the program and its child, nothing of the host's.
     const cmds = Object.values(out.cmd);
     expect(cmds.length).toBeLessThanOrEqual(5);
-    for (const c of cmds) expect(c).toMatch(/^(python3 \/code\/main\.py|sleep 30)$/);
-    expect(out.me).toBe(1);
+    for (const c of cmds) expect(c).toMatch(/^(\/usr\/local\/lib\/kata-exec\/kx-launch|python3 \/code\/main\.py|sleep 30)$/);
+    expect(out.cmd[1]).toBe('/usr/local/lib/kata-exec/kx-launch');
+    expect(out.me).not.toBe(1);
     expect(out.self).not.toBe('attached');
     // The host's pids do not exist in here: neither ptrace nor kill can name them.
     expect(Object.keys(out.host).length).toBeGreaterThan(0);

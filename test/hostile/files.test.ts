@@ -95,10 +95,21 @@ describe.each(testRuntimes())('hostile files on %s', (runtime) => {
     expect(maxGrowthBytes).toBeLessThan(32 * MiB);
   }, 120_000);
 
-  it('cannot write to /, /usr/bin/python3, /etc/passwd or /code in the standard profile', async () => {
+  it('fills its working directory /code only up to limits.diskMb too: ENOSPC', async () => {
+    const r = await hostile(svc(), () =>
+      execute(svc(), { language: 'bash', code: 'dd if=/dev/zero of=big bs=1M count=64 2>&1 | tail -n 3; pwd; du -m big | cut -f1', limits: { diskMb: 8 }, timeoutMs: 30_000 }),
+    );
+    expect(r.status).toBe('ok');
+    expect(r.stdout).toContain('No space left on device');
+    const [cwd, mb] = r.stdout.trim().split('\n').slice(-2);
+    expect(cwd).toBe('/code');
+    expect(Number(mb)).toBeLessThanOrEqual(8);
+  }, 120_000);
+
+  it('cannot write to /, /usr/bin/python3 or /etc/passwd in the standard profile', async () => {
     const code = [
       'import errno, os',
-      'for path, mode in [("/newfile", "w"), ("/usr/bin/python3", "ab"), ("/etc/passwd", "a"), ("/etc/newfile", "w"), ("/code/main.py", "a")]:',
+      'for path, mode in [("/newfile", "w"), ("/usr/bin/python3", "ab"), ("/etc/passwd", "a"), ("/etc/newfile", "w")]:',
       '    try:',
       '        open(path, mode).close()',
       '        print(path, "WROTE")',
@@ -114,7 +125,7 @@ describe.each(testRuntimes())('hostile files on %s', (runtime) => {
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code }));
     expect(r.status).toBe('ok');
     const lines = r.stdout.trim().split('\n');
-    expect(lines).toHaveLength(8);
+    expect(lines).toHaveLength(7);
     for (const line of lines) expect(line).toMatch(/ (EROFS Read-only file system|EACCES Permission denied|EPERM Operation not permitted)$/);
     expect(r.stdout).not.toContain('WROTE');
   }, 120_000);

@@ -5,7 +5,7 @@
  * service retry it or blame containerd.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, pooledRuntimes, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { hostile, useService } from './hostile-case.js';
 import { buildFakeCtrLibrary, FAKE_CTR_LINE, TRACEME } from '../helpers/hostile-programs.js';
@@ -62,12 +62,11 @@ describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime
   // The same program with and without PTRACE_TRACEME: the answer is the same, as it is
   // what the program did (the kernel's answer to the self-signal), not what ctr or the
   // wrapper made of a tracee nobody could handle.
-  // gVisor has no warm path (test/integration/pool.test.ts).
   const paths = [
     ['warm', {}],
     ['cold', { limits: { memoryMb: 200 } }],
   ] as const;
-  it.each(paths.filter(([p]) => p === 'cold' || pooledRuntimes().includes(runtime)))('gets a true status on the %s path', async (path, extra) => {
+  it.each(paths)('gets a true status on the %s path', async (path, extra) => {
     const outcome = async (args: string[]) => {
       await waitFor('a warm sandbox, for the warm path', () => path === 'cold' || svc.pool.readyCount >= 1, 60_000);
       const before = await hits();

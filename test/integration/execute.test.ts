@@ -80,12 +80,24 @@ describe.each(testRuntimes())('execute on %s', (runtime) => {
     expect(r.durationMs).toBeLessThan(timeoutMs + KILL_SLACK_MS);
   });
 
-  it('runs the program as nobody on a read-only root with a writable /tmp', async () => {
+  it('runs the program as nobody on a read-only root with a writable /tmp and working directory', async () => {
     const r = await execute(svc, {
       language: 'bash',
-      code: 'id -u; echo x > /tmp/f && cat /tmp/f; touch /etc/nope 2>/dev/null && echo wrote-etc || echo ro-etc; touch /code/x 2>/dev/null && echo wrote-code || echo ro-code',
+      code: 'id -u; echo x > /tmp/f && cat /tmp/f; touch /etc/nope 2>/dev/null && echo wrote-etc || echo ro-etc; pwd; echo y > out.txt && cat /code/out.txt',
     });
-    expect(r.stdout).toBe('65534\nx\nro-etc\nro-code\n');
+    expect(r.stdout).toBe('65534\nx\nro-etc\n/code\ny\n');
+  });
+
+  it("reports the program's usage from wait4: CPU user and system time, peak RSS", async () => {
+    const r = await execute(svc, { language: 'python', code: 'a = bytearray(40 << 20)\nx = sum(range(5_000_000))\nprint("done")' });
+    expect(r).toMatchObject({ status: 'ok', stdout: 'done\n' });
+    expect(r.usage!.cpuUserMs).toBeGreaterThan(20);
+    expect(r.usage!.cpuSysMs).toBeGreaterThanOrEqual(0);
+    // 40 MiB touched (bytearray zero-fills it), plus python itself.
+    expect(r.usage!.maxRssKb).toBeGreaterThan(40 * 1024);
+    expect(r.usage!.maxRssKb).toBeLessThan(256 * 1024);
+    const t = await execute(svc, { language: 'bash', code: 'sleep 30', timeoutMs: 1000 });
+    expect(t).toMatchObject({ status: 'timeout', usage: null });
   });
 
   // runc refuses dev (test/hostile/requests.test.ts).

@@ -1,10 +1,11 @@
 /**
- * The warm pool against the real containerd: single use, refill, fallback to the cold
- * path, drain on shutdown, no leaks, and hostile programs through the warm path.
+ * The warm pool against the real containerd, on every runtime: single use, refill,
+ * fallback to the cold path (an empty class, other limits, a pooled sandbox that died),
+ * drain on shutdown, no leaks, and hostile programs through the warm path.
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, containerIds, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, containerIds, ctr, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { KILL_SLACK_MS } from '../helpers/timing.js';
 
@@ -61,16 +62,42 @@ describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
     expect(b.stdout).toBe('/code/main.sh\nclean\n');
   });
 
+  it('gives the program a writable working directory and reports its usage, as the cold path does', async () => {
+    await waitFor('a full pool', full);
+    const r = await warm({ language: 'python', code: 'open("out.txt", "w").write("x" * 100)\nprint(open("/code/out.txt").read().count("x"), sum(range(3_000_000)) > 0)' });
+    expect(r).toMatchObject({ status: 'ok', stdout: '100 True\n' });
+    expect(r.usage!.cpuUserMs + r.usage!.cpuSysMs).toBeGreaterThan(0);
+    expect(r.usage!.maxRssKb).toBeGreaterThan(1000);
+  });
+
+  it('notices a pooled sandbox that died before hand-out and runs the request cold: never a 502', async () => {
+    await waitFor('a full pool', full);
+    const lost = await counter(svc, 'kata_exec_pool_lost_total');
+    // Someone else deletes every pooled sandbox under the service.
+    const pooled = containerIds().filter((id) => /^kx-[0-9a-f]{20}$/.test(id));
+    expect(pooled.length).toBe(2);
+    for (const id of pooled) ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]);
+    const r = await execute(svc, { language: 'python', code: 'print(6*7)' });
+    expect(r).toMatchObject({ status: 'ok', stdout: '42\n' });
+    expect(r.sandboxId).toBe(r.id);
+    expect(pooled).not.toContain(r.sandboxId);
+    expect(await counter(svc, 'kata_exec_pool_lost_total')).toBeGreaterThanOrEqual(lost + 1);
+    await waitFor('the pool to refill', full);
+  });
+
   it('falls back to the cold path when no warm sandbox is ready, or the limits differ', async () => {
     await waitFor('a full pool', full);
     const misses = await counter(svc, 'kata_exec_pool_misses_total');
     const results = await Promise.all(Array.from({ length: 4 }, (_, i) => execute(svc, { language: 'javascript', code: `console.log(${i})` })));
     results.forEach((r, i) => expect(r.stdout).toBe(`${i}\n`));
     expect(await counter(svc, 'kata_exec_pool_misses_total')).toBeGreaterThanOrEqual(misses + 1);
+    const unmatched = await counter(svc, 'kata_exec_pool_unmatched_total');
     const custom = await execute(svc, { language: 'python', code: 'print("custom")', limits: { memoryMb: 200 } });
     expect(custom).toMatchObject({ status: 'ok', stdout: 'custom\n' });
     expect(custom.limits.memoryMb).toBe(200);
     expect(custom.sandboxId).toBe(custom.id);
+    // Counted: it ran cold because no pooled class has its limits.
+    expect(await counter(svc, 'kata_exec_pool_unmatched_total')).toBe(unmatched + 1);
   });
 
   it('kills what the program left behind and answers promptly (setsid/nohup children)', async () => {
@@ -108,18 +135,25 @@ describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
   });
 });
 
-// gVisor: a program started by `runsc exec` in a running sandbox does not get the OCI
-// seccomp filter its init got, so there is no warm pool there: every execution runs cold.
-describe.each(testRuntimes().filter((r) => !pooledRuntimes().includes(r)))('no warm pool on %s', (runtime) => {
-  it('keeps no warm sandbox, and runs every execution cold under its filter', async () => {
-    const svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '2', KATA_EXEC_POOL_PROFILES: 'standard,hardened' });
+// gVisor's pool too: the pooled program runs under the launcher, the sandbox's init, so it
+// gets init's filter (before the launcher, `runsc exec` started it without one).
+describe.each(testRuntimes().filter((r) => r === 'gvisor'))('warm hardened pool on %s', (runtime) => {
+  it('runs a pooled program under the hardened filter', async () => {
+    const svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '1', KATA_EXEC_POOL_PROFILES: 'hardened' });
     try {
-      const r = await execute(svc, { language: 'python', code: 'print(6*7)' });
-      expect(r).toMatchObject({ status: 'ok', stdout: '42\n' });
-      expect(r.sandboxId).toBe(r.id);
+      await waitFor('the pool to fill', () => svc.pool.readyCount === 1);
+      const hits = await counter(svc, 'kata_exec_pool_hits_total');
+      const code = [
+        'import ctypes, os',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        // unshare(CLONE_NEWUSER) and ptrace(PTRACE_ATTACH, 1): both denied by the hardened filter.
+        'print(libc.syscall(272, 0x10000000), os.strerror(ctypes.get_errno()))',
+        'print(libc.syscall(101, 16, 1, 0, 0), os.strerror(ctypes.get_errno()))',
+      ].join('\n');
+      const r = await execute(svc, { language: 'python', code, profile: 'hardened' });
+      expect(await counter(svc, 'kata_exec_pool_hits_total')).toBe(hits + 1);
+      expect(r).toMatchObject({ status: 'ok', stdout: '-1 Operation not permitted\n-1 Operation not permitted\n' });
       expect(r.limitsEnforced.seccomp).toBe(true);
-      expect(svc.pool.readyCount).toBe(0);
-      expect(await counter(svc, 'kata_exec_pool_hits_total')).toBe(0);
     } finally {
       await svc.close();
     }

@@ -24,9 +24,10 @@ archive="$state/images/sandbox.oci.tar"
 [[ $(id -u) -eq 0 ]] || kx_die "run as root (containerd and mounts need it)"
 kx_require_node
 
-pkgs=(containerd runc runsc umoci debootstrap curl ca-certificates python3 util-linux)
-# The tests also build an LD_PRELOAD library (test/hostile/wrapper.test.ts).
-[[ "$mode" == test ]] && pkgs+=(chromium gcc libc6-dev)
+# gcc and libc6-dev build the sandbox's launcher (launcher/kx-launch.c) into the image; the
+# tests also build an LD_PRELOAD library with them (test/hostile/wrapper.test.ts).
+pkgs=(containerd runc runsc umoci debootstrap curl ca-certificates python3 util-linux gcc libc6-dev)
+[[ "$mode" == test ]] && pkgs+=(chromium)
 kx_apt_install "${pkgs[@]}"
 
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then

@@ -21,6 +21,14 @@ function hostPids(): number[] {
   return [...new Set([...containerd.slice(0, 2), process.pid, process.ppid])].filter((n) => n > 100);
 }
 
+/**
+ * Where a program can list (and open) its init's descriptors through /proc/1/fd although
+ * the launcher is not dumpable: gVisor's procfs (runsc 2022-12) checks the uid there, not
+ * dumpability (its ptrace, /proc/1/mem and process_vm_readv do refuse). What that allows,
+ * and why it cannot fake a result, is test/hostile/launcher.test.ts.
+ */
+const INIT_FDS_LISTED: Record<string, boolean> = { runc: false, gvisor: true, kata: false };
+
 describe.each(testRuntimes())('escape attempts on %s', (runtime) => {
   const svc = useService(runtime);
   // standard, and dev where the runtime accepts it (root inside, writable root).
@@ -94,7 +102,7 @@ describe.each(testRuntimes())('escape attempts on %s', (runtime) => {
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, profile }));
     expect(r.status, r.stderr).toBe('ok');
     const { fds, cwd, root, init_fds } = JSON.parse(r.stdout) as { fds: Record<string, string>; cwd: string; root: string; init_fds: string };
-    expect(init_fds).toBe('Permission denied');
+    expect(init_fds).toBe(INIT_FDS_LISTED[runtime] ? 'listed' : 'Permission denied');
     expect(Object.keys(fds).length).toBeGreaterThanOrEqual(3);
     const hostRoot = testContainerd().root;
     for (const [fd, target] of Object.entries(fds)) {

@@ -1,5 +1,5 @@
 /**
- * The warm pool on real Kata VMs: a VM booted ahead, used once through `ctr tasks exec`,
+ * The warm pool on real Kata VMs: a VM booted ahead, its launcher waiting, used once,
  * destroyed, and replaced; a warm execution's answer excludes the VM boot.
  */
 import { describe, expect, it } from 'vitest';

@@ -21,6 +21,7 @@ export class LauncherSession {
   private readonly proc: SpawnedProcess;
   private readonly decoder: FrameDecoder;
   private handler: ((f: Frame) => void) | null = null;
+  private brokenListener: ((why: string) => void) | null = null;
   private err = '';
   /** The launcher said it is up (its ready frame). */
   readonly ready: Promise<boolean>;
@@ -43,7 +44,11 @@ export class LauncherSession {
       if (this.handler) this.handler(f);
       else this.unexpected ??= `frame ${f.type} before any request`;
     });
-    this.proc.stdout.on('data', (c: Buffer) => this.decoder.write(c));
+    this.proc.stdout.on('data', (c: Buffer) => {
+      const before = this.decoder.broken;
+      this.decoder.write(c);
+      if (!before && this.decoder.broken) this.brokenListener?.(this.decoder.broken);
+    });
     this.proc.stderr.on('data', (c: Buffer) => {
       this.err = (this.err + c.toString('utf8')).slice(-STDERR_KEEP);
     });
@@ -64,9 +69,10 @@ export class LauncherSession {
     });
   }
 
-  /** The launcher's frames from now on (S, O, E, X). */
-  listen(handler: (f: Frame) => void): void {
+  /** The launcher's frames from now on (S, O, E, X); `onBroken`: the stream stopped being frames. */
+  listen(handler: (f: Frame) => void, onBroken?: (why: string) => void): void {
     this.handler = handler;
+    this.brokenListener = onBroken ?? null;
   }
 
   send(request: Buffer): void {

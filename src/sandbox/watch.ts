@@ -71,32 +71,42 @@ export async function watchSandbox(
   const outputCap = new OutputCapWatch(spec.resources.outputBytes, [stdout, stderr], () => killer.kill('output far past its cap'));
   let onEnd: () => void = () => undefined;
   const ended = new Promise<void>((r) => (onEnd = r));
-  session.listen((f) => {
-    if (end) return;
-    switch (f.type) {
-      case 'S':
-        if (f.payload.toString('latin1') !== run.nonce) forged = 'a start frame with another nonce';
-        started = true;
-        tStart = performance.now();
-        return;
-      case 'O':
-      case 'E': {
-        const into = f.type === 'O' ? stdout : stderr;
-        into.write(f.payload);
-        opts.onOutput?.(f.type === 'O' ? 'stdout' : 'stderr', f.payload);
-        outputCap.check();
-        return;
+  // Bytes that are not the launcher's frames for this run (a program that reached its
+  // stdout: gVisor opens /proc/1/fd/1): nothing after them is believed, and the sandbox is
+  // killed; the run is a sandbox_error.
+  const distrust = (why: string) => {
+    forged ??= why;
+    killer.kill(`the launcher stream cannot be believed: ${why}`);
+  };
+  session.listen(
+    (f) => {
+      if (end || forged) return;
+      switch (f.type) {
+        case 'S':
+          if (started || f.payload.toString('latin1') !== run.nonce) return distrust("a start frame that is not this run's");
+          started = true;
+          tStart = performance.now();
+          return;
+        case 'O':
+        case 'E': {
+          const into = f.type === 'O' ? stdout : stderr;
+          into.write(f.payload);
+          opts.onOutput?.(f.type === 'O' ? 'stdout' : 'stderr', f.payload);
+          outputCap.check();
+          return;
+        }
+        case 'X':
+          end = parseEnd(f.payload, run.nonce);
+          if (!end) return distrust("an end frame that is not this run's");
+          tEnd = performance.now();
+          onEnd();
+          return;
+        default:
+          distrust(`an unexpected frame ${f.type}`);
       }
-      case 'X':
-        end = parseEnd(f.payload, run.nonce);
-        if (!end) forged = 'an end frame that is not this run\'s';
-        tEnd = performance.now();
-        onEnd();
-        return;
-      default:
-        forged = `an unexpected frame ${f.type}`;
-    }
-  });
+    },
+    (why) => distrust(why),
+  );
   session.send(encodeRequest(spec, run.nonce));
 
   const deadline = startDeadline(spec.timeoutMs, () => killer.kill('timeout'));

@@ -9,6 +9,7 @@
  */
 import type { CapturedStream, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from '../../src/sandbox/types.js';
 import { deferred, type Deferred } from '../helpers/wait.js';
+import { WarmSandboxLostError } from '../../src/errors.js';
 
 export { deferred, type Deferred };
 
@@ -140,10 +141,21 @@ export class FakeSandboxRunner implements WarmSandboxRunner {
     return this;
   }
 
+  /** Warm sandboxes that died (alive() turns false): their VM or container is gone. */
+  readonly dead = new Set<string>();
+  /** The next `n` warm runs find their sandbox gone before the program starts. */
+  private lostRuns = 0;
+
+  loseWarmRuns(n = 1): this {
+    this.lostRuns += n;
+    return this;
+  }
+
   async createWarm(template: SandboxSpec): Promise<WarmSandbox> {
     const failure = this.createFailures.shift();
     if (failure) throw failure;
-    const w: WarmSandbox = { id: `warm-${this.warm.created.length}`, template, createdAt: Date.now(), createMs: 0, alive: () => true };
+    const id = `warm-${this.warm.created.length}`;
+    const w: WarmSandbox = { id, template, createdAt: Date.now(), createMs: 0, alive: () => !this.dead.has(id) };
     this.warm.created.push(w);
     return w;
   }
@@ -151,6 +163,11 @@ export class FakeSandboxRunner implements WarmSandboxRunner {
   /** A warm run answers like `run` (same scripts, same hold), then destroys the sandbox. */
   async runWarm(w: WarmSandbox, spec: SandboxSpec, opts: RunOptions = {}): Promise<{ result: SandboxResult; destroyed: Promise<void> }> {
     this.warm.runs.push({ sandbox: w.id, spec });
+    if (this.lostRuns > 0) {
+      this.lostRuns--;
+      await this.destroyWarm(w);
+      throw new WarmSandboxLostError('its ctr client ended');
+    }
     try {
       return { result: await this.run(spec, opts), destroyed: this.destroyWarm(w) };
     } catch (err) {

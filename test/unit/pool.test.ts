@@ -103,6 +103,41 @@ describe('WarmPool', () => {
     expect(poolKey(spec('standard', { pids: 10 }))).not.toBe(poolKey(spec('standard', { pids: 20 })));
   });
 
+  it('a spec of no pooled class runs cold and is counted as unmatched', async () => {
+    make(1).start();
+    await ticks(5);
+    const other = spec('standard', { memoryBytes: 512 * MiB });
+    other.labels = { 'org.kata-exec.profile': 'standard' };
+    expect(pool.tryRun(other, {})).toBeNull();
+    expect(await counter(metrics, 'kata_exec_pool_unmatched_total')).toBe(1);
+    expect(await counter(metrics, 'kata_exec_pool_misses_total')).toBe(0);
+  });
+
+  it('a pooled sandbox that died while idle is dropped, never handed out', async () => {
+    make(1).start();
+    await ticks(5);
+    const deadId = runner.warm.created[0]!.id;
+    runner.dead.add(deadId);
+    idle = false;
+    expect(pool.tryRun(spec('standard'), {})).toBeNull();
+    expect(runner.warm.runs).toEqual([]);
+    expect(runner.warm.destroyed).toContain(deadId);
+    expect(await counter(metrics, 'kata_exec_pool_lost_total')).toBe(1);
+    expect(await counter(metrics, 'kata_exec_pool_misses_total')).toBe(1);
+  });
+
+  it('a pooled sandbox lost between hand-out and the program runs the request cold', async () => {
+    make(1).start();
+    await ticks(5);
+    runner.loseWarmRuns(1);
+    runner.next({ stdout: 'cold\n' });
+    const r = await pool.tryRun(spec('standard'), {});
+    expect(r?.stdout.data.toString()).toBe('cold\n');
+    expect(runner.warm.runs).toHaveLength(1);
+    expect(runner.calls).toHaveLength(1);
+    expect(await counter(metrics, 'kata_exec_pool_lost_total')).toBe(1);
+  });
+
   it('an empty pool is a miss, counted, and the cold path', async () => {
     idle = false;
     make(1).start();

@@ -758,6 +758,10 @@ async function startService(e: Env, rt: Runtime, concurrency: number, poolSize: 
     KATA_EXEC_RUN_DIR: path.join(dir, 'run'),
     KATA_EXEC_CONCURRENCY: String(concurrency),
     KATA_EXEC_QUEUE_DEPTH: '100000',
+    // One client, no key: its share must be the whole service, or c=8 meets 429s (QUOTA_EXCEEDED).
+    KATA_EXEC_KEY_CONCURRENCY: String(concurrency),
+    // Nor may a rate limit (600 a minute by default) turn fast cells into 429s.
+    KATA_EXEC_RATE_LIMIT_PER_MINUTE: '0',
     KATA_EXEC_SHUTDOWN_GRACE_MS: '5000',
   };
   if (poolSize > 0) {

@@ -1640,7 +1640,9 @@ async function main(): Promise<void> {
     }
     if (o.rateRequests > 0 && o.lines.includes('warm') && !stopping) {
       log(`${rt}: warm hit rate, ${o.rateRequests} requests at 1/s, default pool`);
-      report.hitRates.push(await hitRateRun(e, rt, o.rateRequests));
+      const h = await hitRateRun(e, rt, o.rateRequests);
+      report.hitRates.push(h);
+      log(`${rt} rate: ${h.hits} hits, ${h.misses} misses, ${h.lost} lost of ${h.requests} requests at 1/s; ${h.ok} ok; p50 ${fmt(h.p50)} ms`);
     }
   }
   if (o.memoryExecutions > 0 && !stopping) {

@@ -6,8 +6,9 @@
  * On runc and gVisor here, the real ctr client notices a lost containerd by itself ("ctr:
  * rpc error: code = Unavailable desc = transport is closing"), so the integration test
  * (lifecycle.test.ts) cannot tell whether the service relies on that. Here the ctr client
- * is a shell that prints the start marker and runs on, as a client that did not notice
- * would: only the service's own reaction to the broken stream can end it in time.
+ * is a python script that speaks the launcher's frames (ready, start with the request's
+ * nonce, output) and runs on, as a client that did not notice would: only the service's
+ * own reaction to the broken stream can end it in time.
  */
 import { performance } from 'node:perf_hooks';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import type { CtrClient } from '../../src/ctr/client.js';
 import { DaemonUnavailableError } from '../../src/errors.js';
 import type { OomEvents } from '../../src/sandbox/oom.js';
 import type { Logger, SandboxSpec } from '../../src/sandbox/types.js';
+import { LauncherSession } from '../../src/sandbox/session.js';
 import { watchSandbox } from '../../src/sandbox/watch.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -55,7 +57,41 @@ function ctrClient(up: boolean) {
   return { client, calls };
 }
 
-const spec = (timeoutMs: number) => ({ id: 'kx-00000000000000000000', timeoutMs, resources: { outputBytes: 1 << 20 } }) as unknown as SandboxSpec;
+const spec = (timeoutMs: number) =>
+  ({ id: 'kx-00000000000000000000', timeoutMs, resources: { outputBytes: 1 << 20 }, files: [], command: ['true'], programEnv: [], stdin: null }) as unknown as SandboxSpec;
+
+/**
+ * A stand-in for `ctr run` whose init is the launcher: it says it is ready, reads the
+ * request up to its go frame, starts (the request's nonce), prints "running", then waits
+ * while \`wait\` (python, in this same process, so that ending the client ends it) runs, prints "finished" and ends with exit 0.
+ */
+function fakeLauncher(wait: string): LauncherSession {
+  const py = [
+    'import os, struct, sys, time',
+    'out = sys.stdout.buffer',
+    'def send(t, p):',
+    '    out.write(t + struct.pack(">I", len(p)) + p); out.flush()',
+    'def read(n):',
+    '    b = b""',
+    '    while len(b) < n:',
+    '        c = sys.stdin.buffer.read(n - len(b))',
+    '        if not c: sys.exit(0)',
+    '        b += c',
+    '    return b',
+    'send(b"R", b"kx-launch 1")',
+    'nonce = b""',
+    'while True:',
+    '    h = read(5); p = read(struct.unpack(">I", h[1:])[0])',
+    '    if h[:1] == b"N": nonce = p',
+    '    if h[:1] == b"G": break',
+    'send(b"S", nonce)',
+    'send(b"O", b"running\\n")',
+    wait,
+    'send(b"O", b"finished\\n")',
+    'send(b"X", nonce + b" exit 0 0 0 0")',
+  ].join('\n');
+  return new LauncherSession('/usr/bin/python3', ['-c', py]);
+}
 
 let dir = '';
 afterEach(() => {
@@ -71,11 +107,12 @@ describe('containerd going away while a program runs', () => {
     let sawRunning = false;
     const t0 = performance.now();
     const watched = watchSandbox(
-      { ctr: client, ctrPath: '/bin/sh', runtime: 'runc', events },
+      { ctr: client, runtime: 'runc', events },
       // Without a reaction to the broken stream only the deadline (10 s, then the kill's
       // grace) would end this client; the program itself would run 60 s.
+      fakeLauncher('time.sleep(60)'),
       spec(10_000),
-      { argv: ['-c', `printf '%s\\n' ${nonce}; echo running; exec sleep 60`], nonce, sandboxId: 'kx-00000000000000000000', into: 'cold' },
+      { nonce, sandboxId: 'kx-00000000000000000000', into: 'cold' },
       { onOutput: (stream, c) => (sawRunning ||= stream === 'stdout' && c.toString().includes('running')) },
       quiet,
       t0,
@@ -98,14 +135,10 @@ describe('containerd going away while a program runs', () => {
     const { client, calls } = ctrClient(true);
     let sawRunning = false;
     const watched = watchSandbox(
-      { ctr: client, ctrPath: '/bin/sh', runtime: 'runc', events },
+      { ctr: client, runtime: 'runc', events },
+      fakeLauncher(`while os.path.isdir(${JSON.stringify(dir)}) and not os.path.exists(${JSON.stringify(go)}): time.sleep(0.05)`),
       spec(60_000),
-      {
-        argv: ['-c', `printf '%s\\n' ${nonce}; echo running; while [ -d ${dir} ] && [ ! -e ${go} ]; do sleep 0.05; done; echo finished`],
-        nonce,
-        sandboxId: 'kx-00000000000000000000',
-        into: 'cold',
-      },
+      { nonce, sandboxId: 'kx-00000000000000000000', into: 'cold' },
       { onOutput: (stream, c) => (sawRunning ||= stream === 'stdout' && c.toString().includes('running')) },
       quiet,
       performance.now(),

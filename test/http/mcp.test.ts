@@ -258,7 +258,7 @@ describe('the same keys, Host check and rate limit as /v1/*', () => {
   });
 
   it("a browser page of another site is refused by its Origin (403), with or without keys; the service's own names are not", async () => {
-    for (const env of [{}, { KATA_EXEC_API_KEYS: API_KEYS }]) {
+    for (const env of [{}, { KATA_EXEC_API_KEYS: API_KEYS }] as Record<string, string>[]) {
       const t = await listening({ env });
       const auth: Record<string, string> = 'KATA_EXEC_API_KEYS' in env ? { authorization: `Bearer ${TOKENS.alice}` } : {};
       for (const origin of ['https://evil.example', 'null', 'not a url']) {

@@ -65,8 +65,11 @@ const OPENS: Record<string, string[]> = {
   gvisor: ['/proc/1/environ', '/proc/1/fd/0', '/proc/1/fd/1', '/proc/1/fd/2'],
 };
 const FORGED: Record<string, object> = {
-  runc: { status: 'error', exitCode: 3 },
-  kata: { status: 'error', exitCode: 3 },
+  // The launcher relays what the program printed on its own stdout as output.
+  runc: { status: 'error', exitCode: 3, stdout: expect.stringContaining('kx-start-0 exit 0 0 0 0') },
+  kata: { status: 'error', exitCode: 3, stdout: expect.stringContaining('kx-start-0 exit 0 0 0 0') },
+  // Whether that output was relayed before the forged bytes reached the launcher's own
+  // stream is a race inside the sandbox: only the verdict is certain.
   gvisor: { status: 'sandbox_error', exitCode: null, usage: null },
 };
 
@@ -120,8 +123,6 @@ describe.each(testRuntimes())('the launcher on %s', (runtime) => {
     const r = await run(path, FORGER, extra);
     expect(r.status).not.toBe('ok');
     expect(r).toMatchObject(FORGED[runtime]!);
-    // What it printed itself is output, relayed as such (where the stream holds).
-    expect(r.stdout.includes('kx-start-0 exit 0 0 0 0')).toBe(OPENS[runtime]!.length === 0);
     // The service is fine afterwards.
     const next = await execute(svc(), { language: 'python', code: 'print(6*7)' });
     expect(next).toMatchObject({ status: 'ok', stdout: '42\n' });

@@ -14,6 +14,18 @@ import { hostProcesses, hostile, useService } from './hostile-case.js';
  */
 const LINGER = 'sleep 317';
 
+/**
+ * How a bash fork bomb may end, per runtime: never `ok`. Under gVisor it was seen, once in
+ * eight runs, to end the launcher (the sandbox's init) before its end frame, so the
+ * program's end is unknown: `sandbox_error` (contained; not yet explained: gVisor's
+ * Sentry may pick the launcher when the sandbox runs out of memory or tasks).
+ */
+const BASH_BOMB_ENDS: Record<string, string[]> = {
+  runc: ['timeout', 'error', 'killed'],
+  gvisor: ['timeout', 'error', 'killed', 'sandbox_error'],
+  kata: ['timeout', 'error', 'killed'],
+};
+
 describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
   const svc = useService(runtime);
 
@@ -40,7 +52,7 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
     // the program then waits: the bomb goes off while the program is still running.
     const code = ':(){ :|:& };:\nsleep 30';
     const r = await hostile(svc(), () => execute(svc(), { language: 'bash', code, timeoutMs: 5000, limits: { pids: 64 } }));
-    expect(['timeout', 'error', 'killed']).toContain(r.status);
+    expect(BASH_BOMB_ENDS[runtime], JSON.stringify(r.timing)).toContain(r.status);
     expect(r.durationMs).toBeLessThan(5000 + KILL_SLACK_MS);
   }, 120_000);
 

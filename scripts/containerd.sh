@@ -54,6 +54,8 @@ TOML
       export KATA_SYSLOG_SOCKET="$kdir/syslog.sock"
       # shellcheck source=/dev/null
       . "$kit/env.sh"
+      # A start after containerd died (a restart) ends the sink of the earlier start first.
+      if [[ -f $kdir/syslog-sink.pid ]]; then kill "$(cat "$kdir/syslog-sink.pid")" 2>/dev/null || true; fi
       setsid "$kit/bin/kata-syslog-sink" "$KATA_SYSLOG_SOCKET" "$kdir/kata.log" </dev/null >/dev/null 2>&1 &
       echo $! >"$kdir/syslog-sink.pid"
       # unshare and sh exec in turn, so $! is containerd's own pid.

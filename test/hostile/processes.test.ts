@@ -15,15 +15,17 @@ import { hostProcesses, hostile, useService } from './hostile-case.js';
 const LINGER = 'sleep 317';
 
 /**
- * How a bash fork bomb may end, per runtime: never `ok`. Under gVisor it was seen, once in
- * eight runs, to end the launcher (the sandbox's init) before its end frame, so the
- * program's end is unknown: `sandbox_error` (contained; not yet explained: gVisor's
- * Sentry may pick the launcher when the sandbox runs out of memory or tasks).
+ * How a fork bomb may end, per runtime: contained, never `ok`. 64 interpreters may exhaust
+ * the memory limit first: an OOM kill is contained as well. Under gVisor the bomb was seen
+ * (once in eight bash runs; in a full CI run, the Python one) to end the whole sandbox
+ * before the launcher's end frame, so the program's end is unknown: `sandbox_error`. Most
+ * likely the host's OOM killer took gVisor's Sentry, which holds the sandbox's memory;
+ * before the launcher that run was reported `oom` (issue 12's note).
  */
-const BASH_BOMB_ENDS: Record<string, string[]> = {
-  runc: ['timeout', 'error', 'killed'],
-  gvisor: ['timeout', 'error', 'killed', 'sandbox_error'],
-  kata: ['timeout', 'error', 'killed'],
+const FORK_BOMB_ENDS: Record<string, string[]> = {
+  runc: ['timeout', 'error', 'killed', 'oom'],
+  gvisor: ['timeout', 'error', 'killed', 'oom', 'sandbox_error'],
+  kata: ['timeout', 'error', 'killed', 'oom'],
 };
 
 describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
@@ -40,9 +42,7 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
       '        time.sleep(0.01)',
     ].join('\n');
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code, timeoutMs: 5000, limits: { pids: 64 } }));
-    // 64 Python interpreters may also exhaust the memory limit first (gVisor counts each
-    // copy in the sandbox's own memory): an OOM kill is a contained outcome as well.
-    expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
+    expect(FORK_BOMB_ENDS[runtime], JSON.stringify(r.timing)).toContain(r.status);
     expect(r.limits.pids).toBe(64);
     expect(r.durationMs).toBeLessThan(5000 + KILL_SLACK_MS);
   }, 120_000);
@@ -52,7 +52,7 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
     // the program then waits: the bomb goes off while the program is still running.
     const code = ':(){ :|:& };:\nsleep 30';
     const r = await hostile(svc(), () => execute(svc(), { language: 'bash', code, timeoutMs: 5000, limits: { pids: 64 } }));
-    expect(BASH_BOMB_ENDS[runtime], JSON.stringify(r.timing)).toContain(r.status);
+    expect(FORK_BOMB_ENDS[runtime], JSON.stringify(r.timing)).toContain(r.status);
     expect(r.durationMs).toBeLessThan(5000 + KILL_SLACK_MS);
   }, 120_000);
 

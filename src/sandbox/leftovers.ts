@@ -5,7 +5,6 @@
  * state) is removed. Used at start and stop (host/reconcile.ts) and by the orphan sweep.
  */
 import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
 import { mountPointsUnder, readMountinfo } from '../ctr/mounts.js';
@@ -18,6 +17,8 @@ export interface ContainerdNamespaceView {
   pid(): Promise<number | null>;
   /** containerd's mountinfo (ours when shared). */
   mountinfo(): Promise<string>;
+  /** A path as containerd sees it, reachable from here (/proc/PID/root/... when not ours). */
+  view(p: string): Promise<string>;
 }
 
 export interface EndedShims {
@@ -46,15 +47,16 @@ export async function endDeletedSandboxes(
   let vmProcesses = 0;
   if (!driver.leftovers) return { shims: killed.length, vmProcesses };
   const nsPid = mountNs ? await mountNs.pid() : null;
+  // Read once: each sandbox's mounts are under directories of its own.
+  const mountinfo = await (mountNs ? mountNs.mountinfo() : readMountinfo()).catch(() => '');
   for (const id of new Set([...deleted, ...killed])) {
     if (live.has(id)) continue;
     const left = driver.leftovers(id);
     const n = await killMatching(left.isProcess);
     vmProcesses += n;
-    const mountinfo = await (mountNs ? mountNs.mountinfo() : readMountinfo()).catch(() => '');
     for (const dir of left.dirs) {
       for (const m of mountPointsUnder(mountinfo, dir)) await umount(m, nsPid).catch((err: unknown) => logger.warn({ err, m }, 'could not unmount what a VM left'));
-      await rm(nsPid === null ? dir : path.join(`/proc/${nsPid}/root`, dir), { recursive: true, force: true }).catch((err: unknown) =>
+      await rm(mountNs ? await mountNs.view(dir) : dir, { recursive: true, force: true }).catch((err: unknown) =>
         logger.warn({ err, dir }, 'could not remove what a VM left'),
       );
     }

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 
 /**
  * Each probe runs in a forked child (PTRACE_TRACEME and unshare change the caller) and
@@ -72,3 +73,21 @@ export const TRACEME = [
   'print("after", flush=True)',
 ].join('\n');
 
+
+/**
+ * Runs TRACEME through `run` without and with PTRACE_TRACEME: the answer must be the same,
+ * as it is what the program did (the kernel's answer to the self-signal), not what ctr or
+ * the launcher made of a tracee nobody could handle.
+ */
+export async function expectTracemeLikeControl(run: (args: string[]) => Promise<{ status: number; json: any }>): Promise<void> {
+  const outcome = async (args: string[]) => {
+    const r = await run(args);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.stderr).not.toContain('ctr:');
+    const { status, exitCode, signal, stdout } = r.json;
+    return { status, exitCode, signal, stdout };
+  };
+  const control = await outcome([]);
+  expect(control.stdout.startsWith('start\n')).toBe(true);
+  expect(await outcome(['traceme'])).toEqual(control);
+}

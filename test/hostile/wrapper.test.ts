@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { hostile, useService } from './hostile-case.js';
-import { buildFakeCtrLibrary, FAKE_CTR_LINE, TRACEME } from '../helpers/hostile-programs.js';
+import { buildFakeCtrLibrary, expectTracemeLikeControl, FAKE_CTR_LINE, TRACEME } from '../helpers/hostile-programs.js';
 
 describe.each(testRuntimes())('the start wrapper on %s', (runtime) => {
   const svc = useService(runtime);
@@ -67,18 +67,12 @@ describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime
     ['cold', { limits: { memoryMb: 200 } }],
   ] as const;
   it.each(paths)('gets a true status on the %s path', async (path, extra) => {
-    const outcome = async (args: string[]) => {
+    await expectTracemeLikeControl(async (args) => {
       await waitFor('a warm sandbox, for the warm path', () => path === 'cold' || svc.pool.readyCount >= 1, 60_000);
       const before = await hits();
       const r = await post(svc, { language: 'python', code: TRACEME, args, timeoutMs: 20_000, ...extra });
-      expect(r.status, JSON.stringify(r.json)).toBe(200);
       expect(await hits()).toBe(path === 'warm' ? before + 1 : before);
-      expect(r.json.stderr).not.toContain('ctr:');
-      const { status, exitCode, signal, stdout } = r.json;
-      return { status, exitCode, signal, stdout };
-    };
-    const control = await outcome([]);
-    expect(control.stdout.startsWith('start\n')).toBe(true);
-    expect(await outcome(['traceme'])).toEqual(control);
+      return r;
+    });
   }, 180_000);
 });

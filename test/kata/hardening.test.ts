@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execute, post } from '../helpers/real-service.js';
-import { buildFakeCtrLibrary, DENIED, FAKE_CTR_LINE, SYSCALL_PROBE, TRACEME } from '../helpers/hostile-programs.js';
+import { buildFakeCtrLibrary, DENIED, expectTracemeLikeControl, FAKE_CTR_LINE, SYSCALL_PROBE, TRACEME } from '../helpers/hostile-programs.js';
 import { settledLeftoversOf, useKataService } from './kata-helpers.js';
 
 const T = 120_000;
@@ -45,16 +45,7 @@ describe('Kata: hardening on real VMs', () => {
   });
 
   it('PTRACE_TRACEME and a self-signal: the same true status as without it', async () => {
-    const outcome = async (args: string[]) => {
-      const r = await post(svc(), { language: 'python', code: TRACEME, args });
-      expect(r.status, JSON.stringify(r.json)).toBe(200);
-      expect(r.json.stderr).not.toContain('ctr:');
-      const { status, exitCode, signal, stdout } = r.json;
-      return { status, exitCode, signal, stdout };
-    };
-    const control = await outcome([]);
-    expect(control.stdout.startsWith('start\n')).toBe(true);
-    expect(await outcome(['traceme'])).toEqual(control);
+    await expectTracemeLikeControl((args) => post(svc(), { language: 'python', code: TRACEME, args }));
   });
 
   it('io_uring is closed under standard; hardened denies all five probes', async () => {

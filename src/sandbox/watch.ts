@@ -137,20 +137,17 @@ export async function watchSandbox(
   const endSeen = end !== null && broken === null;
 
   if (exit?.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
-  if (daemonLost) throw new DaemonUnavailableError('containerd went away while the program ran');
+  // ctr ended with no end frame, and nothing of ours stopped it: is containerd still there?
+  // Asked of containerd itself, never read from the sandbox's stderr, so that no program can
+  // make the service blame containerd. (Before the program started, ctr's own words about a
+  // daemon that went away vary with the moment: creating the task, starting it, waiting.)
+  const unexplained = !endSeen && !killer.requested && !deadline.expired && !abort.aborted;
+  if (daemonLost || (unexplained && !(await reachable(d.ctr)))) throw new DaemonUnavailableError('containerd went away while the program ran');
   if (!started && !deadline.expired && !abort.aborted) {
     // Nothing of the request ran: stderr holds ctr's and the runtime's own words.
     if (run.into === 'warm') throw new WarmSandboxLostError(`ctr exited ${exit?.exitCode ?? '?'}: ${session.stderr.slice(-400)}`);
     throw startError(d.runtime, 'cold', session.stderr, exit?.exitCode ?? null);
   }
-  if (!endSeen && exit?.exitCode === 1 && !killer.requested) {
-    const reachable = await d.ctr.version().then(
-      () => true,
-      () => false,
-    );
-    if (!reachable) throw new DaemonUnavailableError('containerd went away while the program ran');
-  }
-
   // The end frame's status; without it the program's end is unknown (null): the launcher
   // was killed (the deadline, the output cap) or died, which is never a made-up exit 0.
   const exitCode = endSeen ? end!.exitCode : null;
@@ -174,6 +171,13 @@ export async function watchSandbox(
       },
     },
   };
+}
+
+function reachable(ctr: WatchDeps['ctr']): Promise<boolean> {
+  return ctr.version().then(
+    () => true,
+    () => false,
+  );
 }
 
 /** ctr ended before the program started: the sandbox (cold) or the pooled one (warm) failed. */

@@ -14,9 +14,19 @@ const SHIM = shimBinary(RUNC_SHIM_RUNTIME);
  * The pids cgroup holds the Sentry and its gofer, whose own Go threads count, and the
  * Sentry dies (exit 2, no output) when it cannot make one. So the user's limit is
  * RLIMIT_NPROC, which gVisor's kernel enforces per sandbox ("Cannot fork"), and the cgroup
- * is only a host-side backstop this much above it.
+ * is only a host-side backstop above it. Under the ptrace platform every process of the
+ * sandbox costs host threads (its address space's stub, traced by Sentry threads): a
+ * Python fork bomb held at 16 and 32 processes peaked at 417 and 779 host pids (~24 per
+ * process; `test/hostile/processes.test.ts`). A backstop of 512 in all killed the Sentry
+ * of every such bomb (sandbox_error); this one leaves it room for every process it may have.
  */
 export const GVISOR_PIDS_HEADROOM = 512;
+/** Host pids the backstop allows per process of the user's limit (measured ~24). */
+export const GVISOR_HOST_PIDS_PER_PROCESS = 32;
+
+export function gvisorPidsBackstop(pids: number): number {
+  return pids > 0 ? GVISOR_PIDS_HEADROOM + GVISOR_HOST_PIDS_PER_PROCESS * pids : 0;
+}
 
 export function runscWrapperScript(runscPath: string): string {
   // runsc refuses a network in the root network namespace. --oci-seccomp: the spec's
@@ -60,7 +70,7 @@ export const gvisorDriver: RuntimeDriver = {
     await writeFile(s.runscWrapperPath, runscWrapperScript(host.runscPath ?? s.runscPath), { mode: 0o755 });
     await chmod(s.runscWrapperPath, 0o755);
   },
-  pidLimits: (pids) => ({ pids: pids > 0 ? pids + GVISOR_PIDS_HEADROOM : 0, nproc: pids }),
+  pidLimits: (pids) => ({ pids: gvisorPidsBackstop(pids), nproc: pids }),
   annotations: () => ({}),
   limitsEnforced: limitsOfLaunch,
   seccomp: seccompForGvisor,

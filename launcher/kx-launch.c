@@ -7,13 +7,17 @@
  * with its exit status or signal and its rusage. Then it ends, and the sandbox with it.
  *
  * Only this process writes frames: the program's output travels inside them, never beside
- * them. The program gets no descriptor of ours (every inherited one is closed), and this
- * process is not dumpable, so the program can neither open /proc/1/fd/1 nor ptrace it. If
- * the launcher dies, no end frame comes and the service answers sandbox_error.
+ * them. The program gets no descriptor of ours (every inherited one is closed). With
+ * `--user UID:GID` (every profile but dev), this process is root with only CAP_SETUID,
+ * CAP_SETGID and CAP_KILL, and the program runs as UID:GID without any capability: it can
+ * neither signal, ptrace nor open the /proc files of this process, on every runtime (gVisor's
+ * procfs checks the uid only). It is not dumpable either, which is what protects it where
+ * both are root (dev). If the launcher dies, no end frame comes and the service answers
+ * sandbox_error.
  *
  * A frame, both ways: one type byte, a u32 big-endian length, the payload.
  *   in:  N nonce | F u32 pathlen, path, content | A argv element | E "NAME=value" |
- *        I stdin bytes (appended) | G go
+ *        I stdin bytes (appended) | G go | K (after the end frame: the service has it)
  *   out: R "kx-launch 1" (ready) | S nonce (the program is about to start) |
  *        O stdout bytes | E stderr bytes |
  *        X "<nonce> exit|signal <n> <user_us> <sys_us> <maxrss_kb>" (the end)
@@ -23,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,6 +50,8 @@
 #define MAX_FRAME (256u << 20)
 #define MAX_TOTAL (512u << 20)
 #define MAX_ITEMS 4096
+/* How long the launcher waits, after its end frame, for the service to say it has it. */
+#define ACK_WAIT_MS 5000
 
 extern char **environ;
 
@@ -100,6 +107,10 @@ struct item {
 static struct item files[MAX_ITEMS], argv_items[MAX_ITEMS], env_items[MAX_ITEMS];
 static int nfiles, nargs, nenv;
 static char *nonce = NULL;
+/* The program's user (--user), when it is not ours: the launcher is root, the program not. */
+static int switch_user = 0;
+static uid_t prog_uid;
+static gid_t prog_gid;
 static char *stdin_buf = NULL;
 static size_t stdin_len = 0;
 
@@ -158,8 +169,26 @@ static int safe_path(const char *p) {
   return 1;
 }
 
-/* Writes the files under WORKDIR. Returns NULL, or the reason it could not. */
+static const char *write_files_as_is(char *msg, size_t msgsz);
+
+/*
+ * As the program's user for a while (its files and directories are its own, to change or
+ * remove) and back: the effective ids only, so that root's capabilities come back after.
+ */
+static void as_program(int on) {
+  if (!switch_user) return;
+  if (on ? setegid(prog_gid) < 0 || seteuid(prog_uid) < 0 : seteuid(0) < 0 || setegid(0) < 0) die("switching the effective user: %s", strerror(errno));
+}
+
+/* Writes the files under WORKDIR, as the program's user. Returns NULL, or the reason it could not. */
 static const char *write_files(char *msg, size_t msgsz) {
+  as_program(1);
+  const char *r = write_files_as_is(msg, msgsz);
+  as_program(0);
+  return r;
+}
+
+static const char *write_files_as_is(char *msg, size_t msgsz) {
   for (int i = 0; i < nfiles; i++) {
     struct item *f = &files[i];
     if (f->len < 4) return "a file frame without its path";
@@ -287,10 +316,44 @@ static int64_t now_ms(void) {
   return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-int main(void) {
+/*
+ * After the end frame: waits for the service's K frame, or the end of stdin, before this
+ * process ends, so that the sandbox's stdout is read to its end while its init still
+ * lives, whatever the runtime's shim does with the last bytes of a process that exited
+ * (one run in fifty lost all of its frames on runc under load). Bounded: a service that
+ * went away does not keep the sandbox.
+ */
+static void await_ack(void) {
+  struct pollfd p = {0, POLLIN, 0};
+  int64_t until = now_ms() + ACK_WAIT_MS;
+  for (;;) {
+    int64_t left = until - now_ms();
+    if (left <= 0) return;
+    int r = poll(&p, 1, (int)left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;
+    char b[16];
+    if (read(0, b, sizeof b) < 0 && errno == EINTR) continue;
+    return;
+  }
+}
+
+int main(int argc, char **argv_in) {
   /* It ends every other process of its PID namespace: anywhere but as a sandbox's init that
      would be every process of the host. */
   if (getpid() != 1) die("must be the init process of a sandbox (pid 1), not pid %d", (int)getpid());
+  if (argc == 3 && strcmp(argv_in[1], "--user") == 0) {
+    unsigned u, g;
+    char extra;
+    if (sscanf(argv_in[2], "%u:%u%c", &u, &g, &extra) != 2) die("--user takes UID:GID, not %s", argv_in[2]);
+    prog_uid = (uid_t)u;
+    prog_gid = (gid_t)g;
+    /* Root switches to the program's user; anyone else (an image's own user) runs it as itself. */
+    switch_user = getuid() == 0 && u != 0;
+    if (!switch_user && getuid() != (uid_t)u) die("asked to run the program as %u, but the launcher is %u and cannot", u, (unsigned)getuid());
+  } else if (argc != 1) {
+    die("usage: kx-launch [--user UID:GID]");
+  }
   /* Nobody but root may open /proc/1/fd/..., read our memory or ptrace us. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   sigset_t none;
@@ -337,6 +400,11 @@ int main(void) {
       (void)write(oom, "1000", 4);
       close(oom);
     }
+    /* The program's user, for good: every capability goes with root (no keep-caps, no new privileges). */
+    if (switch_user && (setgroups(1, &prog_gid) < 0 || setresgid(prog_gid, prog_gid, prog_gid) < 0 || setresuid(prog_uid, prog_uid, prog_uid) < 0)) {
+      dprintf(2, "kx-launch: becoming %u:%u: %s\n", (unsigned)prog_uid, (unsigned)prog_gid, strerror(errno));
+      _exit(126);
+    }
     if (chdir(WORKDIR) < 0) _exit(126);
     execve(argv[0], argv, env);
     if (!strchr(argv[0], '/')) execvpe(argv[0], argv, env);
@@ -355,6 +423,7 @@ int main(void) {
     char end[200];
     n = snprintf(end, sizeof end, "%s exit 126 0 0 0", nonce);
     send_frame('X', end, (uint32_t)n);
+    await_ack();
     return 0;
   }
 
@@ -416,5 +485,6 @@ int main(void) {
     n = snprintf(end, sizeof end, "%s exit %d %lld %lld %ld", nonce, WEXITSTATUS(status), user_us, sys_us, ru.ru_maxrss);
   }
   send_frame('X', end, (uint32_t)n);
+  await_ack();
   return 0;
 }

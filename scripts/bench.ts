@@ -58,7 +58,7 @@ import { CtrClient } from '../src/ctr/client.js';
 import { buildOciSpec, type OciSeccomp } from '../src/ctr/oci-spec.js';
 import { runscWrapperScript } from '../src/runtimes/gvisor.js';
 import { driverFor } from '../src/runtimes/registry.js';
-import { ociSpecInput } from '../src/sandbox/ctr-spec.js';
+import { ociSpecInput, programInit } from '../src/sandbox/ctr-spec.js';
 import { executionDir, makeExecutionDir, removeExecutionDir, type ExecutionDir } from '../src/sandbox/files.js';
 import { Executor } from '../src/execution/executor.js';
 import { newNonce } from '../src/sandbox/marker.js';
@@ -571,7 +571,7 @@ function serviceSpec(rt: RuntimeTarget, id: string): SandboxSpec {
 /** The OCI spec the service writes (sandbox/ctr-spec.ts) for the spec, with `command` as the process. */
 function ociSpecFor(e: Env, rt: RuntimeTarget, spec: SandboxSpec, dir: ExecutionDir, command: string[]): Record<string, unknown> {
   return buildOciSpec(
-    ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, namespace: e.target.namespace, command, seccomp: e.seccomp }),
+    ociSpecInput(spec, rt, { rootfs: e.rawRootfs!, namespace: e.target.namespace, init: programInit(spec, command), seccomp: e.seccomp }),
   );
 }
 

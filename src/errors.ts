@@ -24,6 +24,7 @@ export const ErrorCode = {
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   ImageNotFound: 'IMAGE_NOT_FOUND',
+  ImageIncompatible: 'IMAGE_INCOMPATIBLE',
   RuntimeNotInstalled: 'RUNTIME_NOT_INSTALLED',
   QueueFull: 'QUEUE_FULL',
   ShuttingDown: 'SHUTTING_DOWN',
@@ -192,6 +193,17 @@ export class ImageNotFoundError extends KataExecError {
     super(
       ErrorCode.ImageNotFound,
       `the sandbox image ${image} is not in containerd: run "npm run setup" (scripts/setup.sh builds and imports it)`,
+      { retryAfterSeconds: 30 },
+    );
+  }
+}
+
+/** The image holds no launcher this service speaks to (503: an image built by another version, or by hand). */
+export class ImageIncompatibleError extends KataExecError {
+  constructor(image: string, why: string) {
+    super(
+      ErrorCode.ImageIncompatible,
+      `the sandbox image ${image} ${why}: rebuild and import it with "npm run setup" (scripts/build-image.sh puts the launcher in it)`,
       { retryAfterSeconds: 30 },
     );
   }

@@ -20,6 +20,8 @@ export interface OciSpecInput {
   cwd: string;
   uid: number;
   gid: number;
+  /** The init process's capabilities (bounding, effective, permitted); none but the launcher's. */
+  capabilities: string[];
   hostname: string;
   cgroupsPath: string;
   memoryBytes: number;
@@ -85,8 +87,9 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
       args: i.args,
       env: i.env,
       cwd: i.cwd,
-      // Every capability dropped: the program runs as an unprivileged user anyway.
-      capabilities: { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] },
+      // No capability but the launcher's own (sandbox/ctr-spec.ts), which the program never
+      // gets: it runs as an unprivileged user, or as root without any (dev).
+      capabilities: { bounding: i.capabilities, effective: i.capabilities, permitted: i.capabilities, inheritable: [], ambient: [] },
       rlimits,
       noNewPrivileges: true,
     },

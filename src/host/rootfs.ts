@@ -3,13 +3,14 @@
  * read-only mount of its rootfs per image digest under RUN_DIR/rootfs. Every sandbox of
  * that image uses it as its (read-only) root, so no snapshot is made per execution.
  */
-import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { CtrClient } from '../ctr/client.js';
 import { umount } from '../ctr/host.js';
 import { isMountPoint, parseMountPoints } from '../ctr/mounts.js';
 import type { ContainerdMountNamespace } from './containerd-ns.js';
-import { asServiceError, CtrError, ImageNotFoundError } from '../errors.js';
+import { asServiceError, CtrError, ImageIncompatibleError, ImageNotFoundError } from '../errors.js';
+import { LAUNCHER_HELLO, LAUNCHER_PATH } from '../sandbox/launch-protocol.js';
 import type { ImageResolver, ResolvedImage } from '../sandbox/types.js';
 
 const RECHECK_MS = 10_000;
@@ -17,6 +18,8 @@ const RECHECK_MS = 10_000;
 export class RootfsImageResolver implements ImageResolver {
   private cache = new Map<string, { at: number; nsPid: number | null; image: ResolvedImage }>();
   private pending = new Map<string, Promise<ResolvedImage>>();
+  /** Digests whose launcher was found and speaks our protocol. */
+  private withLauncher = new Set<string>();
 
   /**
    * ns: containerd's mount namespace. The shared rootfs is mounted there, where a Kata 1.x
@@ -79,10 +82,31 @@ export class RootfsImageResolver implements ImageResolver {
         });
       }
     }
+    await this.checkLauncher(image, row.digest, rootfsPath);
     const resolved: ResolvedImage = { ref: image, digest: row.digest, rootfsPath, labels: {} };
     this.cache.set(image, { at: Date.now(), nsPid: await this.nsPid(), image: resolved });
     await this.unmountStale(new Set([...this.cache.values()].map((c) => c.image.rootfsPath)));
     return resolved;
+  }
+
+  /**
+   * Every sandbox's init is the launcher: an image without it (or with one of another
+   * protocol, whose ready frame says so) would fail every execution. Read from the mounted
+   * rootfs, never run on the host; once per digest.
+   */
+  private async checkLauncher(image: string, digest: string, rootfsPath: string): Promise<void> {
+    if (this.withLauncher.has(digest)) return;
+    let bin: Buffer;
+    try {
+      bin = await readFile(await this.view(path.join(rootfsPath, LAUNCHER_PATH)));
+    } catch {
+      throw new ImageIncompatibleError(image, `has no kata-exec launcher at ${LAUNCHER_PATH}`);
+    }
+    // The ready frame's words are a string constant of the launcher's binary.
+    if (!bin.includes(Buffer.from(`${LAUNCHER_HELLO}\0`))) {
+      throw new ImageIncompatibleError(image, `has a launcher at ${LAUNCHER_PATH} that does not speak "${LAUNCHER_HELLO}"`);
+    }
+    this.withLauncher.add(digest);
   }
 
   /** Unmounts rootfs mounts of digests no longer in use (an image that was rebuilt). */

@@ -27,10 +27,9 @@ import type { CtrClient } from '../ctr/client.js';
 import { mountOverlay, mountTmpfs, runInMountNamespace, umount } from '../ctr/host.js';
 import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
 import { asServiceError, CtrError, LostOutputError, VmAgentUnreachableError, VmCreationFailedError, WarmSandboxLostError } from '../errors.js';
-import { imageRunOptions, ociSpecInput } from './ctr-spec.js';
+import { imageRunOptions, launcherInit, ociSpecInput } from './ctr-spec.js';
 import { endDeletedSandboxes, type ContainerdNamespaceView } from './leftovers.js';
 import { executionDir, makeExecutionDir, removeExecutionDir, type ExecutionDir } from './files.js';
-import { LAUNCHER_PATH } from './launch-protocol.js';
 import { newNonce } from './marker.js';
 import type { OomEvents } from './oom.js';
 import { driverFor } from '../runtimes/registry.js';
@@ -320,13 +319,13 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
   /** Builds the ctr argv (and writes the OCI spec file in config mode): the launcher is init. */
   private async buildArgv(spec: SandboxSpec, dir: ExecutionDir, rootfs: string): Promise<string[]> {
     const rt = this.d.runtime;
-    const command = [LAUNCHER_PATH];
+    const init = launcherInit(spec);
     const profile = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
     const seccomp = profile && (driverFor(rt.kind).seccomp?.(profile) ?? profile);
     if (rt.launch === 'image') {
-      return runWithImageArgv(this.d.target, rt, imageRunOptions(spec, { command, seccomp: seccomp !== null, detach: false }));
+      return runWithImageArgv(this.d.target, rt, imageRunOptions(spec, { command: init.command, seccomp: seccomp !== null, detach: false }));
     }
-    const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, command, seccomp }));
+    const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, init, seccomp }));
     await writeFile(dir.specPath, JSON.stringify(oci), { mode: 0o600 });
     return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: false });
   }

@@ -7,6 +7,7 @@
 import type { ImageRunOptions, RuntimeTarget } from '../ctr/argv.js';
 import { CODE_DIR_IN_SANDBOX, type OciSeccomp, type OciSpecInput } from '../ctr/oci-spec.js';
 import { driverFor } from '../runtimes/registry.js';
+import { LAUNCHER_PATH } from './launch-protocol.js';
 import type { SandboxSpec } from './types.js';
 
 export const CPU_PERIOD_US = 100_000;
@@ -32,23 +33,63 @@ export function withLauncher(pids: number): number {
   return pids > 0 ? pids + 1 : 0;
 }
 
-/** The OCI spec input of a sandbox in config mode: its spec and its rootfs. */
+/**
+ * What the launcher may do beyond an unprivileged user: become the program's user, and end
+ * the program's processes (another uid's) when it is done.
+ */
+export const LAUNCHER_CAPABILITIES = ['CAP_SETUID', 'CAP_SETGID', 'CAP_KILL'];
+
+/** A sandbox's init process: its argv, its user and its capabilities. */
+export interface SandboxInit {
+  command: string[];
+  uid: number;
+  gid: number;
+  capabilities: string[];
+}
+
+function userOf(spec: SandboxSpec): [number, number] {
+  return spec.security.user.split(':').map(Number) as [number, number];
+}
+
+/**
+ * The launcher as init. Where the program runs as an unprivileged user (standard,
+ * hardened), the launcher runs as root with LAUNCHER_CAPABILITIES only, and starts the
+ * program as that user (`--user`), which drops them all: the program can then neither
+ * signal, ptrace nor open the /proc files of the launcher, on any runtime (gVisor's procfs
+ * checks only the uid). Where the program is root (dev), both are root without capabilities.
+ */
+export function launcherInit(spec: SandboxSpec): SandboxInit {
+  const [uid, gid] = userOf(spec);
+  if (uid === 0) return { command: [LAUNCHER_PATH], uid, gid, capabilities: [] };
+  return { command: [LAUNCHER_PATH, '--user', `${uid}:${gid}`], uid: 0, gid: 0, capabilities: LAUNCHER_CAPABILITIES };
+}
+
+/** The program itself as init, as the spec's user (the benchmark's raw baseline). */
+export function programInit(spec: SandboxSpec, command: string[]): SandboxInit {
+  const [uid, gid] = userOf(spec);
+  return { command, uid, gid, capabilities: [] };
+}
+
+/** The OCI spec input of a sandbox in config mode: its spec, its init and its rootfs. */
 export function ociSpecInput(
   spec: SandboxSpec,
   rt: RuntimeTarget,
-  o: { rootfs: string; namespace: string; command: string[]; seccomp: OciSeccomp | null },
+  o: { rootfs: string; namespace: string; init: SandboxInit; seccomp: OciSeccomp | null },
 ): OciSpecInput {
-  const [uid, gid] = spec.security.user.split(':').map(Number) as [number, number];
+  const [uid] = userOf(spec);
   const driver = driverFor(rt.kind);
-  const { pids, nproc } = driver.pidLimits(withLauncher(spec.resources.pids));
+  const { pids } = driver.pidLimits(withLauncher(spec.resources.pids));
+  // RLIMIT_NPROC counts the processes of one uid: the launcher's own only when the program shares it.
+  const { nproc } = driver.pidLimits(o.init.uid === uid ? withLauncher(spec.resources.pids) : spec.resources.pids);
   return {
     rootfsPath: o.rootfs,
     readOnlyRootfs: spec.security.readOnlyRootfs,
-    args: o.command,
+    args: o.init.command,
     env: spec.env,
     cwd: spec.workingDir,
-    uid,
-    gid,
+    uid: o.init.uid,
+    gid: o.init.gid,
+    capabilities: o.init.capabilities,
     hostname: 'sandbox',
     cgroupsPath: `/${o.namespace}/${spec.id}`,
     memoryBytes: spec.resources.memoryBytes,

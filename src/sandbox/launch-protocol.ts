@@ -45,6 +45,14 @@ export function encodeRequest(spec: Pick<SandboxSpec, 'files' | 'command' | 'pro
 }
 
 /**
+ * The service has the end frame: the launcher may end (it waits for this, or the end of its
+ * stdin, so that its last frames are read while it still lives).
+ */
+export function encodeAck(): Buffer {
+  return frame('K', Buffer.alloc(0));
+}
+
+/**
  * Splits a byte stream into frames. Anything that is not a frame of the launcher (an
  * unknown type, a length past the cap) makes the stream `broken`: no frame after it is
  * believed.

@@ -7,7 +7,7 @@
  * is read for ctr's own words only, and kept bounded.
  */
 import { spawnStreaming, type SpawnedProcess } from '../ctr/exec.js';
-import { FrameDecoder, LAUNCHER_HELLO, type Frame } from './launch-protocol.js';
+import { encodeAck, FrameDecoder, LAUNCHER_HELLO, type Frame } from './launch-protocol.js';
 
 const STDERR_KEEP = 8192;
 
@@ -77,6 +77,11 @@ export class LauncherSession {
 
   send(request: Buffer): void {
     this.proc.stdin?.write(request);
+  }
+
+  /** The end frame is here: the launcher may end, and nothing more goes to it. */
+  acknowledge(): void {
+    this.proc.stdin?.end(encodeAck());
   }
 
   /** Why the stream cannot be believed any more, or null. */

@@ -99,6 +99,7 @@ export async function watchSandbox(
           end = parseEnd(f.payload, run.nonce);
           if (!end) return distrust("an end frame that is not this run's");
           tEnd = performance.now();
+          session.acknowledge();
           onEnd();
           return;
         default:
@@ -135,6 +136,9 @@ export async function watchSandbox(
   const broken = forged ?? session.broken;
   if (broken) log.error({ broken }, 'the launcher stream broke: no status from it is believed');
   const endSeen = end !== null && broken === null;
+  if (!endSeen && started && !killer.requested) {
+    log.warn({ exitCode: exit?.exitCode ?? null, signal: exit?.signal ?? null, stderr: session.stderr.slice(-600) }, 'the launcher ended without its end frame');
+  }
 
   if (exit?.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
   // ctr ended with no end frame, and nothing of ours stopped it: is containerd still there?

@@ -2,9 +2,13 @@
  * The core execute path against the real containerd, on every runtime of TEST_RUNTIMES
  * (runc and gvisor here; TEST_RUNTIMES=kata on a Kata host runs the same cases in VMs).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { NO_LEAKS, execute, post, profilesOf, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, execute, post, profilesOf, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { KILL_SLACK_MS, STARTED_DEADLINE_MS } from '../helpers/timing.js';
 
 describe.each(testRuntimes())('execute on %s', (runtime) => {
@@ -88,6 +92,20 @@ describe.each(testRuntimes())('execute on %s', (runtime) => {
     expect(r.stdout).toBe('65534\nx\nro-etc\n/code\ny\n');
   });
 
+  it("gives the program its files as its own: it may change them and write beside them in their directories", async () => {
+    const r = await execute(svc, {
+      language: 'bash',
+      code: 'echo more >> data/in.txt && cat data/in.txt; echo new > data/deep/out.txt && cat data/deep/out.txt; rm data/in.txt && echo removed; find data/deep -printf "%U %u %p\\n" | sort; id -un; grep -E "^Cap(Prm|Eff)" /proc/self/status',
+      files: [
+        { path: 'data/in.txt', content: 'first\n' },
+        { path: 'data/deep/x.txt', content: 'x' },
+      ],
+    });
+    expect(r).toMatchObject({ status: 'ok', stderr: '' });
+    // Every capability of the launcher (root) is gone in the program.
+    expect(r.stdout).toBe('first\nmore\nnew\nremoved\n65534 nobody data/deep\n65534 nobody data/deep/out.txt\n65534 nobody data/deep/x.txt\nnobody\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n');
+  });
+
   it("reports the program's usage from wait4: CPU user and system time, peak RSS", async () => {
     const r = await execute(svc, { language: 'python', code: 'a = bytearray(40 << 20)\nx = sum(range(5_000_000))\nprint("done")' });
     expect(r).toMatchObject({ status: 'ok', stdout: 'done\n' });
@@ -137,6 +155,49 @@ describe('a service whose image is missing', () => {
       expect(ready.statusCode).toBe(503);
       const body = (await ready.body.json()) as { checks: { name: string; ok: boolean }[] };
       expect(body.checks.find((c) => c.name === 'image')?.ok).toBe(false);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('a service whose image has no launcher', () => {
+  const c = testContainerd();
+  const ctr = (...args: string[]) => execFileSync('ctr', ['--address', c.address, '-n', c.namespace, ...args], { encoding: 'utf8' });
+  const image = 'kx-test-no-launcher:latest';
+  let dir = '';
+
+  beforeAll(() => {
+    // An image built by hand: a root with a shell's directories, and no /usr/local/lib/kata-exec.
+    dir = mkdtempSync(path.join(tmpdir(), 'kx-no-launcher-'));
+    const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { cwd: dir, stdio: 'pipe' });
+    sh('umoci', 'init', '--layout', 'oci');
+    sh('umoci', 'new', '--image', 'oci:latest');
+    sh('umoci', 'unpack', '--image', 'oci:latest', 'bundle');
+    mkdirSync(path.join(dir, 'bundle/rootfs/code'), { recursive: true });
+    mkdirSync(path.join(dir, 'bundle/rootfs/tmp'), { recursive: true });
+    sh('umoci', 'repack', '--image', 'oci:latest', 'bundle');
+    sh('tar', '-C', 'oci', '-cf', 'image.tar', '.');
+    ctr('images', 'import', '--base-name', image.split(':')[0]!, path.join(dir, 'image.tar'));
+  });
+
+  afterAll(() => {
+    ctr('images', 'remove', image);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 IMAGE_INCOMPATIBLE naming the command to run, and readyz says why', async () => {
+    const svc = await startRealService(testRuntimes()[0]!, { KATA_EXEC_IMAGE: image, KATA_EXEC_POOL_SIZE: '0' });
+    try {
+      const ready = await request(`${svc.url}/readyz`);
+      expect(ready.statusCode).toBe(503);
+      const body = (await ready.body.json()) as { checks: { name: string; ok: boolean; detail: string }[] };
+      expect(body.checks.find((x) => x.name === 'image')).toMatchObject({ ok: false, detail: expect.stringContaining('has no kata-exec launcher at /usr/local/lib/kata-exec/kx-launch') });
+      const r = await post(svc, { language: 'python', code: 'print(1)' });
+      expect(r.status).toBe(503);
+      expect(r.json.code).toBe('IMAGE_INCOMPATIBLE');
+      expect(r.json.detail).toContain('npm run setup');
+      expect(r.headers['retry-after']).toBeDefined();
     } finally {
       await svc.close();
     }

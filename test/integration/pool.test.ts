@@ -102,10 +102,10 @@ describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
 
   it('kills what the program left behind and answers promptly (setsid/nohup children)', async () => {
     await waitFor('a full pool', full);
-    const r = await warm({ language: 'bash', code: 'setsid sleep 300 & nohup sleep 301 >/dev/null 2>&1 & echo started', timeoutMs: 30000 });
+    const r = await warm({ language: 'bash', code: 'setsid sleep 3131 & nohup sleep 3132 >/dev/null 2>&1 & echo started', timeoutMs: 30000 });
     expect(r).toMatchObject({ status: 'ok', stdout: 'started\n' });
     expect(r.durationMs).toBeLessThan(KILL_SLACK_MS);
-    await waitFor('the children to be gone', () => !/sleep 30[01]/.test(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })), 10_000);
+    await waitFor('the children to be gone', () => !/sleep 313[12]/.test(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })), 10_000);
   });
 
   it('enforces the timeout, output cap and memory limit on the warm path as on the cold one', async () => {

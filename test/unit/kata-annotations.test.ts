@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { RuntimeTarget } from '../../src/ctr/argv.js';
 import { loadConfig } from '../../src/config.js';
 import { Executor } from '../../src/execution/executor.js';
-import { imageRunOptions, ociSpecInput } from '../../src/sandbox/ctr-spec.js';
+import { imageRunOptions, launcherInit, ociSpecInput } from '../../src/sandbox/ctr-spec.js';
 import type { ExecuteRequest } from '../../src/schemas/execute.js';
 
 const KATA: RuntimeTarget = {
@@ -41,7 +41,7 @@ const hostile: ExecuteRequest = {
 function annotationsOf(env: Record<string, string>, req: ExecuteRequest, target: RuntimeTarget = KATA) {
   const ex = new Executor({ config: loadConfig(env), runtime: target, runner: null, instanceId: 'inst-1' });
   const { spec } = ex.prepare(req);
-  const dirs = { rootfs: '/r', namespace: 'ns', command: spec.command, seccomp: null };
+  const dirs = { rootfs: '/r', namespace: 'ns', init: launcherInit(spec), seccomp: null };
   const config = ociSpecInput(spec, target, dirs).annotations;
   const image = imageRunOptions(spec, { command: spec.command, seccomp: false, detach: false }).annotations;
   expect(image).toEqual(config);

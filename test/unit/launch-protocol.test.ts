@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRequest, FrameDecoder, parseEnd, type Frame } from '../../src/sandbox/launch-protocol.js';
+import { encodeAck, encodeRequest, FrameDecoder, parseEnd, type Frame } from '../../src/sandbox/launch-protocol.js';
 import { newNonce } from '../../src/sandbox/marker.js';
 
 const NONCE = 'kx-start-00ff';
@@ -35,6 +35,12 @@ describe('encodeRequest', () => {
   it('sends no stdin frame for an empty stdin', () => {
     const req = encodeRequest({ files: [], command: ['true'], programEnv: [], stdin: null }, NONCE);
     expect(frames(req).map((f) => f.type)).toEqual(['N', 'A', 'G']);
+  });
+});
+
+describe('encodeAck', () => {
+  it('is a K frame with nothing in it: what the launcher waits for after its end frame', () => {
+    expect(encodeAck()).toEqual(Buffer.from([0x4b, 0, 0, 0, 0]));
   });
 });
 

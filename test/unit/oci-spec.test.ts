@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { RuntimeTarget } from '../../src/ctr/argv.js';
 import { buildOciSpec, type OciSeccomp, type OciSpecInput } from '../../src/ctr/oci-spec.js';
 import { loadConfig } from '../../src/config.js';
-import { GVISOR_PIDS_HEADROOM } from '../../src/runtimes/gvisor.js';
-import { ociSpecInput } from '../../src/sandbox/ctr-spec.js';
+import { gvisorPidsBackstop } from '../../src/runtimes/gvisor.js';
+import { LAUNCHER_CAPABILITIES, launcherInit, ociSpecInput, programInit } from '../../src/sandbox/ctr-spec.js';
 import { Executor } from '../../src/execution/executor.js';
 import type { Profile } from '../../src/schemas/common.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
@@ -44,7 +44,7 @@ function inputFor(spec: SandboxSpec, rt: RuntimeTarget): OciSpecInput {
   return ociSpecInput(spec, rt, {
     rootfs: ROOTFS,
     namespace: 'kata-exec',
-    command: ['/bin/sh', '-c', 'x', 'nonce', ...spec.command],
+    init: programInit(spec, ['/bin/sh', '-c', 'x', 'nonce', ...spec.command]),
     seccomp,
   });
 }
@@ -169,7 +169,8 @@ describe('buildOciSpec: per runtime', () => {
   it('gvisor: RLIMIT_NPROC is the limit, the cgroup a backstop above it', () => {
     const s = build(inputFor(specFor(GVISOR, 'standard'), GVISOR));
     expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 101, soft: 101 });
-    expect(s.linux.resources.pids).toEqual({ limit: 101 + GVISOR_PIDS_HEADROOM });
+    expect(s.linux.resources.pids).toEqual({ limit: gvisorPidsBackstop(101) });
+    expect(gvisorPidsBackstop(101)).toBe(512 + 32 * 101);
   });
 
   it('kata: annotations passed through', () => {
@@ -180,6 +181,46 @@ describe('buildOciSpec: per runtime', () => {
       'io.katacontainers.config.hypervisor.default_memory': '384',
       'io.katacontainers.config.hypervisor.default_vcpus': '1',
     });
+  });
+});
+
+describe('the launcher as init', () => {
+  const launched = (rt: RuntimeTarget, profile: Profile) => {
+    const spec = specFor(rt, profile);
+    return build(ociSpecInput(spec, rt, { rootfs: ROOTFS, namespace: 'kata-exec', init: launcherInit(spec), seccomp: null }));
+  };
+
+  it.each([
+    ['runc', RUNC],
+    ['gvisor', GVISOR],
+    ['kata', KATA],
+  ] as const)('%s standard: root with only the capabilities to become nobody and end its processes', (_n, rt) => {
+    const s = launched(rt, 'standard');
+    expect(s.process.user).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
+    expect(s.process.args).toEqual(['/usr/local/lib/kata-exec/kx-launch', '--user', '65534:65534']);
+    const caps = s.process.capabilities;
+    for (const set of ['bounding', 'effective', 'permitted'] as const) expect(caps[set]).toEqual(LAUNCHER_CAPABILITIES);
+    expect(caps.inheritable).toEqual([]);
+    expect(caps.ambient).toEqual([]);
+    expect([...LAUNCHER_CAPABILITIES].sort()).toEqual(['CAP_KILL', 'CAP_SETGID', 'CAP_SETUID']);
+    expect(s.process.noNewPrivileges).toBe(true);
+  });
+
+  it('the pids cgroup counts the launcher; RLIMIT_NPROC, per uid, the program only', () => {
+    const s = launched(GVISOR, 'standard');
+    expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 100, soft: 100 });
+    expect(s.linux.resources.pids).toEqual({ limit: gvisorPidsBackstop(101) });
+    expect(rlimit(launched(KATA, 'standard'), 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 100, soft: 100 });
+    expect(launched(RUNC, 'standard').linux.resources.pids).toEqual({ limit: 101 });
+  });
+
+  it('dev: launcher and program are both root, without any capability', () => {
+    const s = launched(GVISOR, 'dev');
+    expect(s.process.user).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
+    expect(s.process.args).toEqual(['/usr/local/lib/kata-exec/kx-launch']);
+    for (const set of Object.values(s.process.capabilities)) expect(set).toEqual([]);
+    // One uid for both: the launcher counts against RLIMIT_NPROC too.
+    expect(rlimit(s, 'RLIMIT_NPROC')).toEqual({ type: 'RLIMIT_NPROC', hard: 101, soft: 101 });
   });
 });
 

@@ -27,7 +27,7 @@ const errorResponses = problemResponses({
   429: 'RATE_LIMITED (executions, or failed authentications from this address) or QUOTA_EXCEEDED for this key; honour Retry-After.',
   500: 'INTERNAL or RUNNER_NOT_CONFIGURED.',
   502: 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.',
-  503: 'QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present.',
+  503: 'QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED, IMAGE_NOT_FOUND or IMAGE_INCOMPATIBLE; honour Retry-After when present.',
 });
 
 export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = async (app, opts) => {

@@ -10,9 +10,11 @@
  * out; one that dies between hand-out and its program's start has run nothing, and the
  * request runs cold.
  *
- * Refill runs in the background, one creation at a time, and only while the service has
- * an idle slot: under sustained load the pool steps aside instead of competing with the
- * executions for the CPU.
+ * Refill runs in the background, only while the service has an idle slot (under sustained
+ * load the pool steps aside instead of competing with the executions for the CPU), and
+ * never past the pool's size counting the creations in flight. Up to MAX_PARALLEL_CREATES
+ * at once: one at a time could not keep a gVisor pool of 2 full at 1 request/s, where a
+ * creation takes 1-1.8 s on a loaded 2-core host (docs/performance.md).
  */
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../metrics.js';
@@ -43,12 +45,19 @@ export function poolKey(spec: SandboxSpec): string {
 }
 
 const TICK_MS = 200;
+/** Pooled sandboxes created at once, at most. */
+export const MAX_PARALLEL_CREATES = 2;
+/** Used sandboxes still being deleted past which refill waits (their teardown takes CPU too). */
+const MAX_PENDING_DESTROYS = 2;
 
 export class WarmPool {
   private readonly ready = new Map<string, WarmSandbox[]>();
   private readonly profileOfKey = new Map<string, Profile>();
   private readonly pending = new Set<Promise<unknown>>();
+  /** Creations in flight (and in their back-off after a failure), per class. */
+  private readonly creatingFor = new Map<string, number>();
   private creating = 0;
+  private destroying = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
@@ -127,18 +136,24 @@ export class WarmPool {
   }
 
   private track(p: Promise<unknown>): void {
+    this.destroying++;
     const t = p.catch((err: unknown) => this.d.logger.warn({ err }, 'destroying a pooled sandbox failed'));
     this.pending.add(t);
-    void t.finally(() => this.pending.delete(t));
+    void t.finally(() => {
+      this.destroying--;
+      this.pending.delete(t);
+    });
   }
 
   private tick(): void {
     if (this.closed) return;
     this.expire();
     // One creation at a time, while a slot is idle, with a back-off after failures.
-    if (this.creating > 0 || !this.d.canRefill() || this.pending.size > 2) return;
+    if (this.creating >= MAX_PARALLEL_CREATES || !this.d.canRefill() || this.destroying > MAX_PENDING_DESTROYS) return;
+    // After a failed creation, one at a time: its back-off holds the only place.
+    if (this.failures > 0 && this.creating > 0) return;
     for (const [key, profile] of this.profileOfKey) {
-      const have = this.ready.get(key)?.length ?? 0;
+      const have = (this.ready.get(key)?.length ?? 0) + (this.creatingFor.get(key) ?? 0);
       if (have >= this.s.size) continue;
       this.create(key, profile);
       return;
@@ -147,6 +162,7 @@ export class WarmPool {
 
   private create(key: string, profile: Profile): void {
     this.creating++;
+    this.creatingFor.set(key, (this.creatingFor.get(key) ?? 0) + 1);
     const t0 = performance.now();
     const created = this.d.runner
       .createWarm(this.d.template(profile))
@@ -169,6 +185,9 @@ export class WarmPool {
       .finally(() => {
         // After failures, wait before the next try (up to 10 s) instead of spinning.
         const backoff = Math.min(10_000, this.failures * 1000);
+        // The class's count drops now (its sandbox is in `ready`, or is not coming); the
+        // total waits out the back-off after failures.
+        this.creatingFor.set(key, (this.creatingFor.get(key) ?? 1) - 1);
         setTimeout(() => {
           this.creating--;
         }, backoff).unref();

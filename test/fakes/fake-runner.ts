@@ -151,7 +151,14 @@ export class FakeSandboxRunner implements WarmSandboxRunner {
     return this;
   }
 
+  /** How long each createWarm takes (timers: fake ones in the pool's tests); 0: at once. */
+  createDelayMs = 0;
+  /** createWarm calls begun, finished or not. */
+  createsBegun = 0;
+
   async createWarm(template: SandboxSpec): Promise<WarmSandbox> {
+    this.createsBegun++;
+    if (this.createDelayMs > 0) await new Promise((r) => setTimeout(r, this.createDelayMs));
     const failure = this.createFailures.shift();
     if (failure) throw failure;
     const id = `warm-${this.warm.created.length}`;

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Metrics } from '../../src/metrics.js';
 import type { Profile } from '../../src/schemas/common.js';
-import { poolKey, WarmPool } from '../../src/sandbox/pool.js';
+import { MAX_PARALLEL_CREATES, poolKey, WarmPool } from '../../src/sandbox/pool.js';
 import type { Logger, SandboxSpec } from '../../src/sandbox/types.js';
 import { FakeSandboxRunner } from '../fakes/fake-runner.js';
 
@@ -61,7 +61,20 @@ describe('WarmPool', () => {
     vi.useRealTimers();
   });
 
-  it('fills each pooled profile up to its size, one creation at a time', async () => {
+  it('creates up to MAX_PARALLEL_CREATES at once, never past the size counting those in flight', async () => {
+    runner.createDelayMs = 1000;
+    make(3).start();
+    await ticks(2);
+    // Two begun, neither done: a third waits for one of them.
+    expect(runner.createsBegun).toBe(MAX_PARALLEL_CREATES);
+    expect(runner.warm.created).toHaveLength(0);
+    await ticks(30);
+    expect(pool.readyCount).toBe(3);
+    // Not one more than the size, though two were in flight while the pool held one.
+    expect(runner.createsBegun).toBe(3);
+  });
+
+  it('fills each pooled profile up to its size', async () => {
     make(2, ['standard', 'dev']).start();
     await ticks(1);
     expect(runner.warm.created.length).toBeLessThanOrEqual(2);

@@ -488,3 +488,4 @@ int main(int argc, char **argv_in) {
   await_ack();
   return 0;
 }
+#include "kx-session.c"

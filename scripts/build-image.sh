@@ -25,7 +25,8 @@ mkdir -p "$(dirname "$out")"
 exec 9>"$out.lock"
 flock 9
 launcher_src="$here/../launcher/kx-launch.c"
-want=$( { sha256sum "$0" "$launcher_src" | cut -d' ' -f1; echo "$image $suite"; } | sha256sum | cut -d' ' -f1)
+# kx-session.c (the session mode) is part of the launcher: kx-launch.c includes it.
+want=$( { sha256sum "$0" "$launcher_src" "$here/../launcher/kx-session.c" | cut -d' ' -f1; echo "$image $suite"; } | sha256sum | cut -d' ' -f1)
 
 if [[ -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "build-image: $out is up to date"

@@ -22,17 +22,33 @@ import { healthRoutes } from './http/routes/health.js';
 import { mcpRoutes } from './http/routes/mcp.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { runtimesRoutes } from './http/routes/runtimes.js';
+import { sessionRoutes } from './http/routes/sessions.js';
+import { sessionFileRoutes } from './http/routes/session-files.js';
+import { SessionService } from './sessions/session-service.js';
+import type { Logger } from './sandbox/types.js';
 import { newExecutionId } from './execution/executor.js';
 import { RateLimitedError } from './errors.js';
 
 export interface AppDeps {
   config: Pick<
     Config,
-    'bodyLimitBytes' | 'apiKeys' | 'rateLimitPerMinute' | 'limits' | 'host' | 'allowedHosts' | 'trustProxy' | 'authFailuresPerMinute' | 'timeouts'
+    | 'bodyLimitBytes'
+    | 'apiKeys'
+    | 'rateLimitPerMinute'
+    | 'limits'
+    | 'host'
+    | 'allowedHosts'
+    | 'trustProxy'
+    | 'authFailuresPerMinute'
+    | 'timeouts'
+    | 'sessions'
+    | 'outputFiles'
   >;
   /** A pino logger, or false for none (tests). */
   logger: FastifyBaseLogger | false;
   service: ExecutionService;
+  /** Sessions (service.ts wires the real ones); absent: none can be created (RUNNER_NOT_CONFIGURED). */
+  sessions?: SessionService;
   health: HealthChecker;
   catalog: Catalog;
   metrics: Metrics;
@@ -100,6 +116,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writeTimeoutMs: t.writeMs,
     onSlowClient: () => deps.metrics.slowClients.inc(),
   });
+  const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
+  const sessions =
+    deps.sessions ??
+    new SessionService({ config: deps.config, executor: deps.service.executor, executions: deps.service, runner: null, ctr: null, metrics: deps.metrics, logger: quiet, instanceId: 'none' });
+  await app.register(sessionRoutes, {
+    sessions,
+    admitExecution,
+    streamCapBytes: deps.config.limits.outputBytes.default,
+    writeTimeoutMs: t.writeMs,
+    onSlowClient: () => deps.metrics.slowClients.inc(),
+  });
+  await app.register(sessionFileRoutes, { sessions, fileMaxBytes: deps.config.sessions.fileMaxBytes });
   await app.register(runtimesRoutes, { catalog: deps.catalog });
   await app.register(mcpRoutes, {
     service: deps.service,

@@ -95,6 +95,20 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_POOL_SIZE: Int(2, 0, 64, 'Warm sandboxes kept ready per pooled profile (0: no pool). Each is used once.'),
   KATA_EXEC_POOL_PROFILES: Str('standard', 'Comma-separated profiles to keep warm, with their default limits; other requests run cold.'),
   KATA_EXEC_POOL_MAX_AGE_MS: Int(300000, 1000, 86400000, 'A warm sandbox older than this is replaced.'),
+  KATA_EXEC_SESSIONS_PER_KEY: Int(4, 0, 100000, 'Sessions one key (or, without keys, one client address) may have at once; 0 turns sessions off. Past it: 429 SESSION_LIMIT with Retry-After.'),
+  KATA_EXEC_SESSIONS_MAX: Int(16, 0, 100000, 'Sessions the whole service may have at once (each is a running sandbox). Past it: 429 SESSION_LIMIT with Retry-After.'),
+  KATA_EXEC_SESSION_IDLE_MS_DEFAULT: Int(600000, 1000, 86400000, 'A session with no call for this long is deleted (default of `idleTimeoutMs`).'),
+  KATA_EXEC_SESSION_IDLE_MS_MAX: Int(3600000, 1000, 86400000, 'Largest `idleTimeoutMs` a session may ask for.'),
+  KATA_EXEC_SESSION_LIFETIME_MS_DEFAULT: Int(3600000, 1000, 604800000, 'A session is deleted this long after its creation, whatever it does (default of `maxLifetimeMs`).'),
+  KATA_EXEC_SESSION_LIFETIME_MS_MAX: Int(86400000, 1000, 604800000, 'Largest `maxLifetimeMs` a session may ask for.'),
+  KATA_EXEC_SESSION_FILE_MAX_BYTES: Int(
+    16777216,
+    1024,
+    1073741824,
+    'Largest file (or directory archive) moved in or out of a session in one request, and the body limit of an upload. Past it: 413 FILE_TOO_LARGE.',
+  ),
+  KATA_EXEC_OUTPUT_FILES_MAX_COUNT: Int(16, 1, 1000, 'Most files `outputFiles` returns from one execution; more matches set `outputFilesTruncated`.'),
+  KATA_EXEC_OUTPUT_FILES_MAX_BYTES: Int(4194304, 1024, 268435456, 'Most bytes (before base64) `outputFiles` returns from one execution, all files together; a file past it is left out and `outputFilesTruncated` set.'),
   KATA_EXEC_TIMEOUT_MS_DEFAULT: Int(10000, 100, 3600000, 'Default wall-clock timeout.'),
   KATA_EXEC_TIMEOUT_MS_MAX: Int(60000, 100, 3600000, 'Largest timeout a request may ask for.'),
   KATA_EXEC_MEMORY_MB_DEFAULT: Int(256, MIN_MEMORY_MB, 1048576, 'Default memory limit (MiB).'),
@@ -142,6 +156,14 @@ export interface Config {
   bodyLimitBytes: number;
   shutdownGraceMs: number;
   pool: { size: number; profiles: ('dev' | 'standard' | 'hardened')[]; maxAgeMs: number };
+  sessions: {
+    perKey: number;
+    max: number;
+    idleMs: LimitBounds;
+    lifetimeMs: LimitBounds;
+    fileMaxBytes: number;
+  };
+  outputFiles: { maxCount: number; maxBytes: number };
   /** SHA-256 (hex) of each bearer token, by key name. Empty: authentication off. */
   apiKeys: { name: string; sha256: string }[];
   rateLimitPerMinute: number;
@@ -303,6 +325,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `KATA_EXEC_MEMORY_BUDGET_MB (${e.KATA_EXEC_MEMORY_BUDGET_MB}) cannot hold one streamed execution at KATA_EXEC_OUTPUT_BYTES_MAX (${Math.ceil(biggest / 1048576)} MiB): raise the budget or lower the maximum`,
     );
   }
+  for (const [envName] of [['SESSION_IDLE_MS'], ['SESSION_LIFETIME_MS']] as const) {
+    const def = e[`KATA_EXEC_${envName}_DEFAULT`];
+    const max = e[`KATA_EXEC_${envName}_MAX`];
+    if (def > max) problems.push(`KATA_EXEC_${envName}_DEFAULT (${def}) is above KATA_EXEC_${envName}_MAX (${max}): lower the default or raise the maximum`);
+  }
   const poolProfiles = e.KATA_EXEC_POOL_PROFILES.split(',').map((p) => p.trim()).filter(Boolean);
   const badProfile = poolProfiles.find((p) => !['dev', 'standard', 'hardened'].includes(p));
   if (badProfile) problems.push(`KATA_EXEC_POOL_PROFILES has "${badProfile}": set a comma-separated list of dev, standard, hardened`);
@@ -347,6 +374,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       profiles: [...new Set(poolProfiles)] as Config['pool']['profiles'],
       maxAgeMs: e.KATA_EXEC_POOL_MAX_AGE_MS,
     },
+    sessions: {
+      perKey: e.KATA_EXEC_SESSIONS_PER_KEY,
+      max: e.KATA_EXEC_SESSIONS_MAX,
+      idleMs: { default: e.KATA_EXEC_SESSION_IDLE_MS_DEFAULT, max: e.KATA_EXEC_SESSION_IDLE_MS_MAX },
+      lifetimeMs: { default: e.KATA_EXEC_SESSION_LIFETIME_MS_DEFAULT, max: e.KATA_EXEC_SESSION_LIFETIME_MS_MAX },
+      fileMaxBytes: e.KATA_EXEC_SESSION_FILE_MAX_BYTES,
+    },
+    outputFiles: { maxCount: e.KATA_EXEC_OUTPUT_FILES_MAX_COUNT, maxBytes: e.KATA_EXEC_OUTPUT_FILES_MAX_BYTES },
     limits,
   };
 }

@@ -36,6 +36,15 @@ export const ErrorCode = {
   QuotaExceeded: 'QUOTA_EXCEEDED',
   HostNotAllowed: 'HOST_NOT_ALLOWED',
   MemoryBudgetFull: 'MEMORY_BUDGET_FULL',
+  SessionNotFound: 'SESSION_NOT_FOUND',
+  SessionLimit: 'SESSION_LIMIT',
+  SessionBusy: 'SESSION_BUSY',
+  SessionGone: 'SESSION_GONE',
+  FileNotFound: 'FILE_NOT_FOUND',
+  PathNotAllowed: 'PATH_NOT_ALLOWED',
+  NotAFile: 'NOT_A_FILE',
+  FileTooLarge: 'FILE_TOO_LARGE',
+  DiskFull: 'DISK_FULL',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -265,6 +274,66 @@ export class MemoryBudgetFullError extends KataExecError {
 export class UnauthorizedError extends KataExecError {
   constructor(message: string) {
     super(ErrorCode.Unauthorized, message);
+  }
+}
+
+// Sessions and their files
+
+/** No session of this id for this key: another key's session is not found either. */
+export class SessionNotFoundError extends KataExecError {
+  constructor(id: string) {
+    super(ErrorCode.SessionNotFound, `no session ${id} (it ended, expired, or belongs to another key)`);
+  }
+}
+
+export class SessionLimitError extends KataExecError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(ErrorCode.SessionLimit, message, { retryAfterSeconds });
+  }
+}
+
+/** Calls into one session run one at a time; this many already wait. */
+export class SessionBusyError extends KataExecError {
+  constructor(waiting: number) {
+    super(ErrorCode.SessionBusy, `the session already has a call running and ${waiting} waiting; calls into one session run one at a time`, { retryAfterSeconds: 1 });
+  }
+}
+
+/** The session's sandbox died (or was killed): the session has been deleted. */
+export class SessionGoneError extends KataExecError {
+  constructor(id: string, cause?: unknown) {
+    super(ErrorCode.SessionGone, `session ${id} ended: its sandbox is gone; create a new session`, { cause });
+  }
+}
+
+export class FileNotFoundError extends KataExecError {
+  constructor(path: string) {
+    super(ErrorCode.FileNotFound, `no file or directory ${JSON.stringify(path)} in the session's workspace`);
+  }
+}
+
+/** A path the rules refuse, or one whose way goes through a symbolic link (never followed). */
+export class PathNotAllowedError extends KataExecError {
+  constructor(message: string) {
+    super(ErrorCode.PathNotAllowed, message);
+  }
+}
+
+export class NotAFileError extends KataExecError {
+  constructor(message: string) {
+    super(ErrorCode.NotAFile, message);
+  }
+}
+
+export class FileTooLargeError extends KataExecError {
+  constructor(maxBytes: number) {
+    super(ErrorCode.FileTooLarge, `larger than the ${maxBytes} bytes one request may move (KATA_EXEC_SESSION_FILE_MAX_BYTES)`);
+  }
+}
+
+export class DiskFullError extends KataExecError {
+  constructor() {
+    super(ErrorCode.DiskFull, "the session's workspace is full (its limits.diskMb)");
   }
 }
 

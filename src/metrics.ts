@@ -127,6 +127,45 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sessionsActive = new Gauge({
+    name: 'kata_exec_sessions_active',
+    help: 'Sessions alive now (each is a running sandbox).',
+    registers: [this.registry],
+  });
+
+  readonly sessionsCreated = new Counter({
+    name: 'kata_exec_sessions_created_total',
+    help: 'Sessions created.',
+    registers: [this.registry],
+  });
+
+  readonly sessionsExpired = new Counter({
+    name: 'kata_exec_sessions_expired_total',
+    help: 'Sessions the reaper ended on time, by reason: idle (no call for idleTimeoutMs) or lifetime (maxLifetimeMs reached).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sessionsReaped = new Counter({
+    name: 'kata_exec_sessions_reaped_total',
+    help: 'Sessions deleted without being asked, by reason: dead (their sandbox died or was killed), restart (found expired or dead by a service starting).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sessionsAdopted = new Counter({
+    name: 'kata_exec_sessions_adopted_total',
+    help: 'Live sessions of an earlier process of the service, taken over at start.',
+    registers: [this.registry],
+  });
+
+  readonly sessionFileBytes = new Counter({
+    name: 'kata_exec_session_file_bytes_total',
+    help: "Bytes of files moved through sessions' launchers, by direction: in (uploads) or out (downloads, archives).",
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kata_exec_' });
   }

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   let draining = false;
-  const app = await buildApp({ config, logger, service: svc.service, health: svc.backend.health, catalog: svc.catalog, metrics, isDraining: () => draining });
+  const app = await buildApp({ config, logger, service: svc.service, sessions: svc.sessions, health: svc.backend.health, catalog: svc.catalog, metrics, isDraining: () => draining });
 
   closeWithGrace({ delay: config.shutdownGraceMs + 20_000, logger }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error');

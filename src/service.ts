@@ -10,6 +10,7 @@ import { HostCatalog } from './host/catalog.js';
 import { createCtrBackend, type BackendOptions, type CtrBackend } from './host/backend.js';
 import { Executor } from './execution/executor.js';
 import { WarmPool } from './sandbox/pool.js';
+import { SessionService } from './sessions/session-service.js';
 import type { Logger } from './sandbox/types.js';
 
 export interface Service {
@@ -17,8 +18,12 @@ export interface Service {
   executor: Executor;
   service: ExecutionService;
   pool: WarmPool;
+  sessions: SessionService;
   catalog: HostCatalog;
-  /** Stops taking work, waits for running executions (up to graceMs), then deletes everything. */
+  /**
+   * Stops taking work, waits for running executions (up to graceMs), then deletes everything
+   * but the live sessions, which the next process adopts.
+   */
   shutdown(graceMs: number): Promise<'drained' | 'timeout'>;
 }
 
@@ -59,6 +64,19 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   );
   executor.usePool(pool);
   pool.start();
+  const sessions = new SessionService({
+    config,
+    executor,
+    executions: service,
+    runner: backend.sessionRunner,
+    ctr: backend.ctr,
+    metrics,
+    logger,
+    instanceId,
+  });
+  sessions.adopt(backend.reconciled.sessions);
+  if (backend.reconciled.sessionsReaped) metrics.sessionsReaped.inc({ reason: 'restart' }, backend.reconciled.sessionsReaped);
+  sessions.start();
   const catalog = new HostCatalog(config, backend.runtime, async () => backend.images.view((await backend.images.resolve(config.image)).rootfsPath), backend.detect);
 
   return {
@@ -66,9 +84,10 @@ export async function createService(config: Config, logger: Logger, metrics: Met
     executor,
     service,
     pool,
+    sessions,
     catalog,
     shutdown: async (graceMs) => {
-      const drained = service.drain();
+      const drained = Promise.all([service.drain(), sessions.shutdown()]);
       const graceOver = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
       const outcome = await Promise.race([drained.then(() => 'drained' as const), graceOver]);
       await pool.drain();

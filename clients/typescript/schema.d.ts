@@ -26,6 +26,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This key's sessions */
+        get: operations["listSessions"];
+        put?: never;
+        /**
+         * Create a session: one sandbox that stays up for many calls
+         * @description Starts a sandbox (a Kata VM, gVisor or runc, per the server) for this key, with the profile's security and these limits, fixed for its life. Files written under /code (the workspace) persist between calls. It is deleted after `idleTimeoutMs` without a call or at `maxLifetimeMs` after creation, whichever comes first (`expiresAt`), or by DELETE. Each key may have KATA_EXEC_SESSIONS_PER_KEY sessions.
+         */
+        post: operations["createSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One session, with its expiry */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a session and its sandbox
+         * @description Waits for its running call, then deletes the sandbox: nothing of it is left on the host (container, task, snapshot, mounts, work directory, processes).
+         */
+        delete: operations["deleteSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/execute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run code in a session's sandbox
+         * @description As POST /v1/execute (the same fields, statuses, usage and streaming with `Accept: text/event-stream`), in the session's sandbox: `code` and `files` are written into /code over what is there, and what the program writes there stays. The call's processes end with it (start a background process for one that must outlive it). Calls into one session run one at a time. The result has `session` {id, expiresAt}.
+         */
+        post: operations["executeInSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/processes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A session's background processes */
+        get: operations["listProcesses"];
+        put?: never;
+        /**
+         * Start a background process in a session
+         * @description Writes its files into /code and starts the program, which keeps running after this call (a server, a watcher) until stopped, until it ends, or until the session ends. Its output goes to `logFile` in the workspace, or nowhere. Every process it starts stays with it.
+         */
+        post: operations["startProcess"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/processes/{pid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Stop a background process (and every process it started) */
+        delete: operations["stopProcess"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/files/{*}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a file (or a directory, as a tar archive)
+         * @description A file comes back as its bytes, with a content type by its extension. A directory comes back as a tar archive (application/x-tar) of what it holds: files, directories, and links as links (never followed). Up to KATA_EXEC_SESSION_FILE_MAX_BYTES.
+         */
+        get: operations["getSessionFile"];
+        /**
+         * Write a file into a session's workspace
+         * @description The body, as raw bytes (any content type), becomes the file at the path under /code, replacing it; missing directories are made. Same path rules as `files` in execute. A symbolic link anywhere on the way is refused (PATH_NOT_ALLOWED), never followed.
+         */
+        put: operations["putSessionFile"];
+        post?: never;
+        /** Delete a file, a link (never its target) or a directory with all it holds */
+        delete: operations["deleteSessionFile"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a directory of a session's workspace (or download it as a tar)
+         * @description Entries with their type (file, dir, symlink, other), size and modification time; `recursive=true` walks the subdirectories (links are listed, never followed; at most 4096 entries). `format=tar` answers the directory as a tar archive instead.
+         */
+        get: operations["listSessionFiles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runtimes": {
         parameters: {
             query?: never;
@@ -288,7 +433,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -320,7 +465,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -352,7 +497,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -384,7 +529,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -416,7 +561,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -448,7 +593,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -482,7 +627,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -514,7 +659,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -546,7 +691,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -560,7 +705,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED, IMAGE_NOT_FOUND or IMAGE_INCOMPATIBLE; honour Retry-After when present. */
+            /** @description QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN, DAEMON_UNAVAILABLE, KATA_NOT_AVAILABLE, RUNTIME_NOT_INSTALLED or IMAGE_NOT_FOUND; honour Retry-After when present. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -580,7 +725,4892 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        sessions: {
+                            /** @description The session id (also its sandbox's container id). */
+                            id: string;
+                            /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                            profile: "dev" | "standard" | "hardened";
+                            limits: {
+                                memoryMb: number;
+                                cpus: number;
+                                pids: number;
+                                diskMb: number;
+                                openFiles: number;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            /**
+                             * Format: date-time
+                             * @description The start or end of its last call.
+                             */
+                            lastUsedAt: string;
+                            /**
+                             * Format: date-time
+                             * @description When the session will be deleted unless it is used before: the sooner of idleExpiresAt and maxExpiresAt. Each call pushes idleExpiresAt back.
+                             */
+                            expiresAt: string;
+                            /** Format: date-time */
+                            idleExpiresAt: string;
+                            /**
+                             * Format: date-time
+                             * @description The end of its maximum lifetime: no call moves it.
+                             */
+                            maxExpiresAt: string;
+                            idleTimeoutMs: number;
+                            maxLifetimeMs: number;
+                            backend: {
+                                /** @description The sandbox technology: a Kata Containers VM, gVisor (runsc) or a plain runc container. */
+                                kind: "kata" | "gvisor" | "runc";
+                                /** @description The containerd runtime name, e.g. io.containerd.kata-qemu.v2. */
+                                ociRuntime: string;
+                                hypervisor: ("qemu" | "cloud-hypervisor" | "firecracker") | null;
+                                isolation: "vm" | "gvisor" | "container";
+                                /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                                profile: "dev" | "standard" | "hardened";
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                    profile?: "dev" | "standard" | "hardened";
+                    /** @description The session's sandbox limits, fixed at creation. Omitted ones take the profile's or the server's default; each is capped by the server maximum. */
+                    limits?: {
+                        /** @description Memory of the whole session (MiB): every call and background process share it. */
+                        memoryMb?: number;
+                        /** @description CPU quota of the session, in cores. */
+                        cpus?: number;
+                        /** @description Processes and threads at once, background ones included. */
+                        pids?: number;
+                        /** @description Size of the workspace (/code, where files persist between calls) and of /tmp, each, in MiB. */
+                        diskMb?: number;
+                        /** @description RLIMIT_NOFILE inside the session. */
+                        openFiles?: number;
+                    };
+                    /** @description The session is deleted after this long without a call (files, executions and process calls count). Default and maximum: GET /v1/runtimes. */
+                    idleTimeoutMs?: number;
+                    /** @description The session is deleted this long after its creation, whatever it does. */
+                    maxLifetimeMs?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The session, ready. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The session id (also its sandbox's container id). */
+                        id: string;
+                        /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                        profile: "dev" | "standard" | "hardened";
+                        limits: {
+                            memoryMb: number;
+                            cpus: number;
+                            pids: number;
+                            diskMb: number;
+                            openFiles: number;
+                        };
+                        /** Format: date-time */
+                        createdAt: string;
+                        /**
+                         * Format: date-time
+                         * @description The start or end of its last call.
+                         */
+                        lastUsedAt: string;
+                        /**
+                         * Format: date-time
+                         * @description When the session will be deleted unless it is used before: the sooner of idleExpiresAt and maxExpiresAt. Each call pushes idleExpiresAt back.
+                         */
+                        expiresAt: string;
+                        /** Format: date-time */
+                        idleExpiresAt: string;
+                        /**
+                         * Format: date-time
+                         * @description The end of its maximum lifetime: no call moves it.
+                         */
+                        maxExpiresAt: string;
+                        idleTimeoutMs: number;
+                        maxLifetimeMs: number;
+                        backend: {
+                            /** @description The sandbox technology: a Kata Containers VM, gVisor (runsc) or a plain runc container. */
+                            kind: "kata" | "gvisor" | "runc";
+                            /** @description The containerd runtime name, e.g. io.containerd.kata-qemu.v2. */
+                            ociRuntime: string;
+                            hypervisor: ("qemu" | "cloud-hypervisor" | "firecracker") | null;
+                            isolation: "vm" | "gvisor" | "container";
+                            /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                            profile: "dev" | "standard" | "hardened";
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description PROFILE_NOT_SUPPORTED. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The session id (also its sandbox's container id). */
+                        id: string;
+                        /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                        profile: "dev" | "standard" | "hardened";
+                        limits: {
+                            memoryMb: number;
+                            cpus: number;
+                            pids: number;
+                            diskMb: number;
+                            openFiles: number;
+                        };
+                        /** Format: date-time */
+                        createdAt: string;
+                        /**
+                         * Format: date-time
+                         * @description The start or end of its last call.
+                         */
+                        lastUsedAt: string;
+                        /**
+                         * Format: date-time
+                         * @description When the session will be deleted unless it is used before: the sooner of idleExpiresAt and maxExpiresAt. Each call pushes idleExpiresAt back.
+                         */
+                        expiresAt: string;
+                        /** Format: date-time */
+                        idleExpiresAt: string;
+                        /**
+                         * Format: date-time
+                         * @description The end of its maximum lifetime: no call moves it.
+                         */
+                        maxExpiresAt: string;
+                        idleTimeoutMs: number;
+                        maxLifetimeMs: number;
+                        backend: {
+                            /** @description The sandbox technology: a Kata Containers VM, gVisor (runsc) or a plain runc container. */
+                            kind: "kata" | "gvisor" | "runc";
+                            /** @description The containerd runtime name, e.g. io.containerd.kata-qemu.v2. */
+                            ociRuntime: string;
+                            hypervisor: ("qemu" | "cloud-hypervisor" | "firecracker") | null;
+                            isolation: "vm" | "gvisor" | "container";
+                            /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                            profile: "dev" | "standard" | "hardened";
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deleted: string;
+                        session?: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    executeInSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description As POST /v1/execute, in the session's sandbox: `code` and `files` are written under /code, the workspace, over what is there; files the program writes there stay for the next calls. The call's processes end with it. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Language of the program: python, javascript or bash (aliases: py, python3, js, node, sh). GET /v1/runtimes lists them with their versions.
+                     * @example python
+                     */
+                    language: string;
+                    /**
+                     * @description The program, written to /code/main.<ext> (read-only). Required unless `files` is given; with `files` it is one more file, the entry point unless `entrypoint` says otherwise.
+                     * @example print(6*7)
+                     */
+                    code?: string;
+                    /** @description Several files, written under /code (read-only). */
+                    files?: {
+                        /**
+                         * @description Relative path under /code: letters, digits, ".", "_", "-" and "/"; no absolute path, no "..", at most 8 levels.
+                         * @example main.py
+                         * @example lib/util.py
+                         */
+                        path: string;
+                        /** @description The file content, in `encoding`. */
+                        content: string;
+                        /** @description utf8 (default) or base64. */
+                        encoding?: "utf8" | "base64";
+                    }[];
+                    /** @description With `files`: the path of the file to run. Default: `code` when given, else the first file. */
+                    entrypoint?: string;
+                    /** @description Fed to the program on standard input (then end of file). */
+                    stdin?: string;
+                    /** @description Command-line arguments passed to the program. */
+                    args?: string[];
+                    /** @description Environment variables for the program. PATH, HOME, TMPDIR and LANG are the sandbox's own; the service's variables never reach it. */
+                    env?: {
+                        [key: string]: string;
+                    };
+                    /** @description Wall-clock timeout in milliseconds, sandbox start included. */
+                    timeoutMs?: number;
+                    /** @description Free key/value pairs echoed back in the result and written to the audit log (`audit.metadata`). Keys: 1 to 63 letters, digits, ".", "_" or "-"; values: up to 256 characters. */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                    /** @description A call's own limit; the others are the session's, fixed at its creation. */
+                    limits?: {
+                        /** @description Cap on each of stdout and stderr of this call, in bytes. */
+                        outputBytes?: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The program ran (whatever its exit code). */
+            200: {
+                headers: {
+                    /** @description When the session will be deleted unless used before. */
+                    "x-session-expires-at"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Execution id: the request id in logs and the audit log; also the container id when the execution ran cold. */
+                        id: string;
+                        /** @description The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with. */
+                        sandboxId: string;
+                        /** @description `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
+                        status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error";
+                        /** @description The exit code; 128+N when ended by signal N; null when it never exited by itself. */
+                        exitCode: number | null;
+                        /** @description The signal that ended the program, e.g. SIGKILL. */
+                        signal: string | null;
+                        /** @description Standard output, as UTF-8; invalid bytes are replaced by U+FFFD. */
+                        stdout: string;
+                        stderr: string;
+                        /** @description True when either stream exceeded limits.outputBytes; the head and the tail were kept. */
+                        truncated: boolean;
+                        /** @description Bytes left out of the middle of each stream. */
+                        droppedBytes: {
+                            stdout: number;
+                            stderr: number;
+                        };
+                        /** @description The last stdout line of the form __OUT__:<json>, parsed. Absent when there is none or it is not valid JSON. */
+                        value?: unknown;
+                        /** @description Wall-clock time of the whole execution, queue included. */
+                        durationMs: number;
+                        /** @description Where the time went. The answer leaves when the program ends: deleting the sandbox happens afterwards, in the background (the teardown phase of kata_exec_phase_duration_seconds). */
+                        timing: {
+                            /** @description Waiting for a free slot. */
+                            queuedMs: number;
+                            /** @description From the slot to the program starting inside the sandbox. */
+                            setupMs: number;
+                            /** @description The program itself, to its exit. */
+                            runMs: number;
+                        };
+                        /** @description What the program used, from wait4's rusage in the sandbox (its waited-for children included). Null when its end was not seen: a timeout, the output cap, or a sandbox that died. */
+                        usage: {
+                            /** @description CPU time in user mode, milliseconds. */
+                            cpuUserMs: number;
+                            /** @description CPU time in the kernel, milliseconds. */
+                            cpuSysMs: number;
+                            /** @description Peak resident set size, KiB. */
+                            maxRssKb: number;
+                        } | null;
+                        language: string;
+                        backend: {
+                            /** @description The sandbox technology: a Kata Containers VM, gVisor (runsc) or a plain runc container. */
+                            kind: "kata" | "gvisor" | "runc";
+                            /** @description The containerd runtime name, e.g. io.containerd.kata-qemu.v2. */
+                            ociRuntime: string;
+                            hypervisor: ("qemu" | "cloud-hypervisor" | "firecracker") | null;
+                            isolation: "vm" | "gvisor" | "container";
+                            /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
+                            profile: "dev" | "standard" | "hardened";
+                        };
+                        limits: {
+                            timeoutMs: number;
+                            memoryMb: number;
+                            cpus: number;
+                            pids: number;
+                            diskMb: number;
+                            outputBytes: number;
+                            openFiles: number;
+                        };
+                        /** @description Which limits the chosen runtime really enforced for this execution. */
+                        limitsEnforced: {
+                            timeout: boolean;
+                            memory: boolean;
+                            cpu: boolean;
+                            pids: boolean;
+                            disk: boolean;
+                            output: boolean;
+                            openFiles: boolean;
+                            /** @description True when the sandbox had no network. */
+                            network: boolean;
+                            readOnlyRootfs: boolean;
+                            /** @description True when the profile's syscall filter was applied (runc: by the host kernel; gVisor: inside its Sentry). False on Kata, whose guest applies it only when its configuration sets disable_guest_seccomp = false. */
+                            seccomp: boolean;
+                        };
+                        metadata?: {
+                            [key: string]: string;
+                        };
+                        session: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                    "text/event-stream": string;
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    listProcesses: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        processes: {
+                            /** @description Its id in the session (for DELETE). */
+                            id: number;
+                            /** @description Its keeper's pid inside the sandbox. */
+                            pid: number;
+                            running: boolean;
+                            /** @description Once it ended: its exit code (128+N for signal N). */
+                            exitCode: number | null;
+                        }[];
+                        session: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    startProcess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description A program that keeps running in the session after this call, until stopped or the session ends. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Language of the program: python, javascript or bash (aliases: py, python3, js, node, sh). GET /v1/runtimes lists them with their versions.
+                     * @example python
+                     */
+                    language: string;
+                    /**
+                     * @description The program, written to /code/main.<ext> (read-only). Required unless `files` is given; with `files` it is one more file, the entry point unless `entrypoint` says otherwise.
+                     * @example print(6*7)
+                     */
+                    code?: string;
+                    /** @description Several files, written under /code (read-only). */
+                    files?: {
+                        /**
+                         * @description Relative path under /code: letters, digits, ".", "_", "-" and "/"; no absolute path, no "..", at most 8 levels.
+                         * @example main.py
+                         * @example lib/util.py
+                         */
+                        path: string;
+                        /** @description The file content, in `encoding`. */
+                        content: string;
+                        /** @description utf8 (default) or base64. */
+                        encoding?: "utf8" | "base64";
+                    }[];
+                    /** @description With `files`: the path of the file to run. Default: `code` when given, else the first file. */
+                    entrypoint?: string;
+                    /** @description Command-line arguments passed to the program. */
+                    args?: string[];
+                    /** @description Environment variables for the program. PATH, HOME, TMPDIR and LANG are the sandbox's own; the service's variables never reach it. */
+                    env?: {
+                        [key: string]: string;
+                    };
+                    /** @description A workspace file that receives its stdout and stderr (appended). Default: discarded. */
+                    logFile?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Its id in the session (for DELETE). */
+                        id: number;
+                        /** @description Its keeper's pid inside the sandbox. */
+                        pid: number;
+                        running: boolean;
+                        /** @description Once it ended: its exit code (128+N for signal N). */
+                        exitCode: number | null;
+                        session: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    stopProcess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+                /** @description The process id from startProcess. */
+                pid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deleted: string;
+                        session?: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND: no such session for this key (another key's session is not found either). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_BUSY: too many calls wait for this session (calls into one session run one at a time). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    getSessionFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+                /** @description The path under the workspace (/code), e.g. `out/chart.png`. */
+                "*": string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes, or a tar archive of the directory. */
+            200: {
+                headers: {
+                    /** @description When the session will be deleted unless used before. */
+                    "x-session-expires-at"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                    "application/x-tar": string;
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND, or FILE_NOT_FOUND: no such file in the session's workspace. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description NOT_A_FILE (e.g. an upload onto a directory) or SESSION_BUSY. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description FILE_TOO_LARGE: over KATA_EXEC_SESSION_FILE_MAX_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description DISK_FULL: the session's workspace is full. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    putSessionFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+                /** @description The path under the workspace (/code), e.g. `out/chart.png`. */
+                "*": string;
+            };
+            cookie?: never;
+        };
+        /** @description The file content, as raw bytes. */
+        requestBody: {
+            content: {
+                "application/octet-stream": unknown;
+                "*/*": unknown;
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description When the session will be deleted unless used before. */
+                    "x-session-expires-at"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        path: string;
+                        size: number;
+                        session: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND, or FILE_NOT_FOUND: no such file in the session's workspace. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description NOT_A_FILE (e.g. an upload onto a directory) or SESSION_BUSY. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description FILE_TOO_LARGE: over KATA_EXEC_SESSION_FILE_MAX_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description DISK_FULL: the session's workspace is full. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    deleteSessionFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+                /** @description The path under the workspace (/code), e.g. `out/chart.png`. */
+                "*": string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description When the session will be deleted unless used before. */
+                    "x-session-expires-at"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deleted: string;
+                        session?: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND, or FILE_NOT_FOUND: no such file in the session's workspace. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description NOT_A_FILE (e.g. an upload onto a directory) or SESSION_BUSY. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description FILE_TOO_LARGE: over KATA_EXEC_SESSION_FILE_MAX_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description DISK_FULL: the session's workspace is full. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    listSessionFiles: {
+        parameters: {
+            query?: {
+                /** @description The directory, relative to the workspace; default: the workspace itself. */
+                path?: string;
+                recursive?: "true" | "false";
+                format?: "json" | "tar";
+            };
+            header?: never;
+            path: {
+                /** @description The session id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The listing (JSON), or with format=tar the archive. */
+            200: {
+                headers: {
+                    /** @description When the session will be deleted unless used before. */
+                    "x-session-expires-at"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The directory listed ("" is the workspace). */
+                        path: string;
+                        entries: {
+                            /** @description Relative to the workspace (/code). */
+                            path: string;
+                            /** @description `symlink`: a link the program made; listed, never followed. */
+                            type: "file" | "dir" | "symlink" | "other";
+                            /** @description Bytes (a link: the length of its target). */
+                            size: number;
+                            /** Format: date-time */
+                            modifiedAt: string;
+                        }[];
+                        /** @description True past 4096 entries. */
+                        truncated: boolean;
+                        session: {
+                            id: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                    "application/x-tar": string;
+                };
+            };
+            /** @description VALIDATION_FAILED, LIMIT_EXCEEDED or PATH_NOT_ALLOWED. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description HOST_NOT_ALLOWED. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_NOT_FOUND, or FILE_NOT_FOUND: no such file in the session's workspace. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description NOT_A_FILE (e.g. an upload onto a directory) or SESSION_BUSY. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description FILE_TOO_LARGE: over KATA_EXEC_SESSION_FILE_MAX_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SESSION_LIMIT, RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description VM_EXECUTION_FAILED: the session's sandbox did not answer. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description DISK_FULL: the session's workspace is full. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -696,7 +5726,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -730,7 +5760,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -762,7 +5792,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */

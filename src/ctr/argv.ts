@@ -61,12 +61,14 @@ function labelArgs(labels: Record<string, string>): string[] {
 export function runWithConfigArgv(
   t: CtrTarget,
   rt: RuntimeTarget,
-  opts: { id: string; specPath: string; labels: Record<string, string>; detach?: boolean },
+  opts: { id: string; specPath: string; labels: Record<string, string>; detach?: boolean; nullIo?: boolean },
 ): string[] {
   // --rm: ctr deletes the task and the container when the program ends. --detach (the warm
   // pool): ctr returns once the task started; the service deletes it later.
   const mode = opts.detach ? '--detach' : '--rm';
-  return [...globalArgs(t), 'run', mode, ...runtimeArgs(rt), ...labelArgs(opts.labels), '--config', opts.specPath, opts.id];
+  // --null-io (a session's sandbox): its init speaks on a socket, never on its stdio.
+  const io = opts.nullIo ? ['--null-io'] : [];
+  return [...globalArgs(t), 'run', mode, ...io, ...runtimeArgs(rt), ...labelArgs(opts.labels), '--config', opts.specPath, opts.id];
 }
 
 /** `ctr tasks exec`: one more process in a running sandbox (the warm pool's path). */
@@ -174,4 +176,9 @@ export function createSeccompProbeArgv(t: CtrTarget, image: string, id: string, 
 
 export function containerInfoArgv(t: CtrTarget, id: string): string[] {
   return [...globalArgs(t), 'containers', 'info', id];
+}
+
+/** Sets labels on a container (a session's last use: containerd keeps what a restart reads). */
+export function containerLabelArgv(t: CtrTarget, id: string, labels: Record<string, string>): string[] {
+  return [...globalArgs(t), 'containers', 'label', id, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
 }

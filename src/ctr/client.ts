@@ -4,6 +4,8 @@
  */
 import {
   containerInfoArgv,
+  containerLabelArgv,
+  listTasksArgv,
   createSeccompProbeArgv,
   deleteContainerArgv,
   deleteTaskArgv,
@@ -17,7 +19,7 @@ import {
 } from './argv.js';
 import { runCommand, type CommandResult } from './exec.js';
 import { inMountNamespaceArgv } from './host.js';
-import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, type CtrFailure, type ImageRow } from './parse.js';
+import { classifyCtrError, lastCtrLine, parseIdList, parseImageList, parseTaskList, type CtrFailure, type ImageRow, type TaskRow } from './parse.js';
 import { CtrError } from '../errors.js';
 
 /** A CtrError whose message carries ctr's own error line. */
@@ -125,6 +127,20 @@ export class CtrClient {
     }
     if (!deleted) await this.run(deleteTaskArgv(this.target, id, true), policy.commandTimeoutMs).catch(tolerate);
     await this.run(deleteContainerArgv(this.target, id), policy.commandTimeoutMs).catch(tolerate);
+  }
+
+  /** A container's labels (`ctr containers info`). */
+  async containerLabels(id: string): Promise<Record<string, string>> {
+    const info = JSON.parse((await this.run(containerInfoArgv(this.target, id))).stdout) as { Labels?: Record<string, string> | null };
+    return info.Labels ?? {};
+  }
+
+  async setLabels(id: string, labels: Record<string, string>): Promise<void> {
+    await this.run(containerLabelArgv(this.target, id, labels));
+  }
+
+  async listTasks(): Promise<TaskRow[]> {
+    return parseTaskList((await this.run(listTasksArgv(this.target))).stdout);
   }
 
   /** containerd's default seccomp profile, as `ctr run --seccomp` would apply it. */

@@ -139,10 +139,15 @@ export class Executor {
     return limits;
   }
 
-  async run(p: Prepared, opts: RunOptions & { queuedMs: number; startedAt: number }): Promise<ExecuteResult> {
-    if (!this.d.runner) throw new RunnerNotConfiguredError();
+  /** `via`: where the spec runs instead of a fresh sandbox (a session's, sessions/). */
+  async run(
+    p: Prepared,
+    opts: RunOptions & { queuedMs: number; startedAt: number },
+    via?: (spec: SandboxSpec, opts: RunOptions) => Promise<SandboxResult>,
+  ): Promise<ExecuteResult> {
+    if (!this.d.runner && !via) throw new RunnerNotConfiguredError();
     const runOpts: RunOptions = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) };
-    const r = await (this.pool?.tryRun(p.spec, runOpts) ?? this.d.runner.run(p.spec, runOpts));
+    const r = await (via ? via(p.spec, runOpts) : (this.pool?.tryRun(p.spec, runOpts) ?? this.d.runner!.run(p.spec, runOpts)));
     return this.toResult(p, r, opts.queuedMs, opts.startedAt);
   }
 

@@ -13,6 +13,7 @@ import { ContainerdEvents, KernelOomWatch } from '../ctr/events.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { DaemonUnavailableError } from '../errors.js';
 import { CtrSandboxRunner, type SeccompProvider } from '../sandbox/ctr-runner.js';
+import { CtrSessionRunner } from '../sandbox/session-runner.js';
 import { detectHostRuntimes, type HostDetector } from './detect.js';
 import { LABEL_MANAGED } from '../execution/executor.js';
 import { CtrHealthChecker } from './health.js';
@@ -29,6 +30,8 @@ import type { Logger } from '../sandbox/types.js';
 export interface CtrBackend {
   runtime: RuntimeTarget;
   runner: CtrSandboxRunner;
+  /** Sessions' sandboxes: made by the same runner's preparation, kept across calls. */
+  sessionRunner: CtrSessionRunner;
   health: CtrHealthChecker;
   ctr: CtrClient;
   images: RootfsImageResolver;
@@ -128,7 +131,9 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
   events.start();
   const kernelOom = new KernelOomWatch(config.namespace, (id) => events.noteOom(id), (err) => logger.warn({ err }, 'kernel OOM reports'));
   kernelOom.start();
-  const runner = new CtrSandboxRunner({ ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events, mountNs });
+  const runnerDeps = { ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events, mountNs };
+  const runner = new CtrSandboxRunner(runnerDeps);
+  const sessionRunner = new CtrSessionRunner(runnerDeps, runner);
   // Sandboxes that could not be deleted while containerd was away are deleted when it is back.
   const sweeper = setInterval(() => {
     if (runner.orphanCount > 0) void runner.sweepOrphans();
@@ -140,6 +145,7 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
   return {
     runtime,
     runner,
+    sessionRunner,
     health,
     ctr,
     images,
@@ -151,8 +157,10 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
       events.stop();
       kernelOom.stop();
       await runner.drainTeardowns();
-      await reconcile(ctr, workDir, logger, driverFor(runtime.kind), mountNs).catch(() => undefined);
-      await images.releaseAll();
+      const left = await reconcile(ctr, workDir, logger, driverFor(runtime.kind), mountNs).catch(() => null);
+      // Live sessions keep running on the shared rootfs (runc's exec starts in its directory):
+      // it stays mounted for the next process, which finds it so.
+      if (!left || left.sessions.length === 0) await images.releaseAll();
       await lock.release();
     },
   };

@@ -33,6 +33,15 @@ export const STATUS_BY_CODE: Record<AnyErrorCode, number> = {
   QUEUE_FULL: 503,
   MEMORY_BUDGET_FULL: 503,
   SHUTTING_DOWN: 503,
+  SESSION_NOT_FOUND: 404,
+  SESSION_LIMIT: 429,
+  SESSION_BUSY: 409,
+  SESSION_GONE: 410,
+  FILE_NOT_FOUND: 404,
+  PATH_NOT_ALLOWED: 400,
+  NOT_A_FILE: 409,
+  FILE_TOO_LARGE: 413,
+  DISK_FULL: 507,
 };
 
 /** What each code means, for the README and the OpenAPI document. */
@@ -63,6 +72,15 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   MEMORY_BUDGET_FULL: 'The executions in flight and the answers not yet taken by their clients already hold KATA_EXEC_MEMORY_BUDGET_MB at their worst case. Retry after Retry-After, or ask for a smaller limits.outputBytes.',
   QUEUE_FULL: 'Every slot is busy and the queue is full. Retry after Retry-After.',
   SHUTTING_DOWN: 'The service is draining. Retry after Retry-After, on another instance if you have one.',
+  SESSION_NOT_FOUND: 'No session of this id for this key: it was deleted, it expired, or it belongs to another key.',
+  SESSION_LIMIT: 'This key already has KATA_EXEC_SESSIONS_PER_KEY sessions, or the service KATA_EXEC_SESSIONS_MAX (0: sessions are off). Delete one, or retry after Retry-After (when the soonest of them expires).',
+  SESSION_BUSY: 'Calls into one session run one at a time; too many already wait for this one. Retry after Retry-After.',
+  SESSION_GONE: "The session's sandbox died or was killed (e.g. its launcher did not end a call in time); the session was deleted. Create a new one.",
+  FILE_NOT_FOUND: "No such file or directory in the session's workspace.",
+  PATH_NOT_ALLOWED: 'The path breaks the path rules (relative, letters, digits, ".", "_", "-", "/"; no "..") or its way goes through a symbolic link, which is never followed.',
+  NOT_A_FILE: 'The path is not a regular file where one is needed (e.g. an upload onto a directory, a download of a device), or not a directory where one is needed.',
+  FILE_TOO_LARGE: 'The file or archive is larger than KATA_EXEC_SESSION_FILE_MAX_BYTES.',
+  DISK_FULL: "The session's workspace (/code, limits.diskMb) is full.",
 };
 
 export function statusOfCode(code: string): number {

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { isKataExecError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecuteRequest, ExecuteResult } from '../schemas/execute.js';
-import type { Executor } from '../execution/executor.js';
+import type { Executor, Prepared } from '../execution/executor.js';
+import type { RunOptions } from '../sandbox/types.js';
 import type { Logger } from '../sandbox/types.js';
 import { worstCaseExecutionBytes } from '../config.js';
 import { boundAnswer } from './answer-size.js';
@@ -50,7 +51,7 @@ export class ExecutionService {
   readonly memory: MemoryBudget;
 
   constructor(
-    private readonly executor: Executor,
+    readonly executor: Executor,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     opts: { concurrency: number; queueDepth: number; keyConcurrency?: number; memoryBudgetBytes?: number },
@@ -68,6 +69,21 @@ export class ExecutionService {
   }
 
   async execute(req: ExecuteRequest, ctx: ExecuteContext): Promise<ExecuteResult> {
+    return this.executeWith(req, ctx, () => this.executor.prepare(req), (p, o) => this.executor.run(p, o));
+  }
+
+  /**
+   * The one way an execution runs, whatever runs it: a fresh sandbox (execute), or a
+   * session's (sessions/): the key's quota, the memory budget, a slot of the queue, the
+   * bounds of the answer, the metrics and one audit line. `audit`: more to write in it.
+   */
+  async executeWith<R extends ExecuteResult>(
+    req: ExecuteRequest,
+    ctx: ExecuteContext,
+    prepare: () => Prepared,
+    run: (p: Prepared, o: RunOptions & { queuedMs: number; startedAt: number }) => Promise<R>,
+    extraAudit: Record<string, unknown> = {},
+  ): Promise<R> {
     const startedAt = Date.now();
     const runtime = this.executor.runtime.kind;
     const audit = {
@@ -78,10 +94,11 @@ export class ExecutionService {
       profile: req.profile ?? 'standard',
       key: ctx.key ?? null,
       ...(req.metadata ? { metadata: req.metadata } : {}),
+      ...extraAudit,
     };
     const releases: (() => void)[] = [];
     try {
-      const prepared = this.executor.prepare(req);
+      const prepared = prepare();
       releases.push(this.quota.acquire(ctx.key ?? 'anonymous'));
       const worstCase = worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false);
       this.memory.check(worstCase);
@@ -91,7 +108,7 @@ export class ExecutionService {
         releases.push(this.memory.reserve(worstCase));
         const queuedMs = Date.now() - startedAt;
         ctx.onStart?.(prepared.spec.id);
-        return this.executor.run(prepared, {
+        return run(prepared, {
           queuedMs,
           startedAt,
           ...(ctx.signal ? { signal: ctx.signal } : {}),

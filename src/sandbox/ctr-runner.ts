@@ -300,8 +300,8 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     await this.afterAnswer({ id: warm.id, dir, overlayMounted: state?.overlayMounted ?? !warm.template.security.readOnlyRootfs, session: state?.session, forceDelete: true }, log);
   }
 
-  /** The root filesystem: the shared read-only rootfs, or an overlay over it when writable. */
-  private async prepare(spec: SandboxSpec, dir: ExecutionDir, mounted: () => void): Promise<string> {
+  /** The root filesystem: the shared read-only rootfs, or an overlay over it when writable (session-runner.ts too). */
+  async prepare(spec: SandboxSpec, dir: ExecutionDir, mounted: () => void): Promise<string> {
     const image = await this.d.images.resolve(spec.image);
     if (spec.security.readOnlyRootfs) return image.rootfsPath;
     // The writable layer is a tmpfs as large as the disk limit: writes to / are capped like
@@ -330,7 +330,8 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     return runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: dir.specPath, labels: spec.labels, detach: false });
   }
 
-  private async teardown(id: string, dir: ExecutionDir, overlayMounted: boolean, forceDelete: boolean, log: Logger): Promise<void> {
+  /** Deletes a sandbox and what it had on the host (session-runner.ts too). */
+  async teardown(id: string, dir: ExecutionDir, overlayMounted: boolean, forceDelete: boolean, log: Logger): Promise<void> {
     if (forceDelete) {
       // One bounded policy (CtrClient.removeContainer's TEARDOWN_POLICY); what it could not
       // delete is swept later, whether containerd was away or the delete kept failing.

@@ -64,6 +64,8 @@ export class FrameDecoder {
   constructor(
     private readonly onFrame: (f: Frame) => void,
     private readonly maxFrame = 1 << 20,
+    /** The frame types the launcher may send: one-shot's, or a session's (session-protocol.ts). */
+    private readonly types = 'RSOEX',
   ) {}
 
   write(chunk: Buffer): void {
@@ -72,7 +74,7 @@ export class FrameDecoder {
     while (this.buf.length >= 5) {
       const type = String.fromCharCode(this.buf[0]!);
       const len = this.buf.readUInt32BE(1);
-      if (!'RSOEX'.includes(type) || len > this.maxFrame) {
+      if (!this.types.includes(type) || len > this.maxFrame) {
         this.broken = `not a launcher frame (type ${this.buf[0]}, length ${len})`;
         this.buf = Buffer.alloc(0);
         return;

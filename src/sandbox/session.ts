@@ -31,19 +31,24 @@ export class LauncherSession {
   /** Frames that came before anyone listened, beyond the ready frame: a launcher that is not ours. */
   unexpected: string | null = null;
 
-  constructor(ctrPath: string, argv: string[]) {
-    this.proc = spawnStreaming(ctrPath, argv, { stdin: 'pipe' });
+  /**
+   * `o`: a session sandbox's attach process (session-runner.ts) speaks the session protocol:
+   * its own hello, more frame types, and its client ends with the service.
+   */
+  constructor(ctrPath: string, argv: string[], o: { hello?: string; types?: string; maxFrame?: number; tiedToParent?: boolean } = {}) {
+    const hello = o.hello ?? LAUNCHER_HELLO;
+    this.proc = spawnStreaming(ctrPath, argv, { stdin: 'pipe', ...(o.tiedToParent ? { tiedToParent: true } : {}) });
     let onReady: (v: boolean) => void = () => undefined;
     this.ready = new Promise((r) => (onReady = r));
     this.decoder = new FrameDecoder((f) => {
       if (f.type === 'R') {
-        if (f.payload.toString('latin1') !== LAUNCHER_HELLO) this.unexpected = `launcher says ${JSON.stringify(f.payload.toString('latin1'))}`;
+        if (f.payload.toString('latin1') !== hello) this.unexpected = `launcher says ${JSON.stringify(f.payload.toString('latin1'))}`;
         onReady(this.unexpected === null);
         return;
       }
       if (this.handler) this.handler(f);
       else this.unexpected ??= `frame ${f.type} before any request`;
-    });
+    }, o.maxFrame, o.types);
     this.proc.stdout.on('data', (c: Buffer) => {
       const before = this.decoder.broken;
       this.decoder.write(c);
@@ -82,6 +87,11 @@ export class LauncherSession {
   /** The end frame is here: the launcher may end, and nothing more goes to it. */
   acknowledge(): void {
     this.proc.stdin?.end(encodeAck());
+  }
+
+  /** Ends the client's stdin: a session's attach process then ends by itself. */
+  endInput(): void {
+    this.proc.stdin?.end();
   }
 
   /** Why the stream cannot be believed any more, or null. */

@@ -54,7 +54,7 @@ export async function watchSandbox(
   d: WatchDeps,
   session: LauncherSession,
   spec: SandboxSpec,
-  run: { nonce: string; sandboxId: string; into: 'cold' | 'warm' },
+  run: { nonce: string; sandboxId: string; into: 'cold' | 'warm'; kill?: () => Promise<void> },
   opts: RunOptions,
   log: Logger,
   t0: number,
@@ -67,7 +67,8 @@ export async function watchSandbox(
   const stdout = new CappedCapture(spec.resources.outputBytes);
   const stderr = new CappedCapture(spec.resources.outputBytes);
 
-  const killer = new SandboxKiller(() => d.ctr.killTask(run.sandboxId), () => session.endClient(), log);
+  // A session's call is killed through its launcher, which outlives it (session-runner.ts).
+  const killer = new SandboxKiller(run.kill ?? (() => d.ctr.killTask(run.sandboxId)), () => session.endClient(), log);
   const outputCap = new OutputCapWatch(spec.resources.outputBytes, [stdout, stderr], () => killer.kill('output far past its cap'));
   let onEnd: () => void = () => undefined;
   const ended = new Promise<void>((r) => (onEnd = r));

@@ -16,6 +16,7 @@ import { Metrics } from '../../src/metrics.js';
 import type { ExecutionService } from '../../src/queue/execution-service.js';
 import type { CtrBackend } from '../../src/host/backend.js';
 import type { WarmPool } from '../../src/sandbox/pool.js';
+import type { SessionService } from '../../src/sessions/session-service.js';
 import { createService } from '../../src/service.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { pino } from 'pino';
@@ -29,6 +30,7 @@ export interface RealService {
   backend: CtrBackend;
   service: ExecutionService;
   pool: WarmPool;
+  sessions: SessionService;
   metrics: Metrics;
   runDir: string;
   close(): Promise<void>;
@@ -63,7 +65,8 @@ export function devRuntimes(): string[] {
  */
 export async function startRealService(runtime: string, env: Record<string, string> = {}, extraPath: string[] = []): Promise<RealService> {
   const c = inject('containerd');
-  const runDir = path.join(c.root, `svc-${runtime}-${randomBytes(3).toString('hex')}`);
+  // A given KATA_EXEC_RUN_DIR: a restarted service in the place of an earlier one (sessions).
+  const runDir = env.KATA_EXEC_RUN_DIR ?? path.join(c.root, `svc-${runtime}-${randomBytes(3).toString('hex')}`);
   const config = loadConfig({
     KATA_EXEC_CONTAINERD_ADDRESS: c.address,
     KATA_EXEC_NAMESPACE: c.namespace,
@@ -83,8 +86,8 @@ export async function startRealService(runtime: string, env: Record<string, stri
   const searchPath = [...extraPath, ...(c.kataKit ? [path.join(c.kataKit, 'bin')] : []), process.env.PATH ?? ''].join(':');
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const metrics = new Metrics();
-  const { backend, service, pool, catalog, shutdown } = await createService(config, logger, metrics, 'test', { searchPath });
-  const app = await buildApp({ config, logger, service, health: backend.health, catalog, metrics });
+  const { backend, service, pool, sessions, catalog, shutdown } = await createService(config, logger, metrics, 'test', { searchPath });
+  const app = await buildApp({ config, logger, service, sessions, health: backend.health, catalog, metrics });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no port');
@@ -95,6 +98,7 @@ export async function startRealService(runtime: string, env: Record<string, stri
     backend,
     service,
     pool,
+    sessions,
     metrics,
     runDir,
     close: async () => {

@@ -44,7 +44,22 @@ describe('OpenAPI document', () => {
   it('is OpenAPI 3.1.0 and documents every public route, and nothing else', () => {
     expect(served.openapi).toBe('3.1.0');
     expect(served.info).toMatchObject({ title: 'kata-exec', version: expect.any(String) });
-    expect(Object.keys(served.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/execute', '/v1/runtimes']);
+    expect(Object.keys(served.paths).sort()).toEqual([
+      '/healthz',
+      '/metrics',
+      '/readyz',
+      '/v1/execute',
+      '/v1/runtimes',
+      '/v1/sessions',
+      '/v1/sessions/{id}',
+      '/v1/sessions/{id}/execute',
+      '/v1/sessions/{id}/files',
+      '/v1/sessions/{id}/files/{*}',
+      '/v1/sessions/{id}/processes',
+      '/v1/sessions/{id}/processes/{pid}',
+    ]);
+    expect(Object.keys(served.paths['/v1/sessions/{id}/files/{*}']!).sort()).toEqual(['delete', 'get', 'put']);
+    expect(Object.keys(served.paths['/v1/sessions/{id}/files/{*}']!.put!.requestBody!.content)).toEqual(['application/octet-stream', '*/*']);
     expect(Object.keys(served.paths['/v1/execute']!)).toEqual(['post']);
     for (const p of ['/healthz', '/readyz', '/metrics']) expect(Object.keys(served.paths[p]!)).toEqual(['get']);
     expect(Object.keys(served.paths['/readyz']!.get!.responses).sort()).toEqual(['200', '503']);

@@ -578,13 +578,18 @@ static pid_t kxs_ppid(pid_t pid) {
   return (pid_t)ppid;
 }
 
-/* A background keeper (a subreaper) or one of its descendants: these outlive calls. */
+/*
+ * A background keeper (a subreaper) or one of its descendants: these outlive calls. 1: spared;
+ * 0: the call's; -1: its ancestry could not be read (it may be ending): asked again next round.
+ */
 static int kxs_protected(pid_t pid) {
   if (pid == 1 || pid == getpid() || pid == kxs_attach_pid || pid == kxs_attach_pid2) return 1;
   for (int depth = 0; pid > 1 && depth < 4096; depth++) {
     for (int i = 0; i < KXS_MAX_BG; i++)
       if (kxs_bgs[i].running && kxs_bgs[i].keeper == pid) return 1;
-    pid = kxs_ppid(pid);
+    pid_t up = kxs_ppid(pid);
+    if (up < 0) return -1;
+    pid = up;
   }
   return 0;
 }
@@ -601,7 +606,10 @@ static void kxs_kill_call(void) {
     while ((e = readdir(d))) {
       char *end;
       long pid = strtol(e->d_name, &end, 10);
-      if (*end || pid <= 1 || kxs_protected((pid_t)pid)) continue;
+      if (*end || pid <= 1) continue;
+      int p = kxs_protected((pid_t)pid);
+      if (p == -1 && round < 10) found = 1;
+      if (p != 0 && !(p == -1 && round >= 10)) continue;
       if (kill((pid_t)pid, SIGKILL) == 0) found = 1;
     }
     closedir(d);

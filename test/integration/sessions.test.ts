@@ -241,6 +241,10 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     await waitFor('its log to grow', async () => {
       const r = await sessionExec(svc.url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice);
       return Number(r.stdout) >= 3;
+    }).catch(async (err: unknown) => {
+      const ps = await sessionExec(svc.url, s.id, { language: 'bash', code: 'ps -eo pid,ppid,args; cat bg.log | tail -3' }, alice);
+      const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
+      throw new Error(`${String(err)}; processes: ${JSON.stringify(l.json)}; ps: ${ps.stdout}`);
     });
     const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
     expect(l.json.processes).toEqual([expect.objectContaining({ id: 1, running: true, exitCode: null })]);

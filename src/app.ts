@@ -109,6 +109,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const r = limiter ? await limiter(request) : null;
     if (r && !r.isAllowed && r.isExceeded) throw new RateLimitedError(Math.max(1, r.ttlInSeconds));
   };
+  const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
+  const sessions =
+    deps.sessions ??
+    new SessionService({ config: deps.config, executor: deps.service.executor, executions: deps.service, runner: null, ctr: null, metrics: deps.metrics, logger: quiet, instanceId: 'none' });
   await app.register(executeRoutes, {
     service: deps.service,
     admitExecution,
@@ -116,10 +120,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     writeTimeoutMs: t.writeMs,
     onSlowClient: () => deps.metrics.slowClients.inc(),
   });
-  const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
-  const sessions =
-    deps.sessions ??
-    new SessionService({ config: deps.config, executor: deps.service.executor, executions: deps.service, runner: null, ctr: null, metrics: deps.metrics, logger: quiet, instanceId: 'none' });
   await app.register(sessionRoutes, {
     sessions,
     admitExecution,
@@ -131,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(runtimesRoutes, { catalog: deps.catalog });
   await app.register(mcpRoutes, {
     service: deps.service,
+    sessions,
     catalog: deps.catalog,
     allowedOrigins: allowedHostNames(deps.config.host, deps.config.allowedHosts),
     admitExecution,

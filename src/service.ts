@@ -33,7 +33,7 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   if (backend.reconciled.workDirs) metrics.reconciled.inc({ kind: 'workdir' }, backend.reconciled.workDirs);
   if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'process' }, backend.reconciled.clients);
 
-  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId });
+  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId, collector: backend.sessionRunner });
   const service = new ExecutionService(executor, metrics, logger, {
     concurrency: config.concurrency,
     queueDepth: config.queueDepth,

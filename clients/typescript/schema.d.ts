@@ -316,6 +316,8 @@ export interface operations {
                     };
                     /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
                     profile?: "dev" | "standard" | "hardened";
+                    /** @description Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data. */
+                    outputFiles?: string[];
                     /** @description Free key/value pairs echoed back in the result and written to the audit log (`audit.metadata`). Keys: 1 to 63 letters, digits, ".", "_" or "-"; values: up to 256 characters. */
                     metadata?: {
                         [key: string]: string;
@@ -411,6 +413,17 @@ export interface operations {
                         metadata?: {
                             [key: string]: string;
                         };
+                        /** @description With `outputFiles` in the request: the files that matched, in path order. */
+                        outputFiles?: {
+                            /** @description Relative to /code. */
+                            path: string;
+                            /** @description Bytes. */
+                            size: number;
+                            /** @description The bytes, base64. */
+                            contentBase64: string;
+                        }[];
+                        /** @description True when matching files were left out (the count or byte bound). */
+                        outputFilesTruncated?: boolean;
                     };
                     "text/event-stream": string;
                 };
@@ -2468,6 +2481,17 @@ export interface operations {
                         metadata?: {
                             [key: string]: string;
                         };
+                        /** @description With `outputFiles` in the request: the files that matched, in path order. */
+                        outputFiles?: {
+                            /** @description Relative to /code. */
+                            path: string;
+                            /** @description Bytes. */
+                            size: number;
+                            /** @description The bytes, base64. */
+                            contentBase64: string;
+                        }[];
+                        /** @description True when matching files were left out (the count or byte bound). */
+                        outputFilesTruncated?: boolean;
                         session: {
                             id: string;
                             /** Format: date-time */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
-import { RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
+import { InvalidRequestError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
@@ -15,6 +15,7 @@ import { mibToBytes } from '../units.js';
 import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
+import { globProblem } from '../sandbox/glob.js';
 import { driverFor, isolationOf } from '../runtimes/registry.js';
 import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../sandbox/types.js';
 
@@ -39,6 +40,8 @@ export interface ExecutorDeps {
   runtime: RuntimeTarget;
   runner: SandboxRunner | null;
   instanceId: string;
+  /** Runs an execution that asks for outputFiles (sandbox/session-runner.ts); absent: refused. */
+  collector?: { runCollecting(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> } | null;
 }
 
 export interface Prepared {
@@ -113,6 +116,15 @@ export class Executor {
         'org.kata-exec.profile': profile,
       },
     };
+    if (req.outputFiles?.length) {
+      const errs: FieldError[] = [];
+      req.outputFiles.forEach((g, i) => {
+        const problem = globProblem(g);
+        if (problem) errs.push({ path: `/outputFiles/${i}`, message: `"${g}" ${problem}` });
+      });
+      if (errs.length) throw new InvalidRequestError(errs);
+      spec.collect = { patterns: [...req.outputFiles], maxCount: c.outputFiles.maxCount, maxBytes: c.outputFiles.maxBytes };
+    }
     return { spec, limits, profile, language: lang.name };
   }
 
@@ -147,6 +159,12 @@ export class Executor {
   ): Promise<ExecuteResult> {
     if (!this.d.runner && !via) throw new RunnerNotConfiguredError();
     const runOpts: RunOptions = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) };
+    if (!via && p.spec.collect) {
+      // outputFiles: a sandbox of its own that the files are read back from (never the pool).
+      const collector = this.d.collector;
+      if (!collector) throw new RunnerNotConfiguredError('this service cannot return outputFiles');
+      via = (spec, o) => collector.runCollecting(spec, o);
+    }
     const r = await (via ? via(p.spec, runOpts) : (this.pool?.tryRun(p.spec, runOpts) ?? this.d.runner!.run(p.spec, runOpts)));
     return this.toResult(p, r, opts.queuedMs, opts.startedAt);
   }
@@ -185,6 +203,10 @@ export class Executor {
       limitsEnforced: this.limitsEnforced(p),
     };
     if (out.found) result.value = out.value;
+    if (r.files) {
+      result.outputFiles = r.files.map((f) => ({ path: f.path, size: f.content.length, contentBase64: f.content.toString('base64') }));
+      result.outputFilesTruncated = r.filesTruncated ?? false;
+    }
     return result;
   }
 }

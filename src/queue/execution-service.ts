@@ -100,7 +100,9 @@ export class ExecutionService {
     try {
       const prepared = prepare();
       releases.push(this.quota.acquire(ctx.key ?? 'anonymous'));
-      const worstCase = worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false);
+      // outputFiles: the bytes, their base64 and its JSON text.
+      const files = prepared.spec.collect ? 4 * prepared.spec.collect.maxBytes : 0;
+      const worstCase = worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false) + files;
       this.memory.check(worstCase);
       const log = this.logger.child({ executionId: prepared.spec.id });
       const { value: result } = await this.queue.run(async () => {

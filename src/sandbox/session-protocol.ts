@@ -98,27 +98,3 @@ export function parseProcesses(body: Buffer): LauncherProcess[] {
   }
   return out;
 }
-
-/** The regular files of a ustar archive (what the launcher's tar op makes), in order. */
-export function tarFiles(tar: Buffer): { path: string; content: Buffer }[] {
-  const out: { path: string; content: Buffer }[] = [];
-  let off = 0;
-  let longName: string | null = null;
-  while (off + 512 <= tar.length) {
-    const h = tar.subarray(off, off + 512);
-    if (h.every((b) => b === 0)) break;
-    const str = (a: number, n: number) => h.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '');
-    const size = parseInt(str(124, 12).trim() || '0', 8);
-    const type = String.fromCharCode(h[156]!);
-    const data = tar.subarray(off + 512, off + 512 + size);
-    off += 512 + Math.ceil(size / 512) * 512;
-    if (type === 'L') {
-      longName = data.toString('utf8').replace(/\0.*$/s, '');
-      continue;
-    }
-    const name = longName ?? str(0, 100);
-    longName = null;
-    if (type === '0' || type === '\0') out.push({ path: name, content: Buffer.from(data) });
-  }
-  return out;
-}

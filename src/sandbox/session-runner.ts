@@ -30,6 +30,8 @@ import { newNonce } from './marker.js';
 import { LauncherSession } from './session.js';
 import { encodeOp, KILL_FRAME, parseOpEnd, SESSION_FRAME_TYPES, SESSION_HELLO, SESSION_MAX_FRAME, type OpAnswer, type SessionOp } from './session-protocol.js';
 import { validateSandboxSpec } from './spec.js';
+import { matchGlobs } from './glob.js';
+import { parseListing } from './session-protocol.js';
 import type { Logger, RunOptions, SandboxResult, SandboxSpec } from './types.js';
 import { watchSandbox } from './watch.js';
 
@@ -229,6 +231,48 @@ export class CtrSessionRunner {
       });
       a.send(encodeOp(nonce, op, o));
     });
+  }
+
+  /**
+   * One execution with `collect` (outputFiles): a sandbox of its own in session mode, the
+   * program, then the files that match, read through the launcher (never through a link),
+   * within the bounds; the sandbox is deleted afterwards, in the background.
+   */
+  async runCollecting(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {
+    const t0 = performance.now();
+    const s = await this.create(spec);
+    const createMs = performance.now() - t0;
+    try {
+      const result = await this.run(s, spec, opts);
+      const c = spec.collect;
+      if (!c || s.dead || result.exitCode === null) return { ...result, sandboxId: spec.id, files: [], filesTruncated: false };
+      const files: { path: string; content: Buffer }[] = [];
+      let truncated = false;
+      let bytes = 0;
+      const { answer } = await this.op(s, 'list', { path: '', recursive: true }, 0);
+      if (answer.ok) {
+        const entries = parseListing(answer.body).filter((e) => e.type === 'file');
+        const sizes = new Map(entries.map((e) => [e.path, e.size]));
+        truncated = answer.info.trim() === '1';
+        for (const p of matchGlobs([...sizes.keys()], c.patterns)) {
+          if (files.length >= c.maxCount || bytes + sizes.get(p)! > c.maxBytes) {
+            truncated = true;
+            continue;
+          }
+          const room = c.maxBytes - bytes;
+          const got = await this.op(s, 'get', { path: p, max: room }, room);
+          if (!got.answer.ok) {
+            truncated = true;
+            continue;
+          }
+          files.push({ path: p, content: got.data });
+          bytes += got.data.length;
+        }
+      }
+      return { ...result, timing: { ...result.timing, setupMs: Math.round((result.timing.setupMs + createMs) * 10) / 10 }, sandboxId: spec.id, files, filesTruncated: truncated };
+    } finally {
+      void this.destroy(s).catch((err: unknown) => this.log(spec.id).error({ err }, 'deleting the sandbox failed'));
+    }
   }
 
   /** Lets go of the sandbox without ending it (the service stops; a later one attaches again). */

@@ -63,6 +63,8 @@ export interface SandboxSpec {
   security: SecuritySpec;
   timeoutMs: number;
   labels: Record<string, string>;
+  /** Files to bring back from /code after the program (globs), within these bounds. */
+  collect?: { patterns: string[]; maxCount: number; maxBytes: number };
 }
 
 export interface CapturedStream {
@@ -96,6 +98,9 @@ export interface SandboxResult {
   timing: { setupMs: number; runMs: number };
   /** The container the program ran in, when not the spec's id (a warm sandbox keeps its own). */
   sandboxId?: string;
+  /** With `collect`: the files that matched (regular files, never through a link), path order. */
+  files?: { path: string; content: Buffer }[];
+  filesTruncated?: boolean;
 }
 
 export interface RunOptions {

@@ -75,6 +75,21 @@ export const ExecuteRequest = Type.Object(
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Wall-clock timeout in milliseconds, sandbox start included.' })),
     limits: Type.Optional(Limits),
     profile: Type.Optional(Profile),
+    outputFiles: Type.Optional(
+      Type.Array(
+        Type.String({
+          minLength: 1,
+          maxLength: 255,
+          pattern: '^[A-Za-z0-9_.*?/-]+$',
+          description: 'A glob under /code: `*` and `?` within a name, `**` across directories, e.g. `out/*.png` or `**/*.csv`.',
+        }),
+        {
+          maxItems: 16,
+          description:
+            'Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data.',
+        },
+      ),
+    ),
     metadata: Type.Optional(
       Type.Record(Type.String({ pattern: METADATA_KEY }), Type.String({ maxLength: 256 }), {
         additionalProperties: false,
@@ -196,5 +211,16 @@ export const ExecuteResult = Type.Object({
   limits: EffectiveLimits,
   limitsEnforced: LimitsEnforced,
   metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
+  outputFiles: Type.Optional(
+    Type.Array(
+      Type.Object({
+        path: Type.String({ description: 'Relative to /code.' }),
+        size: Type.Integer({ description: 'Bytes.' }),
+        contentBase64: Type.String({ description: 'The bytes, base64.' }),
+      }),
+      { description: 'With `outputFiles` in the request: the files that matched, in path order.' },
+    ),
+  ),
+  outputFilesTruncated: Type.Optional(Type.Boolean({ description: 'True when matching files were left out (the count or byte bound).' })),
 });
 export type ExecuteResult = Static<typeof ExecuteResult>;

@@ -61,7 +61,7 @@ export const SessionRef = Type.Object({
 });
 export type SessionRef = Static<typeof SessionRef>;
 
-const { profile: _profile, limits: _limits, ...callFields } = ExecuteRequest.properties;
+const { profile: _profile, limits: _limits, outputFiles: _outputFiles, ...callFields } = ExecuteRequest.properties;
 
 export const SessionExecuteRequest = Type.Object(
   {

@@ -65,7 +65,7 @@ describe('tools/list', () => {
   it('lists run_code and list_runtimes, with the REST API schemas and descriptions a model can act on', async () => {
     const t = await listening();
     const { tools } = await (await t.connect()).listTools();
-    expect(tools.map((x) => x.name)).toEqual(['run_code', 'list_runtimes']);
+    expect(tools.map((x) => x.name)).toEqual(['run_code', 'list_runtimes', 'create_session', 'execute_in_session', 'write_file', 'read_file', 'list_files', 'close_session']);
     const [run, list] = tools;
     expect(run!.inputSchema).toEqual(plain(ExecuteRequest));
     expect(run!.outputSchema).toEqual(plain(ExecuteResult));
@@ -235,7 +235,7 @@ describe('the same keys, Host check and rate limit as /v1/*', () => {
     await expect(connectMcp(t.url)).rejects.toThrow(/401/);
     await expect(connectMcp(t.url, 'kx_wrong')).rejects.toThrow(/401/);
     const ok = await t.connect(TOKENS.alice);
-    expect((await ok.listTools()).tools).toHaveLength(2);
+    expect((await ok.listTools()).tools).toHaveLength(8);
     expect(t.runner.calls).toHaveLength(0);
   });
 

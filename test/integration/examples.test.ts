@@ -163,7 +163,7 @@ describe(`examples against the live service (${runtime})`, () => {
       const client = new Client({ name: 'examples-test', version: '0' });
       await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
       try {
-        expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['run_code', 'list_runtimes']);
+        expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['run_code', 'list_runtimes', 'create_session', 'execute_in_session', 'write_file', 'read_file', 'list_files', 'close_session']);
       } finally {
         await client.close();
       }

@@ -25,9 +25,9 @@ describe.each(testRuntimes())('MCP on %s', (runtime) => {
     expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
   });
 
-  it('lists run_code and list_runtimes; list_runtimes names this runtime as the active one', async () => {
+  it('lists run_code, list_runtimes and the session tools; list_runtimes names this runtime as the active one', async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['run_code', 'list_runtimes']);
+    expect(tools.map((t) => t.name)).toEqual(['run_code', 'list_runtimes', 'create_session', 'execute_in_session', 'write_file', 'read_file', 'list_files', 'close_session']);
     const r = await client.callTool({ name: 'list_runtimes', arguments: {} });
     const info = r.structuredContent as { runtimes: { kind: string; active: boolean }[]; languages: { name: string }[] };
     expect(info.runtimes.find((x) => x.active)?.kind).toBe(runtime);

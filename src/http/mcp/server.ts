@@ -16,7 +16,7 @@ import { TOOLS, TOOL_NAMES, callTool, isToolName, type ToolDeps } from './tools.
 export const MCP_SERVER_INFO = { name: 'kata-exec', version: '0.1.0' } as const;
 
 const INSTRUCTIONS =
-  'kata-exec runs untrusted code in a brand-new sandbox per call (a Kata VM, gVisor or runc, per the server), with no network and bounded memory, CPU, processes, disk, output and time. Use run_code to run a program once; list_runtimes says which languages, versions, limits and profiles this server has. Nothing persists between run_code calls.';
+  'kata-exec runs untrusted code in a brand-new sandbox per call (a Kata VM, gVisor or runc, per the server), with no network and bounded memory, CPU, processes, disk, output and time. Use run_code to run a program once (nothing persists between run_code calls); list_runtimes says which languages, versions, limits and profiles this server has. For work in steps, create_session makes a sandbox that stays up: execute_in_session runs code in it, write_file, read_file and list_files move files in and out of its workspace /code, and close_session deletes it (sessions also expire: every answer says when).';
 
 export function createMcpServer(deps: ToolDeps, ctx: ExecuteContext): Server {
   const server = new Server(MCP_SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });

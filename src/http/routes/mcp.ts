@@ -11,8 +11,8 @@
  * each tool call is complete in itself; no server-initiated messages are sent, so GET (the
  * standalone SSE stream) and DELETE (ending an MCP session) answer 405, as the MCP
  * specification allows. Any instance behind a load balancer can answer any request, and a
- * restart loses nothing. kata-exec's own sessions, when they come, are resources with ids
- * passed as tool arguments, not MCP transport sessions.
+ * restart loses nothing. kata-exec's own sessions (create_session and the other session
+ * tools) are resources with ids passed as tool arguments, not MCP transport sessions.
  *
  * JSON answers (enableJsonResponse) rather than an SSE stream: a call has exactly one
  * message to send back, its result, and a plain JSON answer lets the write timeout and the
@@ -22,6 +22,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Catalog } from '../../host/catalog.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
+import type { SessionService } from '../../sessions/session-service.js';
 import { HostNotAllowedError } from '../../errors.js';
 import { originAllowed } from '../host-check.js';
 import { armWriteTimeout } from '../write-timeout.js';
@@ -29,6 +30,7 @@ import { createMcpServer } from '../mcp/server.js';
 
 export interface McpRouteOptions {
   service: ExecutionService;
+  sessions: SessionService;
   /** Host names a browser's Origin may name besides the request's own Host (host-check.ts). */
   allowedOrigins: ReadonlySet<string>;
   catalog: Catalog;
@@ -67,6 +69,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     const server = createMcpServer(
       {
         service: opts.service,
+        sessions: opts.sessions,
         catalog: opts.catalog,
         admitExecution: () => opts.admitExecution(request),
         ...(opts.onToolCall ? { onCall: opts.onToolCall } : {}),

@@ -1,0 +1,58 @@
+/**
+ * outputFiles on /v1/execute against the real containerd, on every test runtime: the files
+ * a program leaves under /code come back base64, byte for byte, bounded in count and bytes,
+ * never through a link; the sandbox is deleted afterwards like any other.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe.each(testRuntimes())('outputFiles on %s', (runtime) => {
+  let svc: RealService;
+  beforeAll(async () => {
+    svc = await startRealService(runtime, { KATA_EXEC_OUTPUT_FILES_MAX_COUNT: '3', KATA_EXEC_OUTPUT_FILES_MAX_BYTES: String(300_000) });
+  });
+  afterAll(async () => {
+    await svc.close();
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+
+  it('brings back the files that match, byte for byte, and never what a link points at', async () => {
+    const code = [
+      'import os',
+      'os.makedirs("out/deep", exist_ok=True)',
+      'open("out/chart.png", "wb").write(bytes(range(256)) * 100)',
+      'open("out/deep/data.csv", "w").write("a,b\\n1,2\\n")',
+      'os.symlink("/etc/passwd", "out/passwd.csv")',
+      'os.symlink("/etc", "out/etc")',
+      'print("done")',
+    ].join('\n');
+    const r = await post(svc, { language: 'python', code, outputFiles: ['out/*.png', '**/*.csv', 'out/etc/*'] });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json).toMatchObject({ status: 'ok', stdout: 'done\n', outputFilesTruncated: false });
+    expect(r.json.outputFiles.map((f: any) => [f.path, f.size])).toEqual([
+      ['out/chart.png', 25600],
+      ['out/deep/data.csv', 8],
+    ]);
+    expect(sha(Buffer.from(r.json.outputFiles[0].contentBase64, 'base64'))).toBe(sha(Buffer.from(Array.from({ length: 100 }, () => [...Array(256).keys()]).flat())));
+    expect(Buffer.from(r.json.outputFiles[1].contentBase64, 'base64').toString()).toBe('a,b\n1,2\n');
+  });
+
+  it('stops at the count and byte bounds and says so', async () => {
+    const code = 'for i in range(5):\n    open(f"f{i}.txt", "w").write(str(i))\nopen("big.bin", "wb").write(b"x" * 400000)';
+    const r = await post(svc, { language: 'python', code, outputFiles: ['*.txt', 'big.bin'] });
+    expect(r.json.outputFiles.map((f: any) => f.path)).toEqual(['f0.txt', 'f1.txt', 'f2.txt']);
+    expect(r.json.outputFilesTruncated).toBe(true);
+    const none = await post(svc, { language: 'bash', code: 'true', outputFiles: ['nothing/*'] });
+    expect(none.json).toMatchObject({ status: 'ok', outputFiles: [], outputFilesTruncated: false });
+  });
+
+  it('refuses a pattern out of /code before any sandbox', async () => {
+    for (const g of ['../x', '/etc/*', 'a/../b']) {
+      const r = await post(svc, { language: 'bash', code: 'true', outputFiles: [g] });
+      expect([g, r.status, r.json.code]).toEqual([g, 400, 'VALIDATION_FAILED']);
+    }
+  });
+});

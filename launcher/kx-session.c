@@ -132,8 +132,7 @@ static void kxs_fail(const char *nonce, int e, const char *what) {
 /* In a child: the program's user, when the launcher may switch to it. */
 static void kxs_become_user(void) {
   if (!kxs_have_user || getuid() != 0 || kxs_uid == 0) return;
-  if (setgroups(0, NULL) < 0 && errno != EPERM) _exit(125);
-  if (setgid(kxs_gid) < 0 || setuid(kxs_uid) < 0) _exit(125);
+  if (setgroups(1, &kxs_gid) < 0 || setresgid(kxs_gid, kxs_gid, kxs_gid) < 0 || setresuid(kxs_uid, kxs_uid, kxs_uid) < 0) _exit(125);
 }
 
 /* ELOOP when the thing at `last` is a link: the answer the service maps to "a link, refused". */
@@ -595,6 +594,7 @@ static int kxs_protected(pid_t pid) {
 }
 
 static void kxs_reap(void);
+static void kxs_accept(int listen_fd);
 
 /* Every process of the sandbox but the launcher, its attach process and the background ones. */
 static void kxs_kill_call(void) {
@@ -799,7 +799,7 @@ static void kxs_op_run(const char *nonce, char ftype, char *fdata, uint32_t flen
       if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t k = read(p[i].fd, buf, sizeof buf);
       if (k > 0) {
-        if (kxs_send(i == 0 ? 'O' : 'E', buf, (uint32_t)k) < 0 && !abandoned) {
+        if (!abandoned && kxs_send(i == 0 ? 'O' : 'E', buf, (uint32_t)k) < 0) {
           abandoned = 1;
           kxs_kill_call();
         }
@@ -825,10 +825,14 @@ static void kxs_op_run(const char *nonce, char ftype, char *fdata, uint32_t flen
       }
     }
     if (p[4].revents & POLLIN) {
-      /* A new service attached: this call's client is gone. */
-      abandoned = 1;
-      kxs_kill_call();
-      p[4].fd = -1;
+      /* A new service attached: this call's client is gone. Its attach process is taken in
+         (and so spared) before the call's processes are ended; nothing of the call goes to it. */
+      kxs_accept(listen_fd);
+      p[3].fd = -1;
+      if (!abandoned) {
+        abandoned = 1;
+        kxs_kill_call();
+      }
     }
     if (p[2].revents & POLLIN) {
       while (read(sig_pipe[0], buf, sizeof buf) > 0) {

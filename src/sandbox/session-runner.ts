@@ -116,6 +116,7 @@ export class CtrSessionRunner {
       s.attach = null;
       const why = a.broken ?? (a.stderr.trim().slice(-300) || 'no answer');
       if (!(await this.alive(s.id))) s.dead = why;
+      this.log(s.id).warn({ why, dead: s.dead !== null }, "could not attach to the session's launcher");
       throw new VmExecutionFailedError("the session's sandbox did not answer", { cause: why });
     }
     this.log(s.id).debug({ ms: Math.round(performance.now() - t0) }, 'attached');

@@ -8,7 +8,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, containerIds, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import path from 'node:path';
+import { NO_LEAKS, containerIds, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { call, createSession, deleteSession, readTar, sessionExec } from '../helpers/sessions.js';
 import { parseSse } from '../helpers/sse.js';
@@ -302,5 +304,51 @@ describe.each(testRuntimes())('a session across a service restart on %s', (runti
       await second.close();
     }
     expect(await settledLeaks(first.runDir)).toEqual(NO_LEAKS);
+  });
+});
+
+describe.each(testRuntimes())('a session across a kill -9 of the service on %s', (runtime) => {
+  const procs: ServiceProcess[] = [];
+  afterAll(() => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  });
+
+  it('survives the service dying in the middle of a call: the next process adopts it, the orphaned call is ended', async () => {
+    const c = testContainerd();
+    const runDir = path.join(c.root, `svc-session-kill9-${runtime}`);
+    const env = {
+      KATA_EXEC_CONTAINERD_ADDRESS: c.address,
+      KATA_EXEC_NAMESPACE: c.namespace,
+      KATA_EXEC_RUNTIME: runtime,
+      KATA_EXEC_RUN_DIR: runDir,
+      KATA_EXEC_STATE_DIR: path.join(c.root, 'state'),
+      KATA_EXEC_POOL_SIZE: '0',
+      KATA_EXEC_KEY_CONCURRENCY: '0',
+      PATH: process.env.PATH ?? '',
+    };
+    const first = await spawnService(env);
+    procs.push(first);
+    const s = await createSession(first.url, { idleTimeoutMs: 120_000 });
+    await sessionExec(first.url, s.id, { language: 'bash', code: 'echo kept > note' });
+    const orphan = call(first.url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo orphan > orphan.txt; sleep 300', timeoutMs: 60_000 } }).catch((e: unknown) => e);
+    await waitFor('the orphan call to run', async () => {
+      const l = await call(first.url, 'GET', `/v1/sessions/${s.id}`).catch(() => null);
+      return l !== null && Date.parse(l.json.lastUsedAt) > Date.parse(s.lastUsedAt);
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await orphan;
+
+    const second = await spawnService(env);
+    procs.push(second);
+    const r = await sessionExec(second.url, s.id, { language: 'bash', code: 'cat note orphan.txt; pgrep -x sleep | wc -l' }).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${second.logs.filter((l) => /could not attach|error/i.test(l)).join('\n').slice(-3000)}`);
+    });
+    expect(r).toMatchObject({ status: 'ok', stdout: 'kept\norphan\n0\n' });
+    await deleteSession(second.url, s.id);
+    second.child.kill('SIGTERM');
+    await second.exited;
+    expect(await settledLeaks(runDir)).toEqual(NO_LEAKS);
   });
 });

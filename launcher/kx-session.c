@@ -1,8 +1,11 @@
 /*
  * kx-launch's session mode (included at the end of kx-launch.c, built with it).
  *
- *   kx-launch --session [--user UID:GID]   a session sandbox's init (pid 1): serves many
- *                                          requests, one at a time, on a unix socket
+ *   kx-launch --session [--user UID:GID] [--expires EPOCH_MS] [--idle-ms MS]
+ *                                          a session sandbox's init (pid 1): serves many
+ *                                          requests, one at a time, on a unix socket; at
+ *                                          EPOCH_MS, or MS after its last request, it ends
+ *                                          every process and itself (the sandbox with it)
  *   kx-launch --attach                     the service's way in: started with `ctr tasks
  *                                          exec`, it relays its stdin to the socket and the
  *                                          socket to its stdout
@@ -61,6 +64,12 @@ struct kxs_bg {
 };
 static struct kxs_bg kxs_bgs[KXS_MAX_BG];
 static int kxs_next_bg = 1;
+/*
+ * The session's own bounds, in wall-clock ms (0: none): its maximum lifetime, and its idle
+ * time past which it ends by itself (the service's idle timeout plus a grace), so that a
+ * sandbox never outlives its session when no service is there to reap it.
+ */
+static int64_t kxs_expires_at, kxs_idle_ms, kxs_last_request;
 /* The program of the call running now: its status is taken by whichever reap sees it end. */
 static pid_t kxs_call_pid = -1;
 static int kxs_call_done;
@@ -595,6 +604,30 @@ static int kxs_protected(pid_t pid) {
 
 static void kxs_reap(void);
 static void kxs_accept(int listen_fd);
+static void kxs_kill_call(void);
+
+static int64_t kxs_wall_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The poll timeout that wakes us at the session's end (capped, so a clock change is seen). */
+static int kxs_expiry_timeout(int timeout) {
+  if (!kxs_expires_at && !kxs_idle_ms) return timeout;
+  return timeout < 0 || timeout > 1000 ? 1000 : timeout;
+}
+
+/* Past its end: every process of the sandbox ends, the launcher too, and the sandbox with it. */
+static void kxs_check_expiry(int in_call) {
+  int64_t now = kxs_wall_ms();
+  int over = (kxs_expires_at && now >= kxs_expires_at) || (kxs_idle_ms && !in_call && now - kxs_last_request >= kxs_idle_ms);
+  if (!over) return;
+  for (int i = 0; i < KXS_MAX_BG; i++) kxs_bgs[i].running = 0;
+  kxs_attach_pid = kxs_attach_pid2 = -1;
+  kxs_kill_call();
+  _exit(0);
+}
 
 /* Every process of the sandbox but the launcher, its attach process and the background ones. */
 static void kxs_kill_call(void) {
@@ -790,7 +823,8 @@ static void kxs_op_run(const char *nonce, char ftype, char *fdata, uint32_t flen
       if (left <= 0) break;
       timeout = (int)left;
     }
-    int r = poll(p, 5, timeout);
+    int r = poll(p, 5, kxs_expiry_timeout(timeout));
+    kxs_check_expiry(1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -1049,7 +1083,16 @@ static void kxs_in_child(const char *op, const char *nonce, char *path, uint64_t
 }
 
 /* One request: N, then Q op and its frames, or the run's frames. */
+static void kxs_request_1(int listen_fd);
+
+/* The idle clock counts from the start and the end of each request. */
 static void kxs_request(int listen_fd) {
+  kxs_last_request = kxs_wall_ms();
+  kxs_request_1(listen_fd);
+  kxs_last_request = kxs_wall_ms();
+}
+
+static void kxs_request_1(int listen_fd) {
   char t;
   char *d;
   uint32_t n;
@@ -1155,7 +1198,10 @@ static int kxs_session_main(int argc, char **argv) {
       kxs_gid = g;
       kxs_have_user = 1;
     }
+    if (!strcmp(argv[i], "--expires")) kxs_expires_at = strtoll(argv[i + 1], NULL, 10);
+    if (!strcmp(argv[i], "--idle-ms")) kxs_idle_ms = strtoll(argv[i + 1], NULL, 10);
   }
+  kxs_last_request = kxs_wall_ms();
   const char *dir = KXS_DIR;
   if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
     dir = KXS_DIR_FALLBACK;
@@ -1178,7 +1224,9 @@ static int kxs_session_main(int argc, char **argv) {
   sigaction(SIGCHLD, &sa, NULL);
   for (;;) {
     struct pollfd p[3] = {{l, POLLIN, 0}, {sig_pipe[0], POLLIN, 0}, {kxs_conn, POLLIN, 0}};
-    if (poll(p, kxs_conn >= 0 ? 3 : 2, -1) < 0) continue;
+    int pr = poll(p, kxs_conn >= 0 ? 3 : 2, kxs_expiry_timeout(-1));
+    kxs_check_expiry(0);
+    if (pr <= 0) continue;
     if (p[1].revents & POLLIN) {
       char buf[256];
       while (read(sig_pipe[0], buf, sizeof buf) > 0) {

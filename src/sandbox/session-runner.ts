@@ -63,8 +63,12 @@ export class CtrSessionRunner {
     return this.d.logger.child({ component: 'session-runner', sessionId: id });
   }
 
-  /** Creates and starts a session's sandbox and attaches to its launcher. */
-  async create(spec: SandboxSpec): Promise<SessionSandbox> {
+  /**
+   * Creates and starts a session's sandbox and attaches to its launcher. `ends`: when its
+   * launcher ends the sandbox by itself (wall-clock ms, and ms after its last request), a
+   * bound that holds even when no service is there to reap it.
+   */
+  async create(spec: SandboxSpec, ends: { at?: number; idleMs?: number } = {}): Promise<SessionSandbox> {
     validateSandboxSpec(spec);
     if (this.d.runtime.launch !== 'config') throw new VmCreationFailedError(`sessions are not available with the ${this.d.runtime.kind} image launch mode`);
     const log = this.log(spec.id);
@@ -78,6 +82,8 @@ export class CtrSessionRunner {
       const profile = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
       const seccomp = profile && (driverFor(rt.kind).seccomp?.(profile) ?? profile);
       const command = [LAUNCHER_PATH, '--session', '--user', spec.security.user];
+      if (ends.at) command.push('--expires', String(Math.round(ends.at)));
+      if (ends.idleMs) command.push('--idle-ms', String(Math.round(ends.idleMs)));
       const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, command, seccomp }));
       await writeFile(s.dir.specPath, JSON.stringify(oci), { mode: 0o600 });
       await this.d.ctr.runDetached(runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: s.dir.specPath, labels: spec.labels, detach: true, nullIo: true }));

@@ -55,6 +55,8 @@ import type { CtrSessionRunner, SessionSandbox } from '../sandbox/session-runner
 import type { Logger, SandboxSpec } from '../sandbox/types.js';
 import { expiredBecause, expiresAt, LABEL_LAST_USED, sessionLabels, type SessionState } from './labels.js';
 
+/** How long past the service's deadlines a session's launcher ends it by itself. */
+export const LAUNCHER_GRACE_MS = 60_000;
 /** Calls that may wait for a session's running one; more get 409 SESSION_BUSY. */
 export const MAX_WAITING_CALLS = 8;
 const REAP_EVERY_MS = 1000;
@@ -199,7 +201,9 @@ export class SessionService {
     const placeholder = { state, sandbox: null as unknown as SessionSandbox, chain: Promise.resolve(), waiting: 0, busy: true, ending: false };
     this.sessions.set(state.id, placeholder);
     try {
-      placeholder.sandbox = await runner.create(this.sandboxSpec(state));
+      // Its launcher ends it by itself a little past the service's own deadlines: a session
+      // outlives no service's absence (the service's reaper acts first when it is there).
+      placeholder.sandbox = await runner.create(this.sandboxSpec(state), { at: state.maxExpiresAt + LAUNCHER_GRACE_MS, idleMs: state.idleTimeoutMs + LAUNCHER_GRACE_MS });
     } catch (err) {
       this.sessions.delete(state.id);
       this.d.logger.info({ audit: { event: 'session.create_failed', key, requestId, error: err instanceof KataExecError ? err.code : 'INTERNAL' } }, 'session');

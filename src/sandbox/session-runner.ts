@@ -23,7 +23,7 @@ import { buildOciSpec } from '../ctr/oci-spec.js';
 import { asServiceError, VmCreationFailedError, VmExecutionFailedError, WarmSandboxLostError } from '../errors.js';
 import { driverFor } from '../runtimes/registry.js';
 import type { CtrRunnerDeps, CtrSandboxRunner } from './ctr-runner.js';
-import { ociSpecInput } from './ctr-spec.js';
+import { launcherInit, ociSpecInput } from './ctr-spec.js';
 import { executionDir, makeExecutionDir, type ExecutionDir } from './files.js';
 import { LAUNCHER_PATH } from './launch-protocol.js';
 import { newNonce } from './marker.js';
@@ -81,10 +81,13 @@ export class CtrSessionRunner {
       const rt = this.d.runtime;
       const profile = spec.security.seccompProfile === 'unconfined' ? null : await this.d.seccomp.profile(spec.security.seccompProfile);
       const seccomp = profile && (driverFor(rt.kind).seccomp?.(profile) ?? profile);
-      const command = [LAUNCHER_PATH, '--session', '--user', spec.security.user];
+      // The one-shot launcher's user and capabilities (root with CAP_SETUID, CAP_SETGID and
+      // CAP_KILL where the program is another user), in session mode.
+      const init = launcherInit(spec);
+      const command = [init.command[0]!, '--session', ...init.command.slice(1)];
       if (ends.at) command.push('--expires', String(Math.round(ends.at)));
       if (ends.idleMs) command.push('--idle-ms', String(Math.round(ends.idleMs)));
-      const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, command, seccomp }));
+      const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, init: { ...init, command }, seccomp }));
       await writeFile(s.dir.specPath, JSON.stringify(oci), { mode: 0o600 });
       await this.d.ctr.runDetached(runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: s.dir.specPath, labels: spec.labels, detach: true, nullIo: true }));
       await this.attached(s);
@@ -165,7 +168,7 @@ export class CtrSessionRunner {
         { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events },
         a,
         spec,
-        { nonce: newNonce(), sandboxId: s.id, into: 'warm', kill },
+        { nonce: newNonce(), sandboxId: s.id, into: 'warm', kill, keepOpen: true },
         opts,
         log,
         t0,

@@ -54,7 +54,7 @@ export async function watchSandbox(
   d: WatchDeps,
   session: LauncherSession,
   spec: SandboxSpec,
-  run: { nonce: string; sandboxId: string; into: 'cold' | 'warm'; kill?: () => Promise<void> },
+  run: { nonce: string; sandboxId: string; into: 'cold' | 'warm'; kill?: () => Promise<void>; keepOpen?: boolean },
   opts: RunOptions,
   log: Logger,
   t0: number,
@@ -100,7 +100,8 @@ export async function watchSandbox(
           end = parseEnd(f.payload, run.nonce);
           if (!end) return distrust("an end frame that is not this run's");
           tEnd = performance.now();
-          session.acknowledge();
+          // A session's launcher lives on for the next call: its input stays open.
+          if (!run.keepOpen) session.acknowledge();
           onEnd();
           return;
         default:

@@ -4292,7 +4292,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            /** @description MEMORY_BUDGET_FULL (a download holds its worst case until written), SHUTTING_DOWN or DAEMON_UNAVAILABLE; honour Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -4721,7 +4721,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            /** @description MEMORY_BUDGET_FULL (a download holds its worst case until written), SHUTTING_DOWN or DAEMON_UNAVAILABLE; honour Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -5143,7 +5143,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            /** @description MEMORY_BUDGET_FULL (a download holds its worst case until written), SHUTTING_DOWN or DAEMON_UNAVAILABLE; honour Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -5582,7 +5582,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SHUTTING_DOWN, QUEUE_FULL, MEMORY_BUDGET_FULL or DAEMON_UNAVAILABLE; honour Retry-After. */
+            /** @description MEMORY_BUDGET_FULL (a download holds its worst case until written), SHUTTING_DOWN or DAEMON_UNAVAILABLE; honour Retry-After. */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying. */
@@ -5717,6 +5717,28 @@ export interface operations {
                             openFiles: {
                                 default: number;
                                 max: number;
+                            };
+                        };
+                        /** @description Sessions (POST /v1/sessions): the defaults and maxima of their lifetimes, and their limits. */
+                        sessions?: {
+                            idleTimeoutMs: {
+                                default: number;
+                                max: number;
+                            };
+                            maxLifetimeMs: {
+                                default: number;
+                                max: number;
+                            };
+                            /** @description Sessions one key may have at once (0: sessions are off). */
+                            perKey: number;
+                            /** @description Sessions the whole service may have at once. */
+                            max: number;
+                            /** @description The largest file (or directory archive) one request may move in or out of a session. */
+                            fileMaxBytes: number;
+                            /** @description The bounds of /v1/execute's outputFiles. */
+                            outputFiles: {
+                                maxCount: number;
+                                maxBytes: number;
                             };
                         };
                         profiles: {

@@ -49,6 +49,14 @@ export class HostCatalog implements Catalog {
       runtimes,
       image: this.config.image,
       limits: this.config.limits,
+      sessions: {
+        idleTimeoutMs: this.config.sessions.idleMs,
+        maxLifetimeMs: this.config.sessions.lifetimeMs,
+        perKey: this.config.sessions.perKey,
+        max: this.config.sessions.max,
+        fileMaxBytes: this.config.sessions.fileMaxBytes,
+        outputFiles: this.config.outputFiles,
+      },
       profiles: (Object.keys(PROFILES) as Profile[]).map((name) => ({
         name,
         available: PROFILES[name].runtimes.includes(this.active.kind),

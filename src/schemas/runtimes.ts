@@ -35,6 +35,19 @@ export const RuntimesInfo = Type.Object({
     },
     { description: 'Server defaults and maxima; a request above a maximum gets 400 LIMIT_EXCEEDED.' },
   ),
+  sessions: Type.Optional(
+    Type.Object(
+      {
+        idleTimeoutMs: Bounds,
+        maxLifetimeMs: Bounds,
+        perKey: Type.Integer({ description: 'Sessions one key may have at once (0: sessions are off).' }),
+        max: Type.Integer({ description: 'Sessions the whole service may have at once.' }),
+        fileMaxBytes: Type.Integer({ description: 'The largest file (or directory archive) one request may move in or out of a session.' }),
+        outputFiles: Type.Object({ maxCount: Type.Integer(), maxBytes: Type.Integer() }, { description: "The bounds of /v1/execute's outputFiles." }),
+      },
+      { description: 'Sessions (POST /v1/sessions): the defaults and maxima of their lifetimes, and their limits.' },
+    ),
+  ),
   profiles: Type.Array(
     Type.Object({
       name: Profile,

@@ -363,6 +363,14 @@ export class SessionService {
     return { path: p, size: data.length, session: this.ref(r) };
   }
 
+  /**
+   * Holds a download's worst case (the bytes, and their copy on the way out) against the
+   * memory budget until its answer is written: release it then. MEMORY_BUDGET_FULL past it.
+   */
+  reserveDownload(): () => void {
+    return this.d.executions.memory.reserve(2 * this.d.config.sessions.fileMaxBytes);
+  }
+
   /** A file's bytes, or a directory as a tar archive. */
   async getFile(id: string, key: string, path: string, asTar = false): Promise<{ kind: 'file' | 'dir'; data: Buffer; session: SessionRef }> {
     const r = this.find(id, key);

@@ -70,6 +70,8 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     expect(Date.parse(got.json.lastUsedAt)).toBeGreaterThanOrEqual(Date.parse(s.lastUsedAt));
     const list = await call(svc.url, 'GET', '/v1/sessions', { headers: alice });
     expect(list.json.sessions.map((x: any) => x.id)).toContain(s.id);
+    const info = await call(svc.url, 'GET', '/v1/runtimes', { headers: alice });
+    expect(info.json.sessions).toMatchObject({ perKey: 3, fileMaxBytes: 4 << 20, idleTimeoutMs: { default: 600_000, max: 3_600_000 } });
     await deleteSession(svc.url, s.id, alice);
     expect((await call(svc.url, 'GET', `/v1/sessions/${s.id}`, { headers: alice })).status).toBe(404);
     await waitFor('its container to be gone', () => !containerIds().includes(s.id));

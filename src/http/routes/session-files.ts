@@ -51,6 +51,7 @@ export function contentTypeOf(path: string): string {
 }
 
 const fileErrors = sessionErrors({
+  503: 'MEMORY_BUDGET_FULL (a download holds its worst case until written), SHUTTING_DOWN or DAEMON_UNAVAILABLE; honour Retry-After.',
   404: "SESSION_NOT_FOUND, or FILE_NOT_FOUND: no such file in the session's workspace.",
   409: 'NOT_A_FILE (e.g. an upload onto a directory) or SESSION_BUSY.',
   413: 'FILE_TOO_LARGE: over KATA_EXEC_SESSION_FILE_MAX_BYTES.',
@@ -114,6 +115,8 @@ export const sessionFileRoutes: FastifyPluginAsyncTypebox<SessionFileRouteOption
     },
     async (request, reply) => {
       const path = request.params['*'];
+      const release = s.reserveDownload();
+      reply.raw.once('close', release);
       const r = await s.getFile(request.params.id, keyOf(request), path);
       stateExpiry(reply, r.session.expiresAt);
       const name = (path.replace(/\/+$/, '').split('/').pop() || 'workspace').replace(/[^A-Za-z0-9_.-]/g, '_');
@@ -160,6 +163,8 @@ export const sessionFileRoutes: FastifyPluginAsyncTypebox<SessionFileRouteOption
     async (request, reply) => {
       const q = request.query;
       if (q.format === 'tar') {
+        const release = s.reserveDownload();
+        reply.raw.once('close', release);
         const r = await s.getFile(request.params.id, keyOf(request), q.path ?? '', true);
         stateExpiry(reply, r.session.expiresAt);
         const name = ((q.path ?? '').replace(/\/+$/, '').split('/').pop() || 'workspace').replace(/[^A-Za-z0-9_.-]/g, '_');

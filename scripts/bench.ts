@@ -64,6 +64,8 @@ import { Executor } from '../src/execution/executor.js';
 import { newNonce } from '../src/sandbox/marker.js';
 import type { SandboxSpec } from '../src/sandbox/types.js';
 import { kataBench, kataTable, type KataFigures } from './bench-kata.js';
+import { inMountNamespaceArgv } from '../src/ctr/host.js';
+import { findContainerdPid } from '../src/host/containerd-ns.js';
 
 // ---------------------------------------------------------------------------------------
 // Options
@@ -222,6 +224,12 @@ function percentile(sorted: number[], p: number): number {
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const newId = (tag: string) => `kxb-${tag}-${randomBytes(6).toString('hex')}`;
+
+/** `argv` in containerd's mount namespace (nsenter), or in ours when it has none of its own. */
+function shIn(nsPid: number | null, argv: string[]): string {
+  const [cmd, ...args] = inMountNamespaceArgv(nsPid, argv);
+  return sh(cmd!, args);
+}
 
 function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   return execFileSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -396,6 +404,8 @@ interface Env {
   runscPath: string | null;
   ctr: CtrClient;
   rawRootfs: string | null;
+  /** containerd's pid when its mount namespace is its own (the raw rootfs is mounted there). */
+  containerdPid: number | null;
   rawWork: string;
   runscWrapper: string;
   seccomp: OciSeccomp | null;
@@ -428,6 +438,7 @@ async function startEnvironment(o: Options): Promise<Env> {
     runscPath,
     ctr: null as unknown as CtrClient,
     rawRootfs: null,
+    containerdPid: null,
     rawWork: path.join(root, 'raw', 'work'),
     runscWrapper: path.join(root, 'raw', 'bin', 'runsc-bench'),
     seccomp: null,
@@ -451,7 +462,10 @@ async function startEnvironment(o: Options): Promise<Env> {
   }
   const rootfs = path.join(root, 'raw', 'rootfs');
   await mkdir(rootfs, { recursive: true, mode: 0o755 });
-  sh(ctrPath, mountImageArgv(e.target, IMAGE, rootfs));
+  // In containerd's own mount namespace (scripts/containerd.sh gives it one, as the Kata
+  // kit needs), where its shims look for the spec's root, as the service mounts its rootfs.
+  e.containerdPid = await findContainerdPid(e.target.address);
+  shIn(e.containerdPid, [ctrPath, ...mountImageArgv(e.target, IMAGE, rootfs)]);
   e.rawRootfs = rootfs;
   // containerd's default seccomp profile, read the way the service reads it.
   const probe = await e.ctr.defaultSeccompProfile(IMAGE, newId('seccomp'), BENCH_LABEL);
@@ -493,7 +507,7 @@ function cleanup(): Promise<void> {
     if (e.compiledDir) rmSync(e.compiledDir, { recursive: true, force: true });
     if (e.rawRootfs) {
       try {
-        sh(e.ctrPath, unmountImageArgv(e.target, e.rawRootfs));
+        shIn(e.containerdPid, [e.ctrPath, ...unmountImageArgv(e.target, e.rawRootfs)]);
       } catch {
         // unmounted below
       }
@@ -1109,7 +1123,7 @@ async function breakdown(e: Env, rt: Runtime, n: number): Promise<Breakdown> {
     if (t.ok) trueTotal.push(t.proc!.exitAt);
     // The image's own python straight on the host (chroot into the mounted rootfs): the
     // program without any sandbox.
-    const hp = await runProc('chroot', [e.rawRootfs!, '/usr/bin/python3', '-c', PROGRAM]);
+    const hp = await runProc('chroot', [e.containerdPid ? `/proc/${e.containerdPid}/root${e.rawRootfs!}` : e.rawRootfs!, '/usr/bin/python3', '-c', PROGRAM]);
     if (hp.code === 0) hostPython.push(hp.exitAt);
     const w = await warmPathOnce(e, rt);
     if (w.ok) {

@@ -262,6 +262,50 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     await deleteSession(svc.url, s.id, alice);
   });
 
+  it("a program cannot reach its session's launcher: not its socket, not a signal, not its descriptors", async () => {
+    const s = await createSession(svc.url, {}, alice);
+    const code = [
+      'import os, socket, signal',
+      'def attempt(name, fn):',
+      '    try:',
+      '        fn()',
+      '        print(name, "REACHED")',
+      '    except OSError as e:',
+      '        print(name, type(e).__name__)',
+      'def connect(p):',
+      '    s = socket.socket(socket.AF_UNIX)',
+      '    s.connect(p)',
+      'attempt("socket", lambda: connect("/run/kx-launch/sock"))',
+      'attempt("listdir", lambda: os.listdir("/run/kx-launch"))',
+      'attempt("fallback", lambda: connect("/tmp/.kx-launch/sock"))',
+      // gVisor lets another uid list and readlink /proc/1/fd and open the launcher's stdio,
+      // which is /dev/null (--null-io): its channel (sockets, pipes) must never open.
+      'try:',
+      '    fds = {f: os.readlink(f"/proc/1/fd/{f}") for f in os.listdir("/proc/1/fd")}',
+      'except OSError as e:',
+      '    fds = {}',
+      '    print("fds", type(e).__name__)',
+      'for f, what in fds.items():',
+      '    if what.startswith(("socket:", "pipe:")): attempt(f"channel {what}", lambda: open(f"/proc/1/fd/{f}", "rb"))',
+      '    else: attempt(f"stdio {what}", lambda: open(f"/proc/1/fd/{f}", "rb"))',
+      'attempt("kill", lambda: os.kill(1, signal.SIGKILL))',
+      'pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and "--attach" in open(f"/proc/{p}/cmdline").read().replace("\\0", " ")]',
+      'print("attach", len(pids))',
+      'for p in pids: attempt("kill-attach", lambda: os.kill(p, signal.SIGKILL))',
+    ].join('\n');
+    const r = await sessionExec(svc.url, s.id, { language: 'python', code }, alice);
+    expect(r.status, r.stderr).toBe('ok');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.filter((l) => l.endsWith('REACHED') && !l.startsWith('stdio '))).toEqual([]);
+    // Its stdio, where another uid may open it (gVisor), is /dev/null.
+    for (const l of lines.filter((x) => x.startsWith('stdio ') && x.endsWith('REACHED'))) expect(runtime, l).toBe('gvisor');
+    expect(lines).toContain('attach 1');
+    expect(lines).toContain('kill PermissionError');
+    expect(lines).toContain('kill-attach PermissionError');
+    // The session goes on.
+    expect((await sessionExec(svc.url, s.id, { language: 'bash', code: 'echo still' }, alice)).stdout).toBe('still\n');
+  });
+
   it('reaps an idle session: nothing of it is left', async () => {
     const expired = await counter(svc, 'kata_exec_sessions_expired_total', 'reason="idle"');
     const s = await createSession(svc.url, { idleTimeoutMs: 1500 }, alice);

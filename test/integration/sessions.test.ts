@@ -295,7 +295,7 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     ].join('\n');
     const r = await sessionExec(svc.url, s.id, { language: 'python', code }, alice);
     expect(r.status, r.stderr).toBe('ok');
-    const lines = r.stdout.trim().split('\n');
+    const lines: string[] = r.stdout.trim().split('\n');
     expect(lines.filter((l) => l.endsWith('REACHED') && !l.startsWith('stdio '))).toEqual([]);
     // Its stdio, where another uid may open it (gVisor), is /dev/null.
     for (const l of lines.filter((x) => x.startsWith('stdio ') && x.endsWith('REACHED'))) expect(runtime, l).toBe('gvisor');

@@ -29,6 +29,7 @@
  *   bg         A*, E*, P logfile? a background process: answers Y "<nonce> ok <id> <pid>"
  *   bglist                       "id\tpid\tstate\tcode\tcommand\0" per process
  *   bgstop     P id
+ *   deadline   P ms              the next run is ended this long after now, service or not
  * Every op but run answers Y "<nonce> ok ..." or Z "<nonce> <ERRNO> <text>".
  *
  * Paths are relative to the workspace (/code) and walked one component at a time with
@@ -70,6 +71,9 @@ static int kxs_next_bg = 1;
  * sandbox never outlives its session when no service is there to reap it.
  */
 static int64_t kxs_expires_at, kxs_idle_ms, kxs_last_request;
+/* The next call's own deadline (monotonic ms, 0: none), from a `deadline` op: a call whose
+   service went away is still ended at its time. */
+static int64_t kxs_next_deadline;
 /* The program of the call running now: its status is taken by whichever reap sees it end. */
 static pid_t kxs_call_pid = -1;
 static int kxs_call_done;
@@ -751,6 +755,8 @@ static void kxs_op_run(const char *nonce, char ftype, char *fdata, uint32_t flen
     kxs_sendf('Z', "%s EINVAL a run without its program", nonce);
     return;
   }
+  int64_t deadline = kxs_next_deadline;
+  kxs_next_deadline = 0;
   if (kxs_sendf('S', "%s", nonce) < 0) return;
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
@@ -822,6 +828,16 @@ static void kxs_op_run(const char *nonce, char ftype, char *fdata, uint32_t flen
       int64_t left = drain_until - now_ms();
       if (left <= 0) break;
       timeout = (int)left;
+    }
+    if (deadline && !kxs_call_done) {
+      int64_t left = deadline - now_ms();
+      if (left <= 0) {
+        /* Past its deadline and its grace: the service did not end it (it is gone). */
+        deadline = 0;
+        kxs_kill_call();
+        left = 0;
+      }
+      if (timeout < 0 || left < timeout) timeout = (int)(left > 1000 ? 1000 : left);
     }
     int r = poll(p, 5, kxs_expiry_timeout(timeout));
     kxs_check_expiry(1);
@@ -1143,6 +1159,9 @@ static void kxs_request_1(int listen_fd) {
     kxs_op_bglist(nonce);
   } else if (!strcmp(op, "bgstop")) {
     kxs_op_bgstop(nonce, path);
+  } else if (!strcmp(op, "deadline")) {
+    kxs_next_deadline = now_ms() + strtoll(path, NULL, 10);
+    kxs_sendf('Y', "%s ok", nonce);
   } else if (!strcmp(op, "ping")) {
     kxs_sendf('Y', "%s ok", nonce);
   } else {

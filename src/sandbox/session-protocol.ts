@@ -13,7 +13,7 @@ export const SESSION_FRAME_TYPES = 'RSOEXYZD';
 /** The largest frame taken from it (a listing of 4096 entries fits). */
 export const SESSION_MAX_FRAME = 4 << 20;
 
-export type SessionOp = 'put' | 'get' | 'tar' | 'list' | 'delete' | 'bg' | 'bglist' | 'bgstop' | 'ping';
+export type SessionOp = 'put' | 'get' | 'tar' | 'list' | 'delete' | 'bg' | 'bglist' | 'bgstop' | 'deadline' | 'ping';
 
 function frame(type: string, payload: Buffer | string): Buffer {
   const p = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;

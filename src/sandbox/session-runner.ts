@@ -149,6 +149,9 @@ export class CtrSessionRunner {
     validateSandboxSpec(spec);
     const log = this.log(s.id).child({ executionId: spec.id });
     const t0 = performance.now();
+    // The launcher ends the call by itself past its deadline and a grace, should the
+    // service be gone by then (killed: nobody is left to send the kill).
+    await this.op(s, 'deadline', { path: String(spec.timeoutMs + SESSION_KILL_GRACE_MS + 2000) }, 0);
     const a = await this.attached(s);
     this.d.events?.forget(s.id);
     let killSent = false;

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { NO_LEAKS, containerIds, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, containerIds, ctr, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { call, createSession, deleteSession, readTar, sessionExec } from '../helpers/sessions.js';
@@ -353,6 +353,11 @@ describe.each(testRuntimes())('a session across a service restart on %s', (runti
   });
 });
 
+/** How many processes the sandbox's task has (ctr tasks ps). */
+function taskProcesses(id: string): number {
+  return ctr(['tasks', 'ps', id]).trim().split('\n').length - 1;
+}
+
 describe.each(testRuntimes())('a session across a kill -9 of the service on %s', (runtime) => {
   const procs: ServiceProcess[] = [];
   afterAll(() => {
@@ -376,15 +381,18 @@ describe.each(testRuntimes())('a session across a kill -9 of the service on %s',
     procs.push(first);
     const s = await createSession(first.url, { idleTimeoutMs: 120_000 });
     await sessionExec(first.url, s.id, { language: 'bash', code: 'echo kept > note' });
-    const orphan = call(first.url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo orphan > orphan.txt; sleep 300', timeoutMs: 60_000 } }).catch((e: unknown) => e);
+    const orphan = call(first.url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo orphan > orphan.txt; sleep 300', timeoutMs: 3000 } }).catch((e: unknown) => e);
     await waitFor('the orphan call to run', async () => {
       const l = await call(first.url, 'GET', `/v1/sessions/${s.id}`).catch(() => null);
       return l !== null && Date.parse(l.json.lastUsedAt) > Date.parse(s.lastUsedAt);
     });
     await new Promise((r) => setTimeout(r, 500));
+    const during = taskProcesses(s.id);
     first.child.kill('SIGKILL');
     await first.exited;
     await orphan;
+    // With no service at all, the launcher ends the orphaned call at its own deadline.
+    await waitFor('the orphaned call to end by its deadline', () => taskProcesses(s.id) < during, 20_000);
 
     const second = await spawnService(env);
     procs.push(second);

@@ -44,7 +44,9 @@ const median = (xs: number[]): number | null => {
 async function startService(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/server.ts')], {
     cwd: repo,
-    env: { ...process.env, KATA_EXEC_PORT: '0', KATA_EXEC_LOG_LEVEL: 'info', ...env },
+    // Only the settings given here: the service refuses a KATA_EXEC_* it does not know (the
+    // bench's own KATA_EXEC_KATA_KIT among them).
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KATA_EXEC_'))), KATA_EXEC_PORT: '0', KATA_EXEC_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -56,9 +58,11 @@ async function startService(env: Record<string, string>): Promise<{ child: Child
         resolve(m[1]!);
       }
     };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', () => undefined);
-    child.once('exit', (code) => reject(new Error(`the service exited (${code})`)));
+    const said: string[] = [];
+    const keep = (l: string) => said.push(l) > 5 && said.shift();
+    createInterface({ input: child.stdout! }).on('line', (l) => (keep(l), onLine(l)));
+    createInterface({ input: child.stderr! }).on('line', keep);
+    child.once('exit', (code) => reject(new Error(`the service exited (${code}): ${said.join('\n').slice(-1500)}`)));
   });
   return {
     child,
@@ -134,10 +138,11 @@ export async function kataBench(n: number, log: (m: string) => void): Promise<Ka
       KATA_EXEC_TIMEOUT_MS_DEFAULT: '120000',
       KATA_EXEC_TIMEOUT_MS_MAX: '120000',
     };
-    for (const [name, pool] of [['service cold (pool 0)', 0], ['service warm (pool 1)', 1]] as const) {
-      const svc = await startService({ ...base, KATA_EXEC_RUN_DIR: path.join(root, `svc-${pool}`), KATA_EXEC_NAMESPACE: `${namespace}-${pool}`, KATA_EXEC_POOL_SIZE: String(pool) });
+    // Kata's shim takes a namespace only when each dash-separated part starts with a letter.
+    for (const [name, pool, ns] of [['service cold (pool 0)', 0, `${namespace}-cold`], ['service warm (pool 1)', 1, `${namespace}-warm`]] as const) {
+      const svc = await startService({ ...base, KATA_EXEC_RUN_DIR: path.join(root, `svc-${pool}`), KATA_EXEC_NAMESPACE: ns, KATA_EXEC_POOL_SIZE: String(pool) });
       services.push(svc);
-      ctr('-n', `${namespace}-${pool}`, 'images', 'import', '--base-name', 'toolruntime-sandbox', path.join(process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec', 'images', 'sandbox.oci.tar'));
+      ctr('-n', ns, 'images', 'import', '--base-name', 'toolruntime-sandbox', path.join(process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec', 'images', 'sandbox.oci.tar'));
       const samples: { ok: boolean; ms: number; detail: string }[] = [];
       for (let i = 0; i < n; i++) {
         if (pool > 0) {

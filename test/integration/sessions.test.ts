@@ -98,6 +98,16 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
 
   it('round-trips files byte for byte, lists them, archives a directory and deletes', async () => {
     const s = await createSession(svc.url, {}, alice);
+    // Exactly the documented maximum (KATA_EXEC_SESSION_FILE_MAX_BYTES, 4 MiB here) goes up
+    // and comes down byte for byte; one byte more is refused.
+    const max = randomBytes(4 << 20);
+    expect((await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/edge/max.bin`, { body: max, headers: alice })).status).toBe(200);
+    const maxBack = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/edge/max.bin`, { headers: alice });
+    expect(maxBack.status).toBe(200);
+    expect(Buffer.compare(maxBack.body, max)).toBe(0);
+    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/files/edge/max.bin`, { headers: alice })).status).toBe(200);
+    const over = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/edge/over.bin`, { body: randomBytes((4 << 20) + 1), headers: alice });
+    expect(over.status, JSON.stringify(over.json)).toBe(413);
     const bytes = randomBytes(3 << 20);
     const put = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/data/blob.bin`, { body: bytes, headers: alice });
     expect(put.status, JSON.stringify(put.json)).toBe(200);

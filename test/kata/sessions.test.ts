@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { NO_LEAKS, settledLeaks, startRealService } from '../helpers/real-service.js';
+import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { call, createSession, deleteSession, readTar, sessionExec } from '../helpers/sessions.js';
 import { expectGuestIsVm, GUEST_IDENTITY, leftoversOf, settledLeftoversOf, useKataService, waitFor } from './kata-helpers.js';
 
@@ -79,5 +80,31 @@ describe('Kata: a session across a service restart', () => {
       await second.close();
     }
     expect(await settledLeaks(first.runDir)).toEqual(NO_LEAKS);
+  });
+});
+
+// Its own service (with keys): one service per containerd namespace at a time.
+describe('Kata: sessions are their key\'s', () => {
+  it("answers another key's session with 404, and the owner's call still runs in its VM", async () => {
+    const keyed = await startRealService('kata', { ...ENV, KATA_EXEC_API_KEYS: API_KEYS });
+    const [alice, bob] = [bearer(TOKENS.alice), bearer(TOKENS.bob)];
+    try {
+      const s = await createSession(keyed.url, {}, alice);
+      for (const [method, path] of [
+        ['GET', `/v1/sessions/${s.id}`],
+        ['GET', `/v1/sessions/${s.id}/files?path=`],
+        ['DELETE', `/v1/sessions/${s.id}`],
+      ] as const) {
+        const r = await call(keyed.url, method, path, { headers: bob });
+        expect([method, path, r.status, r.json.code]).toEqual([method, path, 404, 'SESSION_NOT_FOUND']);
+      }
+      const ex = await call(keyed.url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo x' }, headers: bob });
+      expect([ex.status, ex.json.code]).toEqual([404, 'SESSION_NOT_FOUND']);
+      expect((await sessionExec(keyed.url, s.id, { language: 'bash', code: 'echo mine' }, alice)).stdout).toBe('mine\n');
+      await deleteSession(keyed.url, s.id, alice);
+      expect(await settledLeftoversOf(s.id, 60_000)).toEqual([]);
+    } finally {
+      await keyed.close();
+    }
   });
 });

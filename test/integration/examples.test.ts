@@ -130,7 +130,7 @@ describe(`examples against the live service (${runtime})`, () => {
     it('client.mjs lists the tools, runs python through run_code and prints its text; exits 0', async () => {
       const r = await run('node', [MCP_EXAMPLE], env);
       expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-      expect(r.stdout).toMatch(/^tools: run_code, list_runtimes$/m);
+      expect(r.stdout).toMatch(/^tools: run_code, list_runtimes, create_session, execute_in_session, write_file, read_file, list_files, close_session$/m);
       expect(r.stdout).toMatch(new RegExp(`^status: ok\\nexit code: 0\\nduration: \\d+ ms on ${runtime}$`, 'm'));
       expect(r.stdout).toMatch(/^stdout:\n42$/m);
       expect(r.stderr).toBe('');

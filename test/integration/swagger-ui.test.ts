@@ -64,7 +64,8 @@ async function tryItOut(page: Page, body: string) {
   const op = page.locator('#operations-execute-execute');
   await op.waitFor({ state: 'visible' });
   await op.locator('.opblock-summary').first().click();
-  const tryOut = op.locator('button.try-out__btn');
+  // "Try it out" / "Cancel" (in try-out mode Swagger UI also shows "Reset", of the same class).
+  const tryOut = op.locator('button.try-out__btn:not(.reset)');
   await tryOut.waitFor({ state: 'visible' });
   // The service sets tryItOutEnabled, so the editor may already be open ("Cancel"): close
   // it, so that the test goes through the "Try it out" button as a person would.

@@ -106,3 +106,38 @@ export class SseWriter {
     }
   }
 }
+
+/** What a streamed execution reports as it goes: its start and each chunk of output. */
+export interface StreamHooks {
+  onStart: (executionId: string) => void;
+  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+}
+
+/**
+ * One execution as an event stream: `start`, the output, then `result`; a failure after the
+ * stream opened is an `error` event carrying its problem body (before, it is thrown, and
+ * answered as a plain problem). /v1/execute and a session's execute share it.
+ */
+export async function streamExecution(
+  sse: SseWriter,
+  requestId: string,
+  problemBody: (err: unknown) => unknown,
+  run: (hooks: StreamHooks) => Promise<unknown>,
+): Promise<void> {
+  try {
+    const result = await run({
+      onStart: (id) => {
+        sse.open(requestId);
+        sse.send('start', { id });
+      },
+      onOutput: (stream, chunk) => sse.output(stream, chunk),
+    });
+    sse.open(requestId);
+    sse.send('result', result);
+  } catch (err) {
+    if (!sse.isOpen) throw err;
+    sse.send('error', problemBody(err));
+  } finally {
+    sse.end();
+  }
+}

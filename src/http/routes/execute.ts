@@ -4,7 +4,7 @@ import { ExecuteRequest, ExecuteResult } from '../../schemas/execute.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
 import { problemFor } from '../error-handler.js';
 import { problemResponses } from '../responses.js';
-import { SseWriter, wantsEventStream } from '../sse.js';
+import { SseWriter, streamExecution, wantsEventStream } from '../sse.js';
 
 export interface ExecuteRouteOptions {
   service: ExecutionService;
@@ -72,23 +72,7 @@ export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = asy
       if (!streaming) return opts.service.execute(request.body, ctx);
 
       const sse = new SseWriter(reply, request.body.limits?.outputBytes ?? opts.streamCapBytes, opts.writeTimeoutMs, opts.onSlowClient);
-      try {
-        const result = await opts.service.execute(request.body, {
-          ...ctx,
-          onStart: (id) => {
-            sse.open(request.id);
-            sse.send('start', { id });
-          },
-          onOutput: (stream, chunk) => sse.output(stream, chunk),
-        });
-        sse.open(request.id);
-        sse.send('result', result);
-      } catch (err) {
-        if (!sse.isOpen) throw err;
-        sse.send('error', problemFor(err, request).body);
-      } finally {
-        sse.end();
-      }
+      await streamExecution(sse, request.id, (err) => problemFor(err, request).body, (hooks) => opts.service.execute(request.body, { ...ctx, ...hooks }));
       return reply;
     },
   );

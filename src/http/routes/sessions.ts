@@ -21,7 +21,7 @@ import {
 } from '../../schemas/sessions.js';
 import { problemFor } from '../error-handler.js';
 import { problemResponses } from '../responses.js';
-import { SseWriter, wantsEventStream } from '../sse.js';
+import { SseWriter, streamExecution, wantsEventStream } from '../sse.js';
 
 export interface SessionRouteOptions {
   sessions: SessionService;
@@ -174,23 +174,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
         return result;
       }
       const sse = new SseWriter(reply, request.body.limits?.outputBytes ?? opts.streamCapBytes, opts.writeTimeoutMs, opts.onSlowClient);
-      try {
-        const result = await s.execute(id, keyOf(request), request.body, {
-          ...ctx,
-          onStart: (executionId) => {
-            sse.open(request.id);
-            sse.send('start', { id: executionId });
-          },
-          onOutput: (stream, chunk) => sse.output(stream, chunk),
-        });
-        sse.open(request.id);
-        sse.send('result', result);
-      } catch (err) {
-        if (!sse.isOpen) throw err;
-        sse.send('error', problemFor(err, request).body);
-      } finally {
-        sse.end();
-      }
+      await streamExecution(sse, request.id, (err) => problemFor(err, request).body, (hooks) => s.execute(id, keyOf(request), request.body, { ...ctx, ...hooks }));
       return reply;
     },
   );

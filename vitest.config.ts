@@ -17,6 +17,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/hostile/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
+          setupFiles: ['test/helpers/setup-service-logs.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           fileParallelism: false,
@@ -27,6 +28,7 @@ export default defineConfig({
           name: 'kata',
           include: ['test/kata/**/*.test.ts'],
           globalSetup: ['test/helpers/kata-setup.ts'],
+          setupFiles: ['test/helpers/setup-service-logs.ts'],
           // A VM boots in ~10 s under TCG emulation (20 s on a busy host): room, never a tight time.
           testTimeout: 300_000,
           hookTimeout: 300_000,

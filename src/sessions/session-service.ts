@@ -61,6 +61,14 @@ export const LAUNCHER_GRACE_MS = 60_000;
 export const MAX_WAITING_CALLS = 8;
 const REAP_EVERY_MS = 1000;
 
+/**
+ * Where a background process's `code` goes: a hidden file of its own in /code (the same
+ * directory as the language's main file, so its imports resolve alike).
+ */
+export function processEntryFile(mainFile: string): string {
+  return `.process-${randomBytes(4).toString('hex')}-${mainFile}`;
+}
+
 export function newSessionId(): string {
   return `kx-s-${randomBytes(10).toString("hex")}`;
 }
@@ -412,7 +420,10 @@ export class SessionService {
     const r = this.find(id, key);
     const lang = findLanguage(req.language);
     if (!lang) throw new InvalidRequestError([{ path: '/language', message: `must be one of ${knownLanguages().join(', ')}` }]);
-    const sources = buildSources(req, lang.file);
+    // `code` goes to a file of this process's own, never the language's main file: the next
+    // call's `code` overwrites that one, and an interpreter that reads its script as it goes
+    // (bash) or has not opened it yet would run the next call's program instead.
+    const sources = buildSources(req, processEntryFile(lang.file));
     const args = [...lang.command(`/code/${sources.entry}`), ...checkArgs(req.args)];
     const env = buildEnv([], req.env);
     if (req.logFile) this.checkPath(req.logFile, false);

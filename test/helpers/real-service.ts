@@ -19,7 +19,7 @@ import type { WarmPool } from '../../src/sandbox/pool.js';
 import type { SessionService } from '../../src/sessions/session-service.js';
 import { createService } from '../../src/service.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { pino } from 'pino';
+import { testLogger } from './service-logs.js';
 import { parseTaskList } from '../../src/ctr/parse.js';
 import { mountPointsSeenBy } from '../../scripts/lib/private-containerd.js';
 
@@ -84,7 +84,7 @@ export async function startRealService(runtime: string, env: Record<string, stri
   // The kit's shim (when containerd runs the Kata kit) must be found by a Kata service's own
   // detection too, as containerd finds it.
   const searchPath = [...extraPath, ...(c.kataKit ? [path.join(c.kataKit, 'bin')] : []), process.env.PATH ?? ''].join(':');
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = testLogger();
   const metrics = new Metrics();
   const { backend, service, pool, sessions, catalog, shutdown } = await createService(config, logger, metrics, 'test', { searchPath });
   const app = await buildApp({ config, logger, service, sessions, health: backend.health, catalog, metrics });

@@ -246,7 +246,9 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
   it('runs background processes that outlive the call, lists and stops them', async () => {
     const s = await createSession(svc.url, {}, alice);
     const p = await call(svc.url, 'POST', `/v1/sessions/${s.id}/processes`, {
-      json: { language: 'bash', code: 'while true; do echo tick; sleep 0.2; done', logFile: 'bg.log' },
+      // Two lines, the second read by bash after the first's second: the call that follows
+      // writes its own `code` meanwhile, which must not become this script's rest.
+      json: { language: 'bash', code: 'sleep 1\nwhile true; do echo tick; sleep 0.2; done', logFile: 'bg.log' },
       headers: alice,
     });
     expect(p.status, JSON.stringify(p.json)).toBe(201);
@@ -260,6 +262,8 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
       const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
       throw new Error(`${String(err)}; processes: ${JSON.stringify(l.json)}; ps: ${ps.stdout}`);
     });
+    const log = await sessionExec(svc.url, s.id, { language: 'bash', code: 'sort -u bg.log' }, alice);
+    expect(log.stdout).toBe('tick\n');
     const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
     expect(l.json.processes).toEqual([expect.objectContaining({ id: 1, running: true, exitCode: null })]);
     expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/processes/1`, { headers: alice })).status).toBe(200);

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { execInTaskArgv, runWithConfigArgv } from '../ctr/argv.js';
 import { buildOciSpec } from '../ctr/oci-spec.js';
-import { asServiceError, VmCreationFailedError, VmExecutionFailedError, WarmSandboxLostError } from '../errors.js';
+import { asServiceError, CtrError, VmCreationFailedError, VmExecutionFailedError, WarmSandboxLostError } from '../errors.js';
 import { driverFor } from '../runtimes/registry.js';
 import type { CtrRunnerDeps, CtrSandboxRunner } from './ctr-runner.js';
 import { launcherInit, ociSpecInput } from './ctr-spec.js';
@@ -89,7 +89,18 @@ export class CtrSessionRunner {
       if (ends.idleMs) command.push('--idle-ms', String(Math.round(ends.idleMs)));
       const oci = buildOciSpec(ociSpecInput(spec, rt, { rootfs, namespace: this.d.target.namespace, init: { ...init, command }, seccomp }));
       await writeFile(s.dir.specPath, JSON.stringify(oci), { mode: 0o600 });
-      await this.d.ctr.runDetached(runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: s.dir.specPath, labels: spec.labels, detach: true, nullIo: true }));
+      const argv = runWithConfigArgv(this.d.target, rt, { id: spec.id, specPath: s.dir.specPath, labels: spec.labels, detach: true, nullIo: true });
+      try {
+        await this.d.ctr.runDetached(argv);
+      } catch (err) {
+        // Once, as for a one-shot execution (CtrRunner.run): a Kata VM whose agent never
+        // answered its first check (an emulated VM on a busy host) is created again. Nothing
+        // ran in it: only its container is removed first, the rootfs stays.
+        if (!(err instanceof CtrError && err.kind === 'vm_agent_unreachable')) throw err;
+        log.warn({ err }, "the session's VM did not answer; creating it once more");
+        await this.d.ctr.removeContainer(spec.id);
+        await this.d.ctr.runDetached(argv);
+      }
       await this.attached(s);
       return s;
     } catch (err) {

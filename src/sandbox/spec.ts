@@ -5,7 +5,12 @@
  */
 import { InvalidSpecError, SecurityViolationError, type FieldError } from '../errors.js';
 import { mibToBytes, MIN_MEMORY_MB } from '../units.js';
-import type { ResourceSpec, SandboxSpec, SecuritySpec } from './types.js';
+import type { ResourceSpec, SandboxSpec, SandboxStep, SecuritySpec } from './types.js';
+
+/** Steps in one sandbox, at most (the launcher's own bound too: launcher/kx-launch.c MAX_STEPS). */
+export const MAX_STEPS = 256;
+/** A step's stdin, at most (the launcher's request as a whole is bounded at 512 MiB). */
+export const MAX_STEP_STDIN_BYTES = 64 << 20;
 
 const RESOURCE_FIELDS = ['memoryBytes', 'cpuMillis', 'pids', 'tmpfsBytes', 'openFiles', 'outputBytes'] as const;
 
@@ -55,9 +60,11 @@ export function validateSandboxSpec(spec: SandboxSpec): void {
   const errs = resourceSpecErrors(spec.resources);
   if (!ID_RE.test(spec.id)) errs.push({ path: '/id', message: 'must be 8 to 64 lowercase letters, digits or dashes' });
   if (!spec.image) errs.push({ path: '/image', message: 'is required' });
-  if (spec.command.length === 0 || spec.command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+  // With steps the launcher runs those instead of the command, which may then be empty.
+  if ((spec.steps === undefined && spec.command.length === 0) || spec.command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
     errs.push({ path: '/command', message: 'must be a non-empty list of strings without NUL' });
   }
+  if (spec.steps !== undefined) errs.push(...stepErrors(spec.steps));
   if (!spec.workingDir.startsWith('/')) errs.push({ path: '/workingDir', message: 'must be absolute' });
   for (const key of ['env', 'programEnv'] as const) {
     spec[key].forEach((e, i) => {
@@ -76,4 +83,31 @@ export function validateSandboxSpec(spec: SandboxSpec): void {
   });
   if (spec.runtime === 'kata' && !spec.hypervisor) errs.push({ path: '/hypervisor', message: 'is required for kata' });
   if (errs.length) throw new InvalidSpecError(`invalid sandbox spec: ${errs.map((e) => `${e.path} ${e.message}`).join('; ')}`, errs);
+}
+
+const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/** Every fault of a spec's steps, with its path (/steps/<i>/<field>). */
+export function stepErrors(steps: SandboxStep[]): FieldError[] {
+  const errs: FieldError[] = [];
+  if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_STEPS) {
+    return [{ path: '/steps', message: `must hold 1 to ${MAX_STEPS} steps` }];
+  }
+  steps.forEach((s, i) => {
+    const at = (f: string, message: string) => errs.push({ path: `/steps/${i}/${f}`, message });
+    if (!Array.isArray(s.command) || s.command.length === 0 || s.command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+      at('command', 'must be a non-empty list of strings without NUL');
+    }
+    (s.env ?? []).forEach((e, j) => {
+      if (typeof e !== 'string' || !ENV_RE.test(e) || e.includes('\0')) errs.push({ path: `/steps/${i}/env/${j}`, message: 'must be NAME=value' });
+    });
+    if (s.stdin !== null && !Buffer.isBuffer(s.stdin)) at('stdin', 'must be bytes or null');
+    else if (s.stdin && s.stdin.length > MAX_STEP_STDIN_BYTES) at('stdin', `must be at most ${MAX_STEP_STDIN_BYTES} bytes`);
+    if (!isPositiveInt(s.wallMs)) at('wallMs', 'must be a positive whole number');
+    if (s.cpuMs !== null && !isPositiveInt(s.cpuMs)) at('cpuMs', 'must be a positive whole number or null');
+    if (s.memoryKb !== null && !isPositiveInt(s.memoryKb)) at('memoryKb', 'must be a positive whole number or null');
+    if (!isPositiveInt(s.outputBytes)) at('outputBytes', 'must be a positive whole number');
+    if (typeof s.required !== 'boolean') at('required', 'must be true or false');
+  });
+  return errs;
 }

@@ -65,6 +65,49 @@ export interface SandboxSpec {
   labels: Record<string, string>;
   /** Files to bring back from /code after the program (globs), within these bounds. */
   collect?: { patterns: string[]; maxCount: number; maxBytes: number };
+  /**
+   * Several programs in this one sandbox, in order, each a fresh process with limits of its
+   * own (a compile, then one run per test). When present the launcher runs them instead of
+   * `command` / `stdin` (which may then be empty); `timeoutMs` still bounds the whole
+   * sandbox. At most MAX_STEPS (spec.ts).
+   */
+  steps?: SandboxStep[];
+}
+
+/** One program of a multi-step run (`SandboxSpec.steps`). */
+export interface SandboxStep {
+  /** argv, run in /code as the program's user. */
+  command: string[];
+  /** "NAME=value" on top of spec.env and spec.programEnv. */
+  env?: string[];
+  /** Its standard input; null: empty. */
+  stdin: Buffer | null;
+  /** Wall-clock limit of this step: the launcher kills its processes past it. */
+  wallMs: number;
+  /** CPU-time limit (user+sys) of this step; null: none. */
+  cpuMs: number | null;
+  /** Peak-RSS limit of this step, KiB; null: only the sandbox's memory limit. */
+  memoryKb: number | null;
+  /** Cap per stream for this step (head and tail kept); far past it the step is killed. */
+  outputBytes: number;
+  /** True (a compile): the later steps do not run unless this one exits 0. */
+  required: boolean;
+}
+
+/** Which limit of a step ended it. 'oom': the kernel's OOM killer (the sandbox's memory). */
+export type StepLimit = 'wall' | 'cpu' | 'memory' | 'output' | 'oom';
+
+/** What one step did (`SandboxResult.steps`). */
+export interface StepResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: CapturedStream;
+  stderr: CapturedStream;
+  /** Which limit of the step ended it; null when it ended by itself. */
+  limit: StepLimit | null;
+  wallMs: number;
+  /** wait4's rusage of the step (its waited-for children included). */
+  usage: Usage;
 }
 
 export interface CapturedStream {
@@ -101,12 +144,22 @@ export interface SandboxResult {
   /** With `collect`: the files that matched (regular files, never through a link), path order. */
   files?: { path: string; content: Buffer }[];
   filesTruncated?: boolean;
+  /**
+   * With `spec.steps`: the steps that ran, in order (a required step that failed is the
+   * last; a sandbox killed as a whole ends the list at the step it was in, which may then
+   * lack its end). The top-level exitCode, signal, usage, stdout and stderr are then those
+   * of the last step that ran.
+   */
+  steps?: StepResult[];
 }
 
 export interface RunOptions {
   signal?: AbortSignal;
-  /** Each chunk of output as the program writes it (streaming); the captures still apply. */
-  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /**
+   * Each chunk of output as the program writes it (streaming); the captures still apply.
+   * `step`: with `spec.steps`, the index of the step that wrote it (undefined otherwise).
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer, step?: number) => void;
 }
 
 /**

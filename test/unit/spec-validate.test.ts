@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError, SecurityViolationError, type KataExecError } from '../../src/errors.js';
-import { validateResourceSpec, validateSandboxSpec, validateSecuritySpec } from '../../src/sandbox/spec.js';
-import type { SandboxSpec } from '../../src/sandbox/types.js';
+import { MAX_STEPS, validateResourceSpec, validateSandboxSpec, validateSecuritySpec } from '../../src/sandbox/spec.js';
+import type { SandboxSpec, SandboxStep } from '../../src/sandbox/types.js';
 import { MIN_MEMORY_MB } from '../../src/units.js';
 
 const MiB = 1024 * 1024;
@@ -204,5 +204,52 @@ describe('validateResourceSpec', () => {
     const e = err(() => validateResourceSpec({ ...r, openFiles: -3 }));
     expect(e).toBeInstanceOf(InvalidSpecError);
     expect(e.fields).toEqual([{ path: '/resources/openFiles', message: expect.any(String) }]);
+  });
+});
+
+describe('validateSandboxSpec: steps', () => {
+  const step = (over: Partial<SandboxStep> = {}): SandboxStep => ({
+    command: ['./main'],
+    stdin: Buffer.from('1 2\n'),
+    wallMs: 2000,
+    cpuMs: 1000,
+    memoryKb: 65536,
+    outputBytes: 4096,
+    required: false,
+    ...over,
+  });
+
+  it('accepts steps, and an empty command beside them (the steps run instead)', () => {
+    expect(() => validateSandboxSpec({ ...valid(), command: [], steps: [step({ required: true, cpuMs: null, memoryKb: null, env: ['GOCACHE=/tmp/go'] }), step()] })).not.toThrow();
+  });
+
+  it('still requires a command without steps', () => {
+    expect(paths(err(() => validateSandboxSpec({ ...valid(), command: [] })))).toEqual(['/command']);
+  });
+
+  it('names every field at fault, per step', () => {
+    const bad = [
+      step({ command: [] }),
+      step({ env: ['no-equals'], stdin: 'text' as unknown as Buffer }),
+      step({ wallMs: 0, cpuMs: 1.5, memoryKb: -1, outputBytes: 0, required: 'yes' as unknown as boolean }),
+    ];
+    const e = err(() => validateSandboxSpec({ ...valid(), steps: bad }));
+    expect(e).toBeInstanceOf(InvalidSpecError);
+    expect(paths(e)).toEqual([
+      '/steps/0/command',
+      '/steps/1/env/0',
+      '/steps/1/stdin',
+      '/steps/2/wallMs',
+      '/steps/2/cpuMs',
+      '/steps/2/memoryKb',
+      '/steps/2/outputBytes',
+      '/steps/2/required',
+    ]);
+  });
+
+  it(`holds 1 to ${MAX_STEPS} steps`, () => {
+    expect(paths(err(() => validateSandboxSpec({ ...valid(), steps: [] })))).toEqual(['/steps']);
+    expect(paths(err(() => validateSandboxSpec({ ...valid(), steps: Array.from({ length: MAX_STEPS + 1 }, () => step()) })))).toEqual(['/steps']);
+    expect(() => validateSandboxSpec({ ...valid(), steps: Array.from({ length: MAX_STEPS }, () => step()) })).not.toThrow();
   });
 });

@@ -123,6 +123,21 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_OUTPUT_BYTES_MAX: Int(16777216, 1024, 1073741824, 'Largest output cap a request may ask for (bytes).'),
   KATA_EXEC_OPEN_FILES_DEFAULT: Int(256, 8, 1048576, 'Default RLIMIT_NOFILE.'),
   KATA_EXEC_OPEN_FILES_MAX: Int(4096, 8, 1048576, 'Largest RLIMIT_NOFILE a request may ask for.'),
+  KATA_EXEC_MAX_TESTS: Int(64, 1, 256, 'Most `tests` one request may carry; past it: 400 LIMIT_EXCEEDED at /tests.'),
+  KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT: Int(
+    2000,
+    1,
+    3600000,
+    'Default wall-clock limit of one test\'s run (`tests[].timeoutMs`). The compile\'s and the tests\' wall-clock limits together must fit in KATA_EXEC_TIMEOUT_MS_MAX.',
+  ),
+  KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT: Int(30000, 1, 3600000, 'Default wall-clock limit of a compile (`compile.timeoutMs`); at most KATA_EXEC_TIMEOUT_MS_MAX.'),
+  KATA_EXEC_COMPILE_MEMORY_MB_DEFAULT: Int(
+    512,
+    MIN_MEMORY_MB,
+    1048576,
+    "Default memory limit of a compile (`compile.memoryMb`), MiB; at most KATA_EXEC_MEMORY_MB_MAX. A compiled language's sandbox gets the largest of this and the runs' limits: with KATA_EXEC_MEMORY_MB_DEFAULT below it, compiled languages at default limits match no warm sandbox and run cold.",
+  ),
+  KATA_EXEC_COMPILE_OUTPUT_BYTES_DEFAULT: Int(262144, 1024, 1073741824, "Default cap on each of a compiler's stdout and stderr (`compile.outputBytes`); at most KATA_EXEC_OUTPUT_BYTES_MAX."),
 });
 export type ConfigEnv = Static<typeof ConfigSchema>;
 
@@ -183,6 +198,12 @@ export interface Config {
     diskMb: LimitBounds;
     outputBytes: LimitBounds;
     openFiles: LimitBounds;
+  };
+  /** Compiled languages and tests (issue 14). */
+  judge: {
+    maxTests: number;
+    testTimeoutMs: number;
+    compile: { timeoutMs: number; memoryMb: number; outputBytes: number };
   };
 }
 
@@ -383,6 +404,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outputFiles: { maxCount: e.KATA_EXEC_OUTPUT_FILES_MAX_COUNT, maxBytes: e.KATA_EXEC_OUTPUT_FILES_MAX_BYTES },
     limits,
+    judge: {
+      maxTests: e.KATA_EXEC_MAX_TESTS,
+      testTimeoutMs: e.KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT,
+      compile: {
+        timeoutMs: e.KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT,
+        memoryMb: e.KATA_EXEC_COMPILE_MEMORY_MB_DEFAULT,
+        outputBytes: e.KATA_EXEC_COMPILE_OUTPUT_BYTES_DEFAULT,
+      },
+    },
   };
 }
 

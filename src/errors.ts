@@ -45,6 +45,8 @@ export const ErrorCode = {
   NotAFile: 'NOT_A_FILE',
   FileTooLarge: 'FILE_TOO_LARGE',
   DiskFull: 'DISK_FULL',
+  NotSupported: 'NOT_SUPPORTED',
+  TimeBudgetExceeded: 'TIME_BUDGET_EXCEEDED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -337,6 +339,26 @@ export class DiskFullError extends KataExecError {
   }
 }
 
+// Compiled languages and tests
+
+/** The request asks for something this service does not do (on this runtime, or at all). */
+export class NotSupportedError extends KataExecError {
+  constructor(message: string, fields?: FieldError[]) {
+    super(ErrorCode.NotSupported, message, fields ? { fields } : {});
+  }
+}
+
+/**
+ * The compile's and the tests' wall-clock limits add up to more than the execution may last
+ * (KATA_EXEC_TIMEOUT_MS_MAX, or the request's own timeoutMs): some run would be cut by the
+ * sandbox's deadline instead of its own limit, so nothing is started.
+ */
+export class TimeBudgetExceededError extends KataExecError {
+  constructor(message: string, fields: FieldError[]) {
+    super(ErrorCode.TimeBudgetExceeded, message, { fields });
+  }
+}
+
 // Never sent to a client
 
 export type CtrFailure = 'daemon_unavailable' | 'runtime_not_installed' | 'vm_agent_unreachable' | 'not_found' | 'already_exists' | 'other';
@@ -375,3 +397,4 @@ export function asServiceError(err: unknown): unknown {
 export function isKataExecError(err: unknown): err is KataExecError {
   return err instanceof KataExecError;
 }
+

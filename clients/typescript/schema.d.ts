@@ -313,11 +313,44 @@ export interface operations {
                         outputBytes?: number;
                         /** @description RLIMIT_NOFILE inside the sandbox. */
                         openFiles?: number;
+                        /** @description CPU-time limit (user + system, from the run's rusage) of each run of the program, in milliseconds, apart from the wall clock: a run past it is killed (`time_limit` with tests). Each test may set its own. Default: none. Never applies to the compile. */
+                        cpuTimeMs?: number;
                     };
                     /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
                     profile?: "dev" | "standard" | "hardened";
                     /** @description Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data. */
                     outputFiles?: string[];
+                    /** @description The compile phase of a compiled language (c, cpp, go, rust, java, typescript): its limits and extra arguments. Refused for an interpreted language (400 VALIDATION_FAILED at /compile). */
+                    compile?: {
+                        /** @description Wall-clock limit of the compile, ms. Default KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT; at most KATA_EXEC_TIMEOUT_MS_MAX. */
+                        timeoutMs?: number;
+                        /** @description Memory limit of the compiler (peak RSS), MiB. Default KATA_EXEC_COMPILE_MEMORY_MB_DEFAULT; at most KATA_EXEC_MEMORY_MB_MAX. The sandbox's memory is the largest of this, limits.memoryMb and the tests' memoryMb. */
+                        memoryMb?: number;
+                        /** @description Cap on each of the compiler's stdout and stderr, bytes. Default KATA_EXEC_COMPILE_OUTPUT_BYTES_DEFAULT; at most KATA_EXEC_OUTPUT_BYTES_MAX. */
+                        outputBytes?: number;
+                        /** @description Extra compiler arguments, after the language's own and before the source file's place, e.g. ["-O2", "-lm"]. GET /v1/runtimes shows each compile command. */
+                        args?: string[];
+                    };
+                    /** @description Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own) nor `outputFiles`. */
+                    tests?: {
+                        /** @description Fed to this run on standard input (then end of file). Default: empty. */
+                        stdin?: string;
+                        /** @description What this run must print on stdout, compared by `compare`. Absent: the run is accepted when it ends by itself with exit 0 within its limits. */
+                        expectedOutput?: string;
+                        /** @description Wall-clock limit of this run, ms. Default KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT. */
+                        timeoutMs?: number;
+                        /** @description CPU-time limit of this run, ms. Default limits.cpuTimeMs (none when absent). */
+                        cpuTimeMs?: number;
+                        /** @description Memory limit of this run (peak RSS), MiB. Default limits.memoryMb. */
+                        memoryMb?: number;
+                    }[];
+                    /** @description How a test's stdout is compared with its expectedOutput. */
+                    compare?: {
+                        /** @description `exact`: byte for byte (as UTF-8 text). `trailing_whitespace` (default): each line without its trailing spaces, tabs and carriage return, and the trailing empty lines ignored. `tokens`: the same whitespace-separated words. `numbers`: the same tokens, where two numbers are equal within `tolerance` (absolute or relative) and other tokens must match exactly. */
+                        mode: "exact" | "trailing_whitespace" | "tokens" | "numbers";
+                        /** @description `numbers` only: a number is accepted when |got - expected| <= tolerance or <= tolerance x |expected|. Default 1e-6. */
+                        tolerance?: number;
+                    };
                     /** @description Free key/value pairs echoed back in the result and written to the audit log (`audit.metadata`). Keys: 1 to 63 letters, digits, ".", "_" or "-"; values: up to 256 characters. */
                     metadata?: {
                         [key: string]: string;
@@ -337,8 +370,8 @@ export interface operations {
                         id: string;
                         /** @description The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with. */
                         sandboxId: string;
-                        /** @description `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
-                        status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error";
+                        /** @description `compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
+                        status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error" | "compile_error";
                         /** @description The exit code; 128+N when ended by signal N; null when it never exited by itself. */
                         exitCode: number | null;
                         /** @description The signal that ended the program, e.g. SIGKILL. */
@@ -394,6 +427,14 @@ export interface operations {
                             diskMb: number;
                             outputBytes: number;
                             openFiles: number;
+                            /** @description The CPU-time limit of each run, when one applied. */
+                            cpuTimeMs?: number;
+                            /** @description A compiled language: the limits of its compile. */
+                            compile?: {
+                                timeoutMs: number;
+                                memoryMb: number;
+                                outputBytes: number;
+                            };
                         };
                         /** @description Which limits the chosen runtime really enforced for this execution. */
                         limitsEnforced: {
@@ -404,6 +445,8 @@ export interface operations {
                             disk: boolean;
                             output: boolean;
                             openFiles: boolean;
+                            /** @description True when a CPU-time limit applied and was enforced (by the launcher, from rusage, on every runtime); false when none was asked for. */
+                            cpuTime: boolean;
                             /** @description True when the sandbox had no network. */
                             network: boolean;
                             readOnlyRootfs: boolean;
@@ -424,6 +467,59 @@ export interface operations {
                         }[];
                         /** @description True when matching files were left out (the count or byte bound). */
                         outputFilesTruncated?: boolean;
+                        /** @description A compiled language: how its compile went. Absent for an interpreted one. */
+                        compile?: {
+                            /** @description `ok`: the compiler exited 0. `error`: it failed (non-zero exit, or a signal). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox's memory. `output_limit`: it wrote far past compile.outputBytes. */
+                            status: "ok" | "error" | "timeout" | "oom" | "output_limit";
+                            exitCode: number | null;
+                            signal: string | null;
+                            stdout: string;
+                            /** @description The compiler's messages. */
+                            stderr: string;
+                            /** @description True when either stream exceeded compile.outputBytes (head and tail kept). */
+                            truncated: boolean;
+                            /** @description What the program used, from wait4's rusage in the sandbox (its waited-for children included). Null when its end was not seen: a timeout, the output cap, or a sandbox that died. */
+                            usage: {
+                                /** @description CPU time in user mode, milliseconds. */
+                                cpuUserMs: number;
+                                /** @description CPU time in the kernel, milliseconds. */
+                                cpuSysMs: number;
+                                /** @description Peak resident set size, KiB. */
+                                maxRssKb: number;
+                            } | null;
+                            /** @description Wall-clock time of the compile. */
+                            durationMs: number;
+                        };
+                        /** @description With `tests`: one result per test that ran, in order (none after a failed compile). The top-level stdout, stderr and exitCode are then those of the last run. */
+                        tests?: {
+                            /** @description `accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit or a signal. `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole). */
+                            verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "runtime_error" | "output_limit";
+                            exitCode: number | null;
+                            signal: string | null;
+                            /** @description Its stdout, at most limits.outputBytes (head and tail kept). */
+                            stdout: string;
+                            stderr: string;
+                            truncated: boolean;
+                            /** @description User + system CPU time, ms (null when its end was not seen). */
+                            cpuTimeMs: number | null;
+                            wallMs: number;
+                            /** @description Peak resident set size, KiB. */
+                            maxRssKb: number | null;
+                            /** @description The limits this run had. */
+                            limits: {
+                                timeoutMs: number;
+                                cpuTimeMs: number | null;
+                                memoryMb: number;
+                            };
+                        }[];
+                        /** @description With `tests`: the first verdict other than accepted, in test order, else accepted; `compile_error` when the compile failed. */
+                        verdict?: ("accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "runtime_error" | "output_limit") | "compile_error";
+                        summary?: {
+                            /** @description Tests accepted. */
+                            passed: number;
+                            /** @description Tests asked for (those that did not run, after a failed compile, count as not passed). */
+                            total: number;
+                        };
                     };
                     "text/event-stream": string;
                 };
@@ -446,7 +542,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -478,7 +574,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -510,7 +606,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -542,7 +638,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -574,7 +670,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -606,7 +702,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -640,7 +736,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -672,7 +768,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -704,7 +800,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -738,7 +834,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -835,7 +931,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -867,7 +963,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -899,7 +995,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -931,7 +1027,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -963,7 +1059,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -995,7 +1091,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1029,7 +1125,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1061,7 +1157,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1093,7 +1189,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1127,7 +1223,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1246,7 +1342,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1278,7 +1374,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1310,7 +1406,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1342,7 +1438,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1374,7 +1470,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1406,7 +1502,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1438,7 +1534,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1472,7 +1568,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1504,7 +1600,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1536,7 +1632,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1570,7 +1666,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1668,7 +1764,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1700,7 +1796,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1732,7 +1828,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1764,7 +1860,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1796,7 +1892,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1828,7 +1924,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1862,7 +1958,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1894,7 +1990,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1926,7 +2022,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -1960,7 +2056,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2022,7 +2118,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2054,7 +2150,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2086,7 +2182,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2118,7 +2214,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2150,7 +2246,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2182,7 +2278,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2216,7 +2312,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2248,7 +2344,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2280,7 +2376,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2314,7 +2410,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2405,8 +2501,8 @@ export interface operations {
                         id: string;
                         /** @description The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with. */
                         sandboxId: string;
-                        /** @description `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
-                        status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error";
+                        /** @description `compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
+                        status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error" | "compile_error";
                         /** @description The exit code; 128+N when ended by signal N; null when it never exited by itself. */
                         exitCode: number | null;
                         /** @description The signal that ended the program, e.g. SIGKILL. */
@@ -2462,6 +2558,14 @@ export interface operations {
                             diskMb: number;
                             outputBytes: number;
                             openFiles: number;
+                            /** @description The CPU-time limit of each run, when one applied. */
+                            cpuTimeMs?: number;
+                            /** @description A compiled language: the limits of its compile. */
+                            compile?: {
+                                timeoutMs: number;
+                                memoryMb: number;
+                                outputBytes: number;
+                            };
                         };
                         /** @description Which limits the chosen runtime really enforced for this execution. */
                         limitsEnforced: {
@@ -2472,6 +2576,8 @@ export interface operations {
                             disk: boolean;
                             output: boolean;
                             openFiles: boolean;
+                            /** @description True when a CPU-time limit applied and was enforced (by the launcher, from rusage, on every runtime); false when none was asked for. */
+                            cpuTime: boolean;
                             /** @description True when the sandbox had no network. */
                             network: boolean;
                             readOnlyRootfs: boolean;
@@ -2492,6 +2598,59 @@ export interface operations {
                         }[];
                         /** @description True when matching files were left out (the count or byte bound). */
                         outputFilesTruncated?: boolean;
+                        /** @description A compiled language: how its compile went. Absent for an interpreted one. */
+                        compile?: {
+                            /** @description `ok`: the compiler exited 0. `error`: it failed (non-zero exit, or a signal). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox's memory. `output_limit`: it wrote far past compile.outputBytes. */
+                            status: "ok" | "error" | "timeout" | "oom" | "output_limit";
+                            exitCode: number | null;
+                            signal: string | null;
+                            stdout: string;
+                            /** @description The compiler's messages. */
+                            stderr: string;
+                            /** @description True when either stream exceeded compile.outputBytes (head and tail kept). */
+                            truncated: boolean;
+                            /** @description What the program used, from wait4's rusage in the sandbox (its waited-for children included). Null when its end was not seen: a timeout, the output cap, or a sandbox that died. */
+                            usage: {
+                                /** @description CPU time in user mode, milliseconds. */
+                                cpuUserMs: number;
+                                /** @description CPU time in the kernel, milliseconds. */
+                                cpuSysMs: number;
+                                /** @description Peak resident set size, KiB. */
+                                maxRssKb: number;
+                            } | null;
+                            /** @description Wall-clock time of the compile. */
+                            durationMs: number;
+                        };
+                        /** @description With `tests`: one result per test that ran, in order (none after a failed compile). The top-level stdout, stderr and exitCode are then those of the last run. */
+                        tests?: {
+                            /** @description `accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit or a signal. `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole). */
+                            verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "runtime_error" | "output_limit";
+                            exitCode: number | null;
+                            signal: string | null;
+                            /** @description Its stdout, at most limits.outputBytes (head and tail kept). */
+                            stdout: string;
+                            stderr: string;
+                            truncated: boolean;
+                            /** @description User + system CPU time, ms (null when its end was not seen). */
+                            cpuTimeMs: number | null;
+                            wallMs: number;
+                            /** @description Peak resident set size, KiB. */
+                            maxRssKb: number | null;
+                            /** @description The limits this run had. */
+                            limits: {
+                                timeoutMs: number;
+                                cpuTimeMs: number | null;
+                                memoryMb: number;
+                            };
+                        }[];
+                        /** @description With `tests`: the first verdict other than accepted, in test order, else accepted; `compile_error` when the compile failed. */
+                        verdict?: ("accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "runtime_error" | "output_limit") | "compile_error";
+                        summary?: {
+                            /** @description Tests accepted. */
+                            passed: number;
+                            /** @description Tests asked for (those that did not run, after a failed compile, count as not passed). */
+                            total: number;
+                        };
                         session: {
                             id: string;
                             /** Format: date-time */
@@ -2519,7 +2678,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2551,7 +2710,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2583,7 +2742,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2615,7 +2774,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2647,7 +2806,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2679,7 +2838,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2713,7 +2872,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2745,7 +2904,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2777,7 +2936,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2811,7 +2970,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2881,7 +3040,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2913,7 +3072,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2945,7 +3104,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -2977,7 +3136,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3009,7 +3168,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3041,7 +3200,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3075,7 +3234,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3107,7 +3266,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3139,7 +3298,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3173,7 +3332,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3280,7 +3439,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3312,7 +3471,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3344,7 +3503,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3376,7 +3535,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3408,7 +3567,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3440,7 +3599,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3474,7 +3633,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3506,7 +3665,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3538,7 +3697,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3572,7 +3731,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3636,7 +3795,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3668,7 +3827,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3700,7 +3859,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3732,7 +3891,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3764,7 +3923,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3796,7 +3955,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3830,7 +3989,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3862,7 +4021,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3894,7 +4053,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3928,7 +4087,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -3988,7 +4147,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4020,7 +4179,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4052,7 +4211,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4084,7 +4243,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4116,7 +4275,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4148,7 +4307,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4180,7 +4339,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4214,7 +4373,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4246,7 +4405,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4278,7 +4437,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4312,7 +4471,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4344,7 +4503,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4417,7 +4576,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4449,7 +4608,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4481,7 +4640,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4513,7 +4672,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4545,7 +4704,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4577,7 +4736,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4609,7 +4768,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4643,7 +4802,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4675,7 +4834,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4707,7 +4866,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4741,7 +4900,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4773,7 +4932,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4839,7 +4998,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4871,7 +5030,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4903,7 +5062,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4935,7 +5094,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4967,7 +5126,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -4999,7 +5158,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5031,7 +5190,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5065,7 +5224,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5097,7 +5256,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5129,7 +5288,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5163,7 +5322,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5195,7 +5354,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5278,7 +5437,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5310,7 +5469,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5342,7 +5501,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5374,7 +5533,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5406,7 +5565,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5438,7 +5597,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5470,7 +5629,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5504,7 +5663,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5536,7 +5695,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5568,7 +5727,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5602,7 +5761,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5634,7 +5793,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5772,7 +5931,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5806,7 +5965,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */
@@ -5838,7 +5997,7 @@ export interface operations {
                          * @example UNKNOWN_LANGUAGE
                          * @enum {string}
                          */
-                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "INTERNAL";
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
                         /** @description What went wrong, for a person. */
                         detail: string;
                         /** @description The fields at fault, for validation errors. */

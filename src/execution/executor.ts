@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
-import { InvalidRequestError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
+import { InvalidRequestError, NotSupportedError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
@@ -81,6 +81,15 @@ export class Executor {
     const profile: Profile = req.profile ?? 'standard';
     const def = PROFILES[profile];
     if (!def.runtimes.includes(this.d.runtime.kind)) throw new ProfileNotSupportedError(profile, this.d.runtime.kind);
+    const judged = (['tests', 'compile', 'compare'] as const).filter((k) => req[k] !== undefined);
+    if (req.limits?.cpuTimeMs !== undefined) judged.push('limits/cpuTimeMs' as never);
+    if (judged.length > 0) {
+      // Until the sandbox runs steps (issue 14): refused rather than ignored.
+      throw new NotSupportedError(
+        `${judged.join(', ')}: compiling and running tests are not available on this service yet`,
+        judged.map((k) => ({ path: `/${k}`, message: 'not available yet' })),
+      );
+    }
     const limits = this.resolveLimits(req, def.defaults);
     const c = this.d.config;
     const sources = buildSources(req, lang.file);
@@ -173,6 +182,7 @@ export class Executor {
     const runtime = driverFor(this.d.runtime.kind).limitsEnforced(this.d.runtime);
     return {
       ...runtime,
+      cpuTime: false,
       network: p.spec.security.networkMode === 'none',
       readOnlyRootfs: p.spec.security.readOnlyRootfs,
       seccomp: runtime.seccomp && p.spec.security.seccompProfile !== 'unconfined',

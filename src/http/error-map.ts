@@ -42,6 +42,8 @@ export const STATUS_BY_CODE: Record<AnyErrorCode, number> = {
   NOT_A_FILE: 409,
   FILE_TOO_LARGE: 413,
   DISK_FULL: 507,
+  NOT_SUPPORTED: 422,
+  TIME_BUDGET_EXCEEDED: 422,
 };
 
 /** What each code means, for the README and the OpenAPI document. */
@@ -81,6 +83,8 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   NOT_A_FILE: 'The path is not a regular file where one is needed (e.g. an upload onto a directory, a download of a device), or not a directory where one is needed.',
   FILE_TOO_LARGE: 'The file or archive is larger than KATA_EXEC_SESSION_FILE_MAX_BYTES.',
   DISK_FULL: "The session's workspace (/code, limits.diskMb) is full.",
+  NOT_SUPPORTED: 'The request combines things this service does not do together (e.g. `tests` with `outputFiles`, or a compiled language in a session); the message says which.',
+  TIME_BUDGET_EXCEEDED: "The compile's and the tests' wall-clock limits add up to more than KATA_EXEC_TIMEOUT_MS_MAX (or the request's timeoutMs): lower tests[].timeoutMs or compile.timeoutMs, or send fewer tests. `errors` gives the figures.",
 };
 
 export function statusOfCode(code: string): number {

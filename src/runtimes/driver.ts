@@ -45,8 +45,11 @@ export interface SpecView {
   resources: { memoryBytes: number; cpuMillis: number; pids: number };
 }
 
-/** The limits a runtime enforces by itself (network and read-only root come from the profile). */
-export type RuntimeLimits = Omit<LimitsEnforced, 'network' | 'readOnlyRootfs'>;
+/**
+ * The limits a runtime enforces by itself (network and read-only root come from the profile;
+ * a CPU-time limit from the launcher, the same on every runtime).
+ */
+export type RuntimeLimits = Omit<LimitsEnforced, 'network' | 'readOnlyRootfs' | 'cpuTime'>;
 
 export interface SandboxLeftovers {
   /** Whether a process (by its argv) belongs to the sandbox. */

@@ -15,6 +15,13 @@ export const Limits = Type.Object(
     diskMb: Type.Optional(Type.Integer({ minimum: 1, description: 'Size of the writable /tmp (tmpfs), in MiB.' })),
     outputBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Cap on each of stdout and stderr, in bytes.' })),
     openFiles: Type.Optional(Type.Integer({ minimum: 8, description: 'RLIMIT_NOFILE inside the sandbox.' })),
+    cpuTimeMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "CPU-time limit (user + system, from the run's rusage) of each run of the program, in milliseconds, apart from the wall clock: a run past it is killed (`time_limit` with tests). Each test may set its own. Default: none. Never applies to the compile.",
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Per-request limits. Omitted ones take the server default; each is capped by a server maximum.' },
 );
@@ -35,6 +42,75 @@ export const SourceFile = Type.Object(
   { additionalProperties: false },
 );
 export type SourceFile = Static<typeof SourceFile>;
+
+/** The most tests any server takes (the schema's bound); KATA_EXEC_MAX_TESTS may lower it. */
+export const TESTS_HARD_MAX = 256;
+
+export const CompileOptions = Type.Object(
+  {
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Wall-clock limit of the compile, ms. Default KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT; at most KATA_EXEC_TIMEOUT_MS_MAX.' }),
+    ),
+    memoryMb: Type.Optional(
+      Type.Integer({
+        minimum: MIN_MEMORY_MB,
+        description:
+          "Memory limit of the compiler (peak RSS), MiB. Default KATA_EXEC_COMPILE_MEMORY_MB_DEFAULT; at most KATA_EXEC_MEMORY_MB_MAX. The sandbox's memory is the largest of this, limits.memoryMb and the tests' memoryMb.",
+      }),
+    ),
+    outputBytes: Type.Optional(
+      Type.Integer({ minimum: 1, description: "Cap on each of the compiler's stdout and stderr, bytes. Default KATA_EXEC_COMPILE_OUTPUT_BYTES_DEFAULT; at most KATA_EXEC_OUTPUT_BYTES_MAX." }),
+    ),
+    args: Type.Optional(
+      Type.Array(Type.String({ maxLength: 4096 }), {
+        maxItems: 64,
+        description: "Extra compiler arguments, after the language's own and before the source file's place, e.g. [\"-O2\", \"-lm\"]. GET /v1/runtimes shows each compile command.",
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'The compile phase of a compiled language (c, cpp, go, rust, java, typescript): its limits and extra arguments. Refused for an interpreted language (400 VALIDATION_FAILED at /compile).',
+  },
+);
+export type CompileOptions = Static<typeof CompileOptions>;
+
+export const TestCase = Type.Object(
+  {
+    stdin: Type.Optional(Type.String({ description: 'Fed to this run on standard input (then end of file). Default: empty.' })),
+    expectedOutput: Type.Optional(
+      Type.String({
+        description: 'What this run must print on stdout, compared by `compare`. Absent: the run is accepted when it ends by itself with exit 0 within its limits.',
+      }),
+    ),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Wall-clock limit of this run, ms. Default KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT.' })),
+    cpuTimeMs: Type.Optional(Type.Integer({ minimum: 1, description: 'CPU-time limit of this run, ms. Default limits.cpuTimeMs (none when absent).' })),
+    memoryMb: Type.Optional(Type.Integer({ minimum: 1, description: 'Memory limit of this run (peak RSS), MiB. Default limits.memoryMb.' })),
+  },
+  { additionalProperties: false },
+);
+export type TestCase = Static<typeof TestCase>;
+
+export const CompareMode = Type.Union([Type.Literal('exact'), Type.Literal('trailing_whitespace'), Type.Literal('tokens'), Type.Literal('numbers')], {
+  description:
+    '`exact`: byte for byte (as UTF-8 text). `trailing_whitespace` (default): each line without its trailing spaces, tabs and carriage return, and the trailing empty lines ignored. `tokens`: the same whitespace-separated words. `numbers`: the same tokens, where two numbers are equal within `tolerance` (absolute or relative) and other tokens must match exactly.',
+});
+export type CompareMode = Static<typeof CompareMode>;
+
+export const Compare = Type.Object(
+  {
+    mode: CompareMode,
+    tolerance: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        description: '`numbers` only: a number is accepted when |got - expected| <= tolerance or <= tolerance x |expected|. Default 1e-6.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'How a test\'s stdout is compared with its expectedOutput.' },
+);
+export type Compare = Static<typeof Compare>;
 
 const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
 const METADATA_KEY = '^[A-Za-z0-9_.-]{1,63}$';
@@ -90,6 +166,16 @@ export const ExecuteRequest = Type.Object(
         },
       ),
     ),
+    compile: Type.Optional(CompileOptions),
+    tests: Type.Optional(
+      Type.Array(TestCase, {
+        minItems: 1,
+        maxItems: TESTS_HARD_MAX,
+        description:
+          'Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own) nor `outputFiles`.',
+      }),
+    ),
+    compare: Type.Optional(Compare),
     metadata: Type.Optional(
       Type.Record(Type.String({ pattern: METADATA_KEY }), Type.String({ maxLength: 256 }), {
         additionalProperties: false,
@@ -113,10 +199,11 @@ export const ExecutionStatus = Type.Union(
     Type.Literal('output_limit'),
     Type.Literal('killed'),
     Type.Literal('sandbox_error'),
+    Type.Literal('compile_error'),
   ],
   {
     description:
-      '`ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started.',
+      '`compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started.',
   },
 );
 export type ExecutionStatus = Static<typeof ExecutionStatus>;
@@ -129,6 +216,13 @@ export const EffectiveLimits = Type.Object({
   diskMb: Type.Integer(),
   outputBytes: Type.Integer(),
   openFiles: Type.Integer(),
+  cpuTimeMs: Type.Optional(Type.Integer({ description: 'The CPU-time limit of each run, when one applied.' })),
+  compile: Type.Optional(
+    Type.Object(
+      { timeoutMs: Type.Integer(), memoryMb: Type.Integer(), outputBytes: Type.Integer() },
+      { description: 'A compiled language: the limits of its compile.' },
+    ),
+  ),
 });
 export type EffectiveLimits = Static<typeof EffectiveLimits>;
 
@@ -141,6 +235,9 @@ export const LimitsEnforced = Type.Object(
     disk: Type.Boolean(),
     output: Type.Boolean(),
     openFiles: Type.Boolean(),
+    cpuTime: Type.Boolean({
+      description: 'True when a CPU-time limit applied and was enforced (by the launcher, from rusage, on every runtime); false when none was asked for.',
+    }),
     network: Type.Boolean({ description: 'True when the sandbox had no network.' }),
     readOnlyRootfs: Type.Boolean(),
     seccomp: Type.Boolean({
@@ -190,6 +287,73 @@ export const Usage = Type.Union(
 );
 export type Usage = Static<typeof Usage>;
 
+export const CompileStatus = Type.Union(
+  [Type.Literal('ok'), Type.Literal('error'), Type.Literal('timeout'), Type.Literal('oom'), Type.Literal('output_limit')],
+  {
+    description:
+      '`ok`: the compiler exited 0. `error`: it failed (non-zero exit, or a signal). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox\'s memory. `output_limit`: it wrote far past compile.outputBytes.',
+  },
+);
+export type CompileStatus = Static<typeof CompileStatus>;
+
+export const CompileResult = Type.Object(
+  {
+    status: CompileStatus,
+    exitCode: Type.Union([Type.Integer(), Type.Null()]),
+    signal: Type.Union([Type.String(), Type.Null()]),
+    stdout: Type.String(),
+    stderr: Type.String({ description: "The compiler's messages." }),
+    truncated: Type.Boolean({ description: 'True when either stream exceeded compile.outputBytes (head and tail kept).' }),
+    usage: Usage,
+    durationMs: Type.Number({ description: 'Wall-clock time of the compile.' }),
+  },
+  { description: 'A compiled language: how its compile went. Absent for an interpreted one.' },
+);
+export type CompileResult = Static<typeof CompileResult>;
+
+export const Verdict = Type.Union(
+  [
+    Type.Literal('accepted'),
+    Type.Literal('wrong_answer'),
+    Type.Literal('time_limit'),
+    Type.Literal('memory_limit'),
+    Type.Literal('runtime_error'),
+    Type.Literal('output_limit'),
+  ],
+  {
+    description:
+      '`accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit or a signal. `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole).',
+  },
+);
+export type Verdict = Static<typeof Verdict>;
+
+export const TestResult = Type.Object({
+  verdict: Verdict,
+  exitCode: Type.Union([Type.Integer(), Type.Null()]),
+  signal: Type.Union([Type.String(), Type.Null()]),
+  stdout: Type.String({ description: 'Its stdout, at most limits.outputBytes (head and tail kept).' }),
+  stderr: Type.String(),
+  truncated: Type.Boolean(),
+  cpuTimeMs: Type.Union([Type.Number(), Type.Null()], { description: 'User + system CPU time, ms (null when its end was not seen).' }),
+  wallMs: Type.Number(),
+  maxRssKb: Type.Union([Type.Integer(), Type.Null()], { description: 'Peak resident set size, KiB.' }),
+  limits: Type.Object(
+    {
+      timeoutMs: Type.Integer(),
+      cpuTimeMs: Type.Union([Type.Integer(), Type.Null()]),
+      memoryMb: Type.Integer(),
+    },
+    { description: 'The limits this run had.' },
+  ),
+});
+export type TestResult = Static<typeof TestResult>;
+
+export const Summary = Type.Object({
+  passed: Type.Integer({ description: 'Tests accepted.' }),
+  total: Type.Integer({ description: 'Tests asked for (those that did not run, after a failed compile, count as not passed).' }),
+});
+export type Summary = Static<typeof Summary>;
+
 export const ExecuteResult = Type.Object({
   id: Type.String({ description: 'Execution id: the request id in logs and the audit log; also the container id when the execution ran cold.' }),
   sandboxId: Type.String({
@@ -222,5 +386,17 @@ export const ExecuteResult = Type.Object({
     ),
   ),
   outputFilesTruncated: Type.Optional(Type.Boolean({ description: 'True when matching files were left out (the count or byte bound).' })),
+  compile: Type.Optional(CompileResult),
+  tests: Type.Optional(
+    Type.Array(TestResult, {
+      description: 'With `tests`: one result per test that ran, in order (none after a failed compile). The top-level stdout, stderr and exitCode are then those of the last run.',
+    }),
+  ),
+  verdict: Type.Optional(
+    Type.Union([Verdict, Type.Literal('compile_error')], {
+      description: 'With `tests`: the first verdict other than accepted, in test order, else accepted; `compile_error` when the compile failed.',
+    }),
+  ),
+  summary: Type.Optional(Summary),
 });
 export type ExecuteResult = Static<typeof ExecuteResult>;

@@ -61,7 +61,8 @@ export const SessionRef = Type.Object({
 });
 export type SessionRef = Static<typeof SessionRef>;
 
-const { profile: _profile, limits: _limits, outputFiles: _outputFiles, ...callFields } = ExecuteRequest.properties;
+// A session's call runs one program: no tests, no compile phase (POST /v1/execute has them).
+const { profile: _profile, limits: _limits, outputFiles: _outputFiles, tests: _tests, compile: _compile, compare: _compare, ...callFields } = ExecuteRequest.properties;
 
 export const SessionExecuteRequest = Type.Object(
   {

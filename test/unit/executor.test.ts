@@ -329,6 +329,8 @@ describe('Executor.limitsEnforced', () => {
       disk: true,
       output: true,
       openFiles: true,
+      // No CPU-time limit was asked for.
+      cpuTime: false,
       network: true,
       readOnlyRootfs: true,
       // Kata's guest applies the filter only when its configuration asks for it.

@@ -342,6 +342,8 @@ interface Timing {
   runMs: number[];
   teardownMs: number[];
   durationMs: number[];
+  /** Per answer: it ran in a warm sandbox (its sandboxId is not its id). */
+  hit: boolean[];
 }
 
 interface Cell {
@@ -699,6 +701,7 @@ function mergeChunks(rt: Runtime, line: Line, c: number, chunks: Chunk[], warmup
         runMs: chunks.flatMap((x) => x.timing?.runMs ?? []),
         teardownMs: chunks.flatMap((x) => x.timing?.teardownMs ?? []),
         durationMs: chunks.flatMap((x) => x.timing?.durationMs ?? []),
+        hit: chunks.flatMap((x) => x.timing?.hit ?? []),
       }
     : null;
   return finishCell({
@@ -968,7 +971,7 @@ async function httpRun(url: string, n: number, c: number): Promise<HttpRun> {
     failureSamples: [],
     wallMs: 0,
     sent: n,
-    timing: { queuedMs: [], setupMs: [], runMs: [], teardownMs: [], durationMs: [] },
+    timing: { queuedMs: [], setupMs: [], runMs: [], teardownMs: [], durationMs: [], hit: [] },
   };
   let lastOk = false;
   const t0 = performance.now();
@@ -989,7 +992,7 @@ async function httpRun(url: string, n: number, c: number): Promise<HttpRun> {
           onResponse: (status: number, body: string) => {
             lastOk = false;
             try {
-              const j = JSON.parse(body) as { stdout?: string; status?: string; timing?: Record<string, number>; durationMs?: number };
+              const j = JSON.parse(body) as { id?: string; sandboxId?: string; stdout?: string; status?: string; timing?: Record<string, number>; durationMs?: number };
               if (status === 200 && j.stdout === EXPECTED && j.status === 'ok') {
                 lastOk = true;
                 r.ok++;
@@ -1000,7 +1003,10 @@ async function httpRun(url: string, n: number, c: number): Promise<HttpRun> {
                   // No longer in the answer: the sandbox is deleted after it (the teardown metric).
                   r.timing.teardownMs.push(j.timing.teardownMs ?? 0);
                 }
-                if (typeof j.durationMs === 'number') r.timing.durationMs.push(j.durationMs);
+                if (typeof j.durationMs === 'number') {
+                  r.timing.durationMs.push(j.durationMs);
+                  r.timing.hit.push(typeof j.sandboxId === 'string' && j.sandboxId !== j.id);
+                }
                 return;
               }
             } catch {
@@ -1440,7 +1446,7 @@ function textReport(r: Report): string {
   const timing = timingRows(r);
   if (timing.length) {
     lines.push('', "the service's own timing field (medians over each cell, ms):");
-    lines.push(pad([['runtime', 'line', 'c', 'queued', 'setup', 'run', 'teardown', 'sum', 'durationMs', 'client p50'], ...timing]));
+    lines.push(pad([['runtime', 'line', 'c', 'queued', 'setup', 'run', 'teardown', 'sum', 'durationMs', 'client p50', 'warm hits', 'hits: durationMs', 'misses: durationMs'], ...timing]));
   }
   for (const m of r.memory) {
     lines.push('', `service VmRSS (${m.variant}, ${m.runtime}, cold, c=${m.concurrency}, ${m.perSet} executions per set): before ${m.rssMb.map((v) => fmt(v)).join(' -> ')} MB; peak (VmHWM) ${fmt(m.hwmMb)} MB; failures ${m.failures}`);
@@ -1474,6 +1480,9 @@ function timingRows(r: Report): string[][] {
       fmt(sum),
       fmt(median(t.durationMs)),
       fmt(c.p50),
+      `${t.hit.filter(Boolean).length}/${t.hit.length}`,
+      fmt(median(t.durationMs.filter((_, i) => t.hit[i]))),
+      fmt(median(t.durationMs.filter((_, i) => !t.hit[i]))),
     ]);
   }
   return rows;
@@ -1511,7 +1520,7 @@ function markdownReport(r: Report): string {
   out.push('', mdTable(['runtime', 'ratio', 'value'], ratios(r).map((x) => [x.runtime, x.name, fmt(x.value, 2)])));
   if (r.breakdowns.length) out.push('', breakdownTable(r, true));
   const timing = timingRows(r);
-  if (timing.length) out.push('', mdTable(['runtime', 'line', 'c', 'queuedMs', 'setupMs', 'runMs', 'teardownMs', 'sum', 'durationMs', 'client p50'], timing));
+  if (timing.length) out.push('', mdTable(['runtime', 'line', 'c', 'queuedMs', 'setupMs', 'runMs', 'teardownMs', 'sum', 'durationMs', 'client p50', 'warm hits', 'hits: durationMs', 'misses: durationMs'], timing));
   if (r.memory.length) {
     const m0 = r.memory[0]!;
     const rows: string[][] = [

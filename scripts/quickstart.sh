@@ -3,6 +3,8 @@
 #   bash scripts/quickstart.sh
 # The service keeps running in the background (log: $KATA_EXEC_RUN_DIR/kata-exec.log);
 # `bash scripts/quickstart.sh stop` stops it and the private containerd.
+# The small default sandbox image (python, javascript, bash); KATA_EXEC_IMAGE_VARIANT=full
+# builds and runs the full one (all the languages: C, C++, Go, Rust, Java, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${KATA_EXEC_RUN_DIR:-/run/kata-exec}
@@ -17,6 +19,7 @@ if [[ "${1:-}" == stop ]]; then
   exit 0
 fi
 
+if [[ "${KATA_EXEC_IMAGE_VARIANT:-default}" == full ]]; then export KATA_EXEC_IMAGE=${KATA_EXEC_IMAGE:-toolruntime-sandbox-full:latest}; fi
 bash scripts/setup.sh
 
 if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then

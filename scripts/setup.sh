@@ -9,6 +9,8 @@
 #   scripts/setup.sh test      deps, plus what only the tests use (chromium, for the
 #                              Swagger UI test): never installed on a production host
 # KATA_EXEC_SKIP_APT=1 skips apt-get (the packages are already there).
+# KATA_EXEC_IMAGE_VARIANT=default|full picks the sandbox image (scripts/build-image.sh):
+# default (python, javascript, bash) or full (all the languages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -18,8 +20,12 @@ mode=${1:-all}
 state=${KATA_EXEC_STATE_DIR:-/var/lib/kata-exec}
 run=${KATA_EXEC_RUN_DIR:-/run/kata-exec}
 ns=${KATA_EXEC_NAMESPACE:-kata-exec}
-image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}
-archive="$state/images/sandbox.oci.tar"
+variant=${KATA_EXEC_IMAGE_VARIANT:-default}
+case "$variant" in
+  default) image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}; archive="$state/images/sandbox.oci.tar" ;;
+  full) image=${KATA_EXEC_IMAGE:-toolruntime-sandbox-full:latest}; archive="$state/images/sandbox-full.oci.tar" ;;
+  *) kx_die "unknown KATA_EXEC_IMAGE_VARIANT $variant: default or full" ;;
+esac
 
 [[ $(id -u) -eq 0 ]] || kx_die "run as root (containerd and mounts need it)"
 kx_require_node
@@ -36,7 +42,7 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
 fi
 npm run --silent build
 
-KATA_EXEC_STATE_DIR="$state" bash scripts/build-image.sh "$archive"
+KATA_EXEC_STATE_DIR="$state" bash scripts/build-image.sh "$variant" "$archive"
 if [[ "$mode" != all ]]; then echo "setup: dependencies ready"; exit 0; fi
 
 addr=${KATA_EXEC_CONTAINERD_ADDRESS:-auto}

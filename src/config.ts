@@ -43,7 +43,10 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_KATA_CONFIG_PATH: Str('', 'Kata configuration file passed as --runtime-config-path (empty: the shim\'s default).'),
   KATA_EXEC_KERNEL_PATH: Str('', 'Guest kernel for Kata, sent as the io.katacontainers.config.hypervisor.kernel annotation (empty: the configured one).'),
   KATA_EXEC_IMAGE_PATH: Str('', 'Guest image for Kata, sent as the io.katacontainers.config.hypervisor.image annotation (empty: the configured one).'),
-  KATA_EXEC_IMAGE: Str('toolruntime-sandbox:latest', 'The sandbox image in containerd. Build it with scripts/build-image.sh.'),
+  KATA_EXEC_IMAGE: Str(
+    'toolruntime-sandbox:latest',
+    'The sandbox image in containerd, built by scripts/build-image.sh: toolruntime-sandbox:latest (python, javascript, bash) or toolruntime-sandbox-full:latest (every language: `scripts/build-image.sh full`). A language the image lacks answers 422 LANGUAGE_NOT_AVAILABLE.',
+  ),
   KATA_EXEC_CONTAINERD_ADDRESS: Str(
     'auto',
     'containerd socket. `auto`: the system socket /run/containerd/containerd.sock when it answers, else the private one that scripts/containerd.sh starts under KATA_EXEC_RUN_DIR.',

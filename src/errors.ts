@@ -20,6 +20,7 @@ export const ErrorCode = {
   InvalidSpec: 'INVALID_SPEC',
   ValidationFailed: 'VALIDATION_FAILED',
   UnknownLanguage: 'UNKNOWN_LANGUAGE',
+  LanguageNotAvailable: 'LANGUAGE_NOT_AVAILABLE',
   LimitExceeded: 'LIMIT_EXCEEDED',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
@@ -180,6 +181,17 @@ export class UnknownLanguageError extends KataExecError {
     super(ErrorCode.UnknownLanguage, `unknown language "${language}"; known languages: ${known.join(', ')}`, {
       fields: [{ path: '/language', message: `must be one of ${known.join(', ')}` }],
     });
+  }
+}
+
+/** A language this service knows that the running sandbox image does not hold. */
+export class LanguageNotAvailableError extends KataExecError {
+  constructor(language: string, image: string, holder: string) {
+    super(
+      ErrorCode.LanguageNotAvailable,
+      `language "${language}" is not in this service's sandbox image (${image}); the image ${holder} holds it (scripts/build-image.sh full builds it; run the service with KATA_EXEC_IMAGE=${holder})`,
+      { fields: [{ path: '/language', message: `not in the sandbox image ${image}` }] },
+    );
   }
 }
 

@@ -33,7 +33,11 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   if (backend.reconciled.workDirs) metrics.reconciled.inc({ kind: 'workdir' }, backend.reconciled.workDirs);
   if (backend.reconciled.clients) metrics.reconciled.inc({ kind: 'process' }, backend.reconciled.clients);
 
-  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId, collector: backend.sessionRunner });
+  // The languages the image holds: read from its rootfs each time it is resolved (now, and
+  // with every sandbox made); until then nothing is refused on that ground.
+  const imageLanguages = () => backend.images.languagesOf(config.image);
+  void backend.images.resolve(config.image).catch(() => undefined);
+  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId, collector: backend.sessionRunner, imageLanguages });
   const service = new ExecutionService(executor, metrics, logger, {
     concurrency: config.concurrency,
     queueDepth: config.queueDepth,
@@ -67,6 +71,7 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   const sessions = new SessionService({
     config,
     executor,
+    image: { ref: config.image, languages: imageLanguages },
     executions: service,
     runner: backend.sessionRunner,
     ctr: backend.ctr,

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
-import { InvalidRequestError, NotSupportedError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
+import { InvalidRequestError, LanguageNotAvailableError, NotSupportedError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
-import { findLanguage, knownLanguages } from './languages.js';
+import { findLanguage, IMAGE_OF_VARIANT, type ImageLanguages, isAvailable, knownLanguages } from './languages.js';
 import { decodeCapture } from '../sandbox/capture.js';
 import { mibToBytes } from '../units.js';
 import { parseOutValue } from './out-value.js';
@@ -42,6 +42,8 @@ export interface ExecutorDeps {
   instanceId: string;
   /** Runs an execution that asks for outputFiles (sandbox/session-runner.ts); absent: refused. */
   collector?: { runCollecting(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> } | null;
+  /** The languages the running image holds; absent or null: not known, nothing refused. */
+  imageLanguages?: ImageLanguages;
 }
 
 export interface Prepared {
@@ -78,6 +80,7 @@ export class Executor {
   prepare(req: ExecuteRequest, id: string = newExecutionId()): Prepared {
     const lang = findLanguage(req.language);
     if (!lang) throw new UnknownLanguageError(req.language, knownLanguages());
+    if (!isAvailable(lang, this.d.imageLanguages?.() ?? null)) throw new LanguageNotAvailableError(lang.name, this.d.config.image, IMAGE_OF_VARIANT[lang.image]);
     const profile: Profile = req.profile ?? 'standard';
     const def = PROFILES[profile];
     if (!def.runtimes.includes(this.d.runtime.kind)) throw new ProfileNotSupportedError(profile, this.d.runtime.kind);

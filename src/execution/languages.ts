@@ -1,12 +1,44 @@
 /**
- * The languages the sandbox image runs. The program is written to /code/<file> and run
- * with <command>; every path here is inside the sandbox.
+ * The languages the sandbox images run: the one place a language is defined. The program
+ * is written to /code/<file>; a compiled language's `compile` runs first, in /code, then
+ * `command` runs the program. Every path here is inside the sandbox, whose root is
+ * read-only: compilers write only to /code and /tmp (caches under /tmp).
+ *
+ * Adding a language: one entry here, plus its line in scripts/build-image.sh (its Debian
+ * packages and how its version is read). The image records the versions it holds in
+ * /etc/kata-exec/languages.json, which says whether the running image has the language.
  */
+import path from 'node:path/posix';
+
+export type ImageVariant = 'default' | 'full';
+
 export interface Language {
+  /** 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl', 'python', 'javascript', 'bash' */
   name: string;
   aliases: string[];
+  /** The entry file under /code (main.c, Main.java ...). */
   file: string;
+  /**
+   * Compiled languages only: the argv run in /code before the program (`file`: the entry
+   * file's path; `extraArgs`: the request's extra compiler arguments), and extra NAME=value
+   * environment for it.
+   */
+  compile?: { command: (file: string, extraArgs: string[]) => string[]; env?: string[] };
+  /** What runs the program: the built binary for a compiled language. */
   command: (file: string) => string[];
+  /** The smallest image variant that holds it ('full' holds every language). */
+  image: ImageVariant;
+}
+
+/** The image reference build-image.sh gives each variant. */
+export const IMAGE_OF_VARIANT: Record<ImageVariant, string> = {
+  default: 'toolruntime-sandbox:latest',
+  full: 'toolruntime-sandbox-full:latest',
+};
+
+/** main.c -> main, with its directory: where a compiled language's binary goes. */
+function withoutExt(file: string): string {
+  return file.slice(0, file.length - path.extname(file).length);
 }
 
 export const LANGUAGES: readonly Language[] = [
@@ -17,18 +49,103 @@ export const LANGUAGES: readonly Language[] = [
     // Not -u: the image's sitecustomize makes stdout line-buffered instead (an unbuffered
     // write to a pipe can be partial under gVisor, and Python then drops the rest).
     command: (f) => ['python3', f],
+    image: 'default',
   },
   {
     name: 'javascript',
     aliases: ['js', 'node', 'nodejs'],
     file: 'main.js',
     command: (f) => ['node', f],
+    image: 'default',
   },
   {
     name: 'bash',
     aliases: ['sh', 'shell'],
     file: 'main.sh',
     command: (f) => ['bash', f],
+    image: 'default',
+  },
+  {
+    name: 'c',
+    aliases: ['gcc', 'c17'],
+    file: 'main.c',
+    compile: { command: (f, extra) => ['gcc', '-O2', '-std=gnu17', ...extra, '-o', withoutExt(f), f, '-lm'] },
+    command: (f) => [withoutExt(f)],
+    image: 'full',
+  },
+  {
+    name: 'cpp',
+    aliases: ['c++', 'g++', 'cxx', 'cpp17'],
+    file: 'main.cpp',
+    compile: { command: (f, extra) => ['g++', '-O2', '-std=c++17', ...extra, '-o', withoutExt(f), f, '-lm'] },
+    command: (f) => [withoutExt(f)],
+    image: 'full',
+  },
+  {
+    name: 'go',
+    aliases: ['golang'],
+    file: 'main.go',
+    compile: {
+      // The build cache and GOPATH under /tmp (the root is read-only); no cgo: a static
+      // binary, built without calling gcc.
+      command: (f, extra) => ['go', 'build', ...extra, '-o', withoutExt(f), f],
+      env: ['GOCACHE=/tmp/go-cache', 'GOPATH=/tmp/go', 'CGO_ENABLED=0', 'GO111MODULE=off'],
+    },
+    command: (f) => [withoutExt(f)],
+    image: 'full',
+  },
+  {
+    name: 'rust',
+    aliases: ['rs', 'rustc'],
+    file: 'main.rs',
+    compile: { command: (f, extra) => ['rustc', '-O', '--edition=2021', ...extra, '-o', withoutExt(f), f] },
+    command: (f) => [withoutExt(f)],
+    image: 'full',
+  },
+  {
+    name: 'java',
+    aliases: ['javac', 'jdk'],
+    // The public class must be Main (judges' convention).
+    file: 'Main.java',
+    compile: {
+      // The serial collector and C1 only: javac's peak memory and start-up stay small.
+      command: (f, extra) => ['javac', '-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-J-XX:-UsePerfData', '-encoding', 'UTF-8', ...extra, '-d', path.dirname(f), f],
+    },
+    command: (f) => ['java', '-XX:+UseSerialGC', '-XX:-UsePerfData', '-Xss64m', '-cp', path.dirname(f), path.basename(withoutExt(f))],
+    image: 'full',
+  },
+  {
+    name: 'typescript',
+    aliases: ['ts', 'tsc'],
+    file: 'main.ts',
+    compile: {
+      // Debian has no @types/node: the image's node-globals.d.ts types require, process,
+      // fs ... loosely. main.ts -> main.js beside it.
+      command: (f, extra) => ['tsc', '--target', 'ES2020', '--module', 'commonjs', '--skipLibCheck', ...extra, '/usr/local/lib/kata-exec/node-globals.d.ts', f],
+    },
+    command: (f) => ['node', `${withoutExt(f)}.js`],
+    image: 'full',
+  },
+  {
+    name: 'ruby',
+    aliases: ['rb'],
+    file: 'main.rb',
+    command: (f) => ['ruby', f],
+    image: 'full',
+  },
+  {
+    name: 'php',
+    aliases: [],
+    file: 'main.php',
+    command: (f) => ['php', f],
+    image: 'full',
+  },
+  {
+    name: 'perl',
+    aliases: ['pl'],
+    file: 'main.pl',
+    command: (f) => ['perl', f],
+    image: 'full',
   },
 ];
 
@@ -39,4 +156,15 @@ export function findLanguage(name: string): Language | undefined {
 
 export function knownLanguages(): string[] {
   return LANGUAGES.map((l) => l.name);
+}
+
+/**
+ * The languages of the running image with their versions (its /etc/kata-exec/languages.json),
+ * or null while the image has not been read yet: then nothing is refused here.
+ */
+export type ImageLanguages = () => Readonly<Record<string, string>> | null;
+
+/** Whether the running image holds the language (true when that is not known yet). */
+export function isAvailable(lang: Language, inImage: Readonly<Record<string, string>> | null): boolean {
+  return inImage === null || Object.hasOwn(inImage, lang.name);
 }

@@ -3,32 +3,22 @@
  * recorded in the image itself, the sandbox runtimes this host really has, and every
  * limit's default and maximum.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Config } from '../config.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { RuntimesInfo } from '../schemas/runtimes.js';
 import type { HostDetector } from './detect.js';
-import { LANGUAGES } from '../execution/languages.js';
+import { IMAGE_OF_VARIANT, isAvailable, LANGUAGES } from '../execution/languages.js';
 import { PROFILES } from '../execution/profiles.js';
 import { DRIVER_ORDER } from '../runtimes/registry.js';
+import { readImageLanguages } from './rootfs.js';
 import { runtimeSettingsOf } from './runtime-settings.js';
 
 export interface Catalog {
   describe(): Promise<RuntimesInfo>;
 }
 
-/** The versions build-image.sh measured and wrote into the image (/etc/kata-exec/languages.json). */
-export async function readImageLanguages(rootfsPath: string): Promise<Record<string, string>> {
-  try {
-    const raw = JSON.parse(await readFile(path.join(rootfsPath, 'etc/kata-exec/languages.json'), 'utf8')) as unknown;
-    if (typeof raw !== 'object' || raw === null) return {};
-    return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
-  } catch {
-    return {};
-  }
-}
+export { readImageLanguages };
 
 export class HostCatalog implements Catalog {
   constructor(
@@ -41,11 +31,23 @@ export class HostCatalog implements Catalog {
   async describe(): Promise<RuntimesInfo> {
     const host = await this.detect();
     const root = await this.rootfs().catch(() => null);
-    const versions = root ? await readImageLanguages(root) : {};
+    const versions = root ? await readImageLanguages(root) : null;
     const settings = runtimeSettingsOf(this.config, host);
     const runtimes = DRIVER_ORDER.map((d) => d.catalogRow(settings, host, this.active));
     return {
-      languages: LANGUAGES.map((l) => ({ name: l.name, aliases: l.aliases, version: versions[l.name] ?? null, entryFile: l.file })),
+      languages: LANGUAGES.map((l) => {
+        const entry = `/code/${l.file}`;
+        return {
+          name: l.name,
+          aliases: l.aliases,
+          version: versions?.[l.name] ?? null,
+          entryFile: l.file,
+          compile: l.compile ? { command: l.compile.command(entry, []), env: l.compile.env ?? [] } : null,
+          run: l.command(entry),
+          image: IMAGE_OF_VARIANT[l.image],
+          available: isAvailable(l, versions),
+        };
+      }),
       runtimes,
       image: this.config.image,
       limits: this.config.limits,

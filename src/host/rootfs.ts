@@ -15,11 +15,29 @@ import type { ImageResolver, ResolvedImage } from '../sandbox/types.js';
 
 const RECHECK_MS = 10_000;
 
+/**
+ * The versions build-image.sh measured and wrote into the image
+ * (/etc/kata-exec/languages.json); null when the image has no such file (built by hand or
+ * by an older build-image.sh that did not write it).
+ */
+export async function readImageLanguages(rootfsPath: string): Promise<Record<string, string> | null> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path.join(rootfsPath, 'etc/kata-exec/languages.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  return Object.fromEntries(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
 export class RootfsImageResolver implements ImageResolver {
   private cache = new Map<string, { at: number; nsPid: number | null; image: ResolvedImage }>();
   private pending = new Map<string, Promise<ResolvedImage>>();
   /** Digests whose launcher was found and speaks our protocol. */
   private withLauncher = new Set<string>();
+  /** Per image reference: the languages its last resolved rootfs holds, with their versions. */
+  private languages = new Map<string, Record<string, string>>();
 
   /**
    * ns: containerd's mount namespace. The shared rootfs is mounted there, where a Kata 1.x
@@ -37,6 +55,14 @@ export class RootfsImageResolver implements ImageResolver {
 
   private async mounted(dir: string): Promise<boolean> {
     return this.ns ? parseMountPoints(await this.ns.mountinfo()).includes(dir) : isMountPoint(dir);
+  }
+
+  /**
+   * The languages (and versions) of the image as last resolved (refreshed with the mount,
+   * every few seconds of use); null before it was resolved or when it does not say.
+   */
+  languagesOf(image: string): Record<string, string> | null {
+    return this.languages.get(image) ?? null;
   }
 
   /** A path of the rootfs as this process can read it (through containerd's namespace). */
@@ -83,7 +109,10 @@ export class RootfsImageResolver implements ImageResolver {
       }
     }
     await this.checkLauncher(image, row.digest, rootfsPath);
-    const resolved: ResolvedImage = { ref: image, digest: row.digest, rootfsPath, labels: {} };
+    const languages = await readImageLanguages(await this.view(rootfsPath));
+    if (languages) this.languages.set(image, languages);
+    else this.languages.delete(image);
+    const resolved: ResolvedImage = { ref: image, digest: row.digest, rootfsPath, labels: languages ?? {} };
     this.cache.set(image, { at: Date.now(), nsPid: await this.nsPid(), image: resolved });
     await this.unmountStale(new Set([...this.cache.values()].map((c) => c.image.rootfsPath)));
     return resolved;

@@ -10,6 +10,21 @@ export const RuntimesInfo = Type.Object({
       aliases: Type.Array(Type.String()),
       version: Type.Union([Type.String(), Type.Null()], { description: 'Read from the sandbox image (null if the image does not say).' }),
       entryFile: Type.String({ description: 'The file `code` is written to under /code.' }),
+      compile: Type.Union(
+        [
+          Type.Object({
+            command: Type.Array(Type.String(), { description: 'The compiler argv, run in /code before the program (extra compiler arguments go before the source file).' }),
+            env: Type.Array(Type.String(), { description: 'NAME=value the compiler gets on top of the sandbox environment.' }),
+          }),
+          Type.Null(),
+        ],
+        { description: 'Compiled languages: how the entry file is compiled; null for an interpreted one.' },
+      ),
+      run: Type.Array(Type.String(), { description: 'The argv that runs the program (the built binary for a compiled language).' }),
+      image: Type.String({ description: 'The smallest sandbox image built by scripts/build-image.sh that holds the language (toolruntime-sandbox:latest or toolruntime-sandbox-full:latest).' }),
+      available: Type.Boolean({
+        description: "Whether this service's sandbox image holds it (its /etc/kata-exec/languages.json). A request for one that is not gets 422 LANGUAGE_NOT_AVAILABLE.",
+      }),
     }),
   ),
   runtimes: Type.Array(

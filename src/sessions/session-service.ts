@@ -20,6 +20,7 @@ import {
   FileTooLargeError,
   InvalidRequestError,
   KataExecError,
+  LanguageNotAvailableError,
   NotAFileError,
   PathNotAllowedError,
   ProfileNotSupportedError,
@@ -34,7 +35,7 @@ import {
 } from '../errors.js';
 import { LABEL_EXECUTION, LABEL_INSTANCE, LABEL_MANAGED, type Executor } from '../execution/executor.js';
 import { buildEnv, buildSources, checkArgs, pathProblem } from '../execution/sources.js';
-import { findLanguage, knownLanguages } from '../execution/languages.js';
+import { findLanguage, IMAGE_OF_VARIANT, type ImageLanguages, isAvailable, knownLanguages } from '../execution/languages.js';
 import { isolationOf } from '../runtimes/registry.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecuteContext, ExecutionService } from '../queue/execution-service.js';
@@ -86,6 +87,8 @@ interface Record_ {
 export interface SessionServiceDeps {
   config: Pick<Config, 'sessions' | 'limits' | 'outputFiles'>;
   executor: Executor;
+  /** The running image and the languages it holds (a background process's language is checked). */
+  image?: { ref: string; languages: ImageLanguages };
   executions: ExecutionService;
   runner: CtrSessionRunner | null;
   ctr: Pick<CtrClient, 'setLabels'> | null;
@@ -420,6 +423,7 @@ export class SessionService {
     const r = this.find(id, key);
     const lang = findLanguage(req.language);
     if (!lang) throw new InvalidRequestError([{ path: '/language', message: `must be one of ${knownLanguages().join(', ')}` }]);
+    if (this.d.image && !isAvailable(lang, this.d.image.languages())) throw new LanguageNotAvailableError(lang.name, this.d.image.ref, IMAGE_OF_VARIANT[lang.image]);
     // `code` goes to a file of this process's own, never the language's main file: the next
     // call's `code` overwrites that one, and an interpreter that reads its script as it goes
     // (bash) or has not opened it yet would run the next call's program instead.

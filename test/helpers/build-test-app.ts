@@ -73,6 +73,8 @@ export interface TestAppOptions {
   isDraining?: () => boolean;
   /** A pino logger for the app's own request logs (default: none). */
   httpLogger?: FastifyBaseLogger;
+  /** The languages the fake image holds (its languages.json); absent: not known, none refused. */
+  imageLanguages?: Record<string, string>;
 }
 
 export interface TestApp {
@@ -104,7 +106,14 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const health = opts.health ?? new FakeHealthChecker();
   const metrics = new Metrics();
   const logger = new RecordingLogger();
-  const executor = new Executor({ config, runtime, runner: opts.runner === null ? null : runner, instanceId: 'test-instance' });
+  const imageLanguages = opts.imageLanguages;
+  const executor = new Executor({
+    config,
+    runtime,
+    runner: opts.runner === null ? null : runner,
+    instanceId: 'test-instance',
+    ...(imageLanguages ? { imageLanguages: () => imageLanguages } : {}),
+  });
   const service = new ExecutionService(executor, metrics, logger, {
     concurrency: config.concurrency,
     queueDepth: config.queueDepth,
@@ -128,9 +137,10 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
 export function sampleRuntimes(config: Config): RuntimesInfo {
   return {
     languages: [
-      { name: 'python', aliases: ['py', 'python3'], version: '3.11.2', entryFile: 'main.py' },
-      { name: 'javascript', aliases: ['js', 'node', 'nodejs'], version: '18.20.4', entryFile: 'main.js' },
-      { name: 'bash', aliases: ['sh', 'shell'], version: '5.2.15', entryFile: 'main.sh' },
+      { name: 'python', aliases: ['py', 'python3'], version: '3.11.2', entryFile: 'main.py', compile: null, run: ['python3', '/code/main.py'], image: 'toolruntime-sandbox:latest', available: true },
+      { name: 'javascript', aliases: ['js', 'node', 'nodejs'], version: '18.20.4', entryFile: 'main.js', compile: null, run: ['node', '/code/main.js'], image: 'toolruntime-sandbox:latest', available: true },
+      { name: 'bash', aliases: ['sh', 'shell'], version: '5.2.15', entryFile: 'main.sh', compile: null, run: ['bash', '/code/main.sh'], image: 'toolruntime-sandbox:latest', available: true },
+      { name: 'c', aliases: ['gcc', 'c17'], version: null, entryFile: 'main.c', compile: { command: ['gcc', '-O2', '-std=gnu17', '-o', '/code/main', '/code/main.c', '-lm'], env: [] }, run: ['/code/main'], image: 'toolruntime-sandbox-full:latest', available: false },
     ],
     runtimes: [
       { kind: 'kata', isolation: 'vm', installed: false, active: false, ociRuntime: 'io.containerd.kata-qemu.v2', hypervisors: [] },

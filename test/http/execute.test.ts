@@ -248,7 +248,7 @@ describe('POST /v1/execute: refused requests', () => {
   it('400 UNKNOWN_LANGUAGE lists the known languages', async () => {
     const t = await setup();
     const p = expectProblem(await execute(t.app, { language: 'cobol', code: 'DISPLAY 1' }), 400, 'UNKNOWN_LANGUAGE');
-    expect(p.known).toEqual(['python', 'javascript', 'bash']);
+    expect(p.known).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
     expect(p.errors).toEqual([{ path: '/language', message: expect.any(String) }]);
     expect(p.detail).toContain('cobol');
     expect(t.runner.calls).toHaveLength(0);

@@ -20,10 +20,13 @@ describe('GET /v1/runtimes', () => {
     const body = res.json<RuntimesInfo>();
     expect(body).toEqual(sampleRuntimes(t.config));
 
-    expect(body.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash']);
+    expect(body.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash', 'c']);
     for (const l of body.languages) {
-      expect(l).toEqual({ name: expect.any(String), aliases: expect.any(Array), version: expect.stringMatching(/^\d+\.\d+/), entryFile: expect.any(String) });
+      expect(Object.keys(l).sort()).toEqual(['aliases', 'available', 'compile', 'entryFile', 'image', 'name', 'run', 'version']);
     }
+    // A compiled language's compile command and env, an interpreted one's null, survive the schema.
+    expect(body.languages.find((l) => l.name === 'c')).toMatchObject({ compile: { command: expect.arrayContaining(['gcc']), env: [] }, available: false, version: null });
+    expect(body.languages.find((l) => l.name === 'python')).toMatchObject({ compile: null, available: true, version: '3.11.2' });
     expect(body.runtimes.map((r) => r.kind)).toEqual(['kata', 'gvisor', 'runc']);
     expect(body.runtimes.filter((r) => r.active)).toHaveLength(1);
     for (const r of body.runtimes) {

@@ -47,8 +47,8 @@ describe('Executor.prepare: languages', () => {
     const e = err(() => executor().prepare(req({ language: 'cobol' })));
     expect(e).toBeInstanceOf(UnknownLanguageError);
     expect(e.code).toBe(ErrorCode.UnknownLanguage);
-    expect((e as UnknownLanguageError).known).toEqual(['python', 'javascript', 'bash']);
-    expect(e.message).toContain('python, javascript, bash');
+    expect((e as UnknownLanguageError).known).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
+    expect(e.message).toContain('python, javascript, bash, c, cpp');
     expect(e.fields?.[0]?.path).toBe('/language');
   });
 

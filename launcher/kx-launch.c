@@ -17,10 +17,32 @@
  *
  * A frame, both ways: one type byte, a u32 big-endian length, the payload.
  *   in:  N nonce | F u32 pathlen, path, content | A argv element | E "NAME=value" |
- *        I stdin bytes (appended) | G go | K (after the end frame: the service has it)
+ *        I stdin bytes (appended) |
+ *        P "<wall_ms> <cpu_ms> <mem_kb> <out_bytes> <required 0|1>" (a step begins: the A, E
+ *          and I frames after it are its own; cpu_ms, mem_kb 0: no such limit) |
+ *        G go | K (after the end frame: the service has it)
  *   out: R "kx-launch 1" (ready) | S nonce (the program is about to start) |
  *        O stdout bytes | E stderr bytes |
+ *        B "<i>" (step i begins: the O and E frames until its D are its output) |
+ *        D "<i> exit|signal <n> <user_us> <sys_us> <maxrss_kb> <wall_us> <limit>" (step i
+ *          ended; limit: wall, cpu, memory, output or - when none of ours ended it) |
  *        X "<nonce> exit|signal <n> <user_us> <sys_us> <maxrss_kb>" (the end)
+ *
+ * Steps (a compile, then one run per test): a request with P frames runs its steps in order
+ * in this one sandbox, each a fresh child as the program's user with its own argv, stdin
+ * and environment (the E frames before the first P, then its own), instead of the one
+ * program; a request without them runs as it always did. Each step's limits are the
+ * launcher's to enforce, every ~10 ms (the ~POLL_MS tick): its wall clock; its CPU time,
+ * user+sys of every process of the step (the live ones' /proc/PID/stat, the reaped ones'
+ * through this process's RUSAGE_CHILDREN), with RLIMIT_CPU as a backstop; its peak RSS (each
+ * process's, from /proc/PID/stat, and wait4's ru_maxrss at the end); its output, killed at
+ * 4x its cap plus 1 MiB (as the service does for a whole run). A limit kills every process
+ * of the step (every one but this one: only one step runs at a time), never the sandbox.
+ * CPU and memory over the limit are reported as such even when the step ended by itself
+ * between two ticks. The step's program has oom_score_adj 1000: the sandbox's OOM killer
+ * takes it, not the launcher, and the next step runs (whether a SIGKILL was the OOM killer
+ * is the service's to tell, from containerd's OOM events). A required step that does not
+ * exit 0 ends the run. X repeats the last step's status; its usage is the last step's.
  * Built static (gcc -static -O2) by scripts/build-image.sh; see src/sandbox/launch-protocol.ts.
  */
 #define _GNU_SOURCE
@@ -28,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,6 +75,13 @@
 #define MAX_ITEMS 4096
 /* How long the launcher waits, after its end frame, for the service to say it has it. */
 #define ACK_WAIT_MS 5000
+/* Steps in one request, at most (src/sandbox/spec.ts MAX_STEPS). */
+#define MAX_STEPS 256
+/* How often a step's limits are checked. */
+#define POLL_MS 10
+/* A step's output past this many times its cap (plus 1 MiB) kills it (src/sandbox/output-cap.ts). */
+#define OUTPUT_KILL_FACTOR 4
+#define OUTPUT_KILL_SLACK (1 << 20)
 
 extern char **environ;
 
@@ -121,6 +151,71 @@ static void add(struct item *list, int *n, char *data, uint32_t len) {
   (*n)++;
 }
 
+/*
+ * One step of a multi-step request (P frames). Its stdin is kept in one file for all the
+ * steps (stdin_store), not in this process's memory: a child forked from a launcher that
+ * holds every test's input would start with all of it resident, and exec records that in
+ * its ru_maxrss (the kernel's hiwater of the old mm), which would read as the step's.
+ */
+struct step {
+  int64_t wall_ms, cpu_ms, mem_kb, out_bytes;
+  int required;
+  struct item *argv, *env;
+  int nargv, nenv;
+  off_t in_off;
+  size_t in_len;
+};
+static struct step steps[MAX_STEPS];
+static int nsteps;
+static int stdin_store = -1;
+
+static void add_dyn(struct item **list, int *n, char *data, uint32_t len) {
+  if (*n >= MAX_ITEMS) die("too many items in the request");
+  if ((*n & (*n - 1)) == 0) {
+    struct item *v = realloc(*list, (size_t)(*n ? *n * 2 : 1) * sizeof **list);
+    if (!v) die("out of memory");
+    *list = v;
+  }
+  (*list)[*n].data = data;
+  (*list)[*n].len = len;
+  (*n)++;
+}
+
+/* An in-memory file (a tmpfs one where memfd_create is missing); -1 when neither. */
+static int mem_file(const char *name) {
+  int fd = (int)syscall(SYS_memfd_create, name, 0);
+  if (fd < 0) fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+  return fd;
+}
+
+static void step_frame(char *data) {
+  if (nsteps >= MAX_STEPS) die("too many steps in the request");
+  long long w, c, m, o;
+  int r;
+  char extra;
+  if (sscanf(data, "%lld %lld %lld %lld %d%c", &w, &c, &m, &o, &r, &extra) != 5 || w <= 0 || c < 0 || m < 0 || o <= 0 || (r != 0 && r != 1)) {
+    die("a step frame that is not <wall_ms> <cpu_ms> <mem_kb> <out_bytes> <required>: %.80s", data);
+  }
+  struct step *st = &steps[nsteps++];
+  memset(st, 0, sizeof *st);
+  st->wall_ms = w;
+  st->cpu_ms = c;
+  st->mem_kb = m;
+  st->out_bytes = o;
+  st->required = r;
+}
+
+/* A step's stdin bytes: appended to the store, where its part of it is remembered. */
+static void step_stdin(struct step *st, const char *data, uint32_t len) {
+  if (stdin_store < 0 && (stdin_store = mem_file("steps-stdin")) < 0) die("no file for the steps' stdin: %s", strerror(errno));
+  off_t end = lseek(stdin_store, 0, SEEK_END);
+  if (end < 0) die("the steps' stdin: %s", strerror(errno));
+  if (st->in_len == 0) st->in_off = end;
+  else if (st->in_off + (off_t)st->in_len != end) die("a step's stdin frames are not together");
+  if (write_all(stdin_store, data, len) < 0) die("the steps' stdin: %s", strerror(errno));
+  st->in_len += len;
+}
+
 /* Reads frames until G. End of input before it: nobody will send a request (exit quietly). */
 static void read_request(void) {
   size_t total = 0;
@@ -135,12 +230,29 @@ static void read_request(void) {
     if (!data) die("out of memory");
     if (len && read_all(0, data, len) != 1) die("request cut short");
     data[len] = '\0';
+    struct step *st = nsteps ? &steps[nsteps - 1] : NULL;
     switch (h[0]) {
       case 'N': nonce = data; break;
       case 'F': add(files, &nfiles, data, len); break;
-      case 'A': add(argv_items, &nargs, data, len); break;
-      case 'E': add(env_items, &nenv, data, len); break;
-      case 'I': {
+      case 'P':
+        step_frame(data);
+        free(data);
+        break;
+      case 'A':
+        if (st) add_dyn(&st->argv, &st->nargv, data, len);
+        else add(argv_items, &nargs, data, len);
+        break;
+      case 'E':
+        if (st) add_dyn(&st->env, &st->nenv, data, len);
+        else add(env_items, &nenv, data, len);
+        break;
+      case 'I':
+        if (st) {
+          step_stdin(st, data, len);
+          free(data);
+          break;
+        }
+        {
         char *b = realloc(stdin_buf, stdin_len + len + 1);
         if (!b) die("out of memory");
         memcpy(b + stdin_len, data, len);
@@ -218,31 +330,62 @@ static const char *write_files_as_is(char *msg, size_t msgsz) {
 
 /* The program's stdin: an in-memory file holding the request's bytes, read from the start. */
 static int stdin_fd(void) {
-  int fd = (int)syscall(SYS_memfd_create, "stdin", 0);
-  if (fd < 0) fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+  int fd = mem_file("stdin");
   if (fd < 0) return open("/dev/null", O_RDONLY);
   if (stdin_len && write_all(fd, stdin_buf, stdin_len) < 0) return -1;
   lseek(fd, 0, SEEK_SET);
   return fd;
 }
 
-/* The sandbox's environment with the request's on top (a request entry replaces a same name). */
-static char **child_env(void) {
+/* A step's stdin: a fresh in-memory file with its part of the store, read from the start. */
+static int step_stdin_fd(const struct step *st) {
+  if (st->in_len == 0) return open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int fd = mem_file("stdin");
+  if (fd < 0) return -1;
+  char buf[65536];
+  for (size_t done = 0; done < st->in_len;) {
+    size_t want = st->in_len - done < sizeof buf ? st->in_len - done : sizeof buf;
+    ssize_t r = pread(stdin_store, buf, want, st->in_off + (off_t)done);
+    if (r <= 0 || write_all(fd, buf, (size_t)r) < 0) {
+      close(fd);
+      return -1;
+    }
+    done += (size_t)r;
+  }
+  lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+/* Entries of `v` on top of env[0..k): each replaces a same name, or is added. */
+static size_t env_overlay(char **env, size_t k, const struct item *v, int n) {
+  for (int j = 0; j < n; j++) {
+    const char *eq = strchr(v[j].data, '=');
+    size_t nl = eq ? (size_t)(eq - v[j].data) + 1 : strlen(v[j].data);
+    size_t i = 0;
+    while (i < k && strncmp(env[i], v[j].data, nl) != 0) i++;
+    env[i] = v[j].data;
+    if (i == k) k++;
+  }
+  return k;
+}
+
+/* The sandbox's environment, the request's on top, then `extra` (a step's) on top of both. */
+static char **env_with(const struct item *extra, int nextra) {
   size_t n = 0;
   while (environ[n]) n++;
-  char **env = calloc(n + (size_t)nenv + 1, sizeof *env);
+  char **env = calloc(n + (size_t)nenv + (size_t)nextra + 1, sizeof *env);
   if (!env) die("out of memory");
   size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *eq = strchr(environ[i], '=');
-    size_t nl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-    int replaced = 0;
-    for (int j = 0; j < nenv && !replaced; j++) replaced = strncmp(env_items[j].data, environ[i], nl) == 0 && env_items[j].data[nl] == '=';
-    if (!replaced) env[k++] = environ[i];
-  }
-  for (int j = 0; j < nenv; j++) env[k++] = env_items[j].data;
+  for (size_t i = 0; i < n; i++) env[k++] = environ[i];
+  k = env_overlay(env, k, env_items, nenv);
+  k = env_overlay(env, k, extra, nextra);
   env[k] = NULL;
   return env;
+}
+
+/* The sandbox's environment with the request's on top (a request entry replaces a same name). */
+static char **child_env(void) {
+  return env_with(NULL, 0);
 }
 
 /*
@@ -338,6 +481,321 @@ static void await_ack(void) {
   }
 }
 
+static int64_t now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static long long tv_us(struct timeval t) {
+  return (long long)t.tv_sec * 1000000 + t.tv_usec;
+}
+
+/*
+ * In the child: becomes the program. Fresh stdio, no descriptor of ours, default signals,
+ * the OOM killer's first choice, its CPU-time backstop (cpu_ms > 0: RLIMIT_CPU a second past
+ * it, SIGKILL a second later), the program's user for good, /code. The one way every
+ * program and every step starts.
+ */
+static void exec_program(int in, int out, int err, char **argv, char **env, int64_t cpu_ms) __attribute__((noreturn));
+static void exec_program(int in, int out, int err, char **argv, char **env, int64_t cpu_ms) {
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) _exit(126);
+  close_inherited();
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  /* Under memory pressure the kernel picks the program, never the launcher. */
+  int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (oom >= 0) {
+    (void)write(oom, "1000", 4);
+    close(oom);
+  }
+  struct rlimit rl;
+  if (cpu_ms > 0 && getrlimit(RLIMIT_CPU, &rl) == 0) {
+    rlim_t soft = (rlim_t)((cpu_ms + 999) / 1000 + 1);
+    if (rl.rlim_max != RLIM_INFINITY && soft + 1 > rl.rlim_max) soft = rl.rlim_max > 1 ? rl.rlim_max - 1 : rl.rlim_max;
+    struct rlimit want = {soft, rl.rlim_max == RLIM_INFINITY || soft + 1 <= rl.rlim_max ? soft + 1 : rl.rlim_max};
+    (void)setrlimit(RLIMIT_CPU, &want);
+  }
+  /* The program's user, for good: every capability goes with root (no keep-caps, no new privileges). */
+  if (switch_user && (setgroups(1, &prog_gid) < 0 || setresgid(prog_gid, prog_gid, prog_gid) < 0 || setresuid(prog_uid, prog_uid, prog_uid) < 0)) {
+    dprintf(2, "kx-launch: becoming %u:%u: %s\n", (unsigned)prog_uid, (unsigned)prog_gid, strerror(errno));
+    _exit(126);
+  }
+  if (chdir(WORKDIR) < 0) _exit(126);
+  execve(argv[0], argv, env);
+  if (!strchr(argv[0], '/')) execvpe(argv[0], argv, env);
+  dprintf(2, "kx-launch: %s: %s\n", argv[0], strerror(errno));
+  _exit(errno == ENOENT ? 127 : 126);
+}
+
+/* The one program (or step) running now: what reaping it found. */
+static pid_t cur_child = -1;
+static int cur_done, cur_status;
+static struct rusage cur_ru;
+
+/* Reaps every process that ended; the current program's status and rusage are kept. */
+static void reap(void) {
+  for (;;) {
+    int st;
+    struct rusage r1;
+    pid_t w = wait4(-1, &st, WNOHANG, &r1);
+    if (w <= 0) return;
+    if (w == cur_child && !cur_done) {
+      cur_status = st;
+      cur_ru = r1;
+      cur_done = 1;
+    }
+  }
+}
+
+/* One run of a program: the limits it gets, and what came of it. */
+struct run {
+  char **argv, **env;
+  int in;
+  /* 0: no such limit (the legacy program has none: the service watches it). */
+  int64_t wall_ms, cpu_ms, mem_kb, out_kill;
+  /* Which limit the launcher ended it for (NULL: none), and when it did. */
+  const char *limit;
+  int status;
+  struct rusage ru;
+  int64_t wall_us;
+  /* CPU time of every process of the run (reaped ones included), and the largest RSS seen. */
+  long long cpu_user_us, cpu_sys_us;
+  long peak_kb;
+  struct rusage base;
+};
+
+/*
+ * Every process of the run: all but this one, as only one runs at a time. kill(-1) from a
+ * PID namespace's init reaches all of them at once, a process forking meanwhile included.
+ */
+static void kill_run(struct run *r, const char *why) {
+  if (!r->limit) r->limit = why;
+  (void)kill(-1, SIGKILL);
+}
+
+/*
+ * CPU time (µs) of the run so far: the reaped processes' through our RUSAGE_CHILDREN since
+ * its start, the live ones' (their waited-for children included) from /proc/PID/stat; and
+ * the largest resident set among the live ones (KiB).
+ */
+static long long run_cpu_us(const struct run *r, long *peak_kb) {
+  struct rusage now;
+  getrusage(RUSAGE_CHILDREN, &now);
+  long long us = tv_us(now.ru_utime) - tv_us(r->base.ru_utime) + tv_us(now.ru_stime) - tv_us(r->base.ru_stime);
+  static long tick, page_kb;
+  if (!tick) tick = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+  if (!page_kb) page_kb = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) / 1024 : 4;
+  *peak_kb = 0;
+  DIR *d = opendir("/proc");
+  if (!d) return us;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end || pid <= 1) continue;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    /* After the command's ")": state (3) ... utime (14) stime (15) cutime (16) cstime (17) ... rss (24). */
+    char *p = strrchr(buf, ')');
+    if (!p) continue;
+    unsigned long long f[25] = {0};
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok && field < 24; tok = strtok(NULL, " ")) f[++field] = strtoull(tok, NULL, 10);
+    us += (long long)((f[14] + f[15] + f[16] + f[17]) * 1000000ULL / (unsigned long long)tick);
+    long rss = (long)f[24] * page_kb;
+    if (rss > *peak_kb) *peak_kb = rss;
+  }
+  closedir(d);
+  return us;
+}
+
+static void check_limits(struct run *r, int64_t t0_us) {
+  if (r->wall_ms && now_us() - t0_us >= r->wall_ms * 1000) return kill_run(r, "wall");
+  if (!r->cpu_ms && !r->mem_kb) return;
+  long peak;
+  long long cpu = run_cpu_us(r, &peak);
+  if (peak > r->peak_kb) r->peak_kb = peak;
+  if (r->cpu_ms && cpu >= r->cpu_ms * 1000) return kill_run(r, "cpu");
+  if (r->mem_kb && peak > r->mem_kb) return kill_run(r, "memory");
+}
+
+/*
+ * Runs one program to its end: relays its output in frames, enforces the run's limits (when
+ * it has any) every POLL_MS, reaps it with wait4; what it left ends with it, and its last
+ * bytes are read for a moment more. Returns -1 when it could not be started (fork).
+ */
+static int run_program(struct run *r) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+  getrusage(RUSAGE_CHILDREN, &r->base);
+  int64_t t0 = now_us();
+  cur_done = 0;
+  cur_child = fork();
+  if (cur_child < 0) {
+    close(out[0]), close(out[1]), close(err[0]), close(err[1]);
+    return -1;
+  }
+  if (cur_child == 0) exec_program(r->in, out[1], err[1], r->argv, r->env, r->cpu_ms);
+  close(out[1]);
+  close(err[1]);
+
+  struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {sig_pipe[0], POLLIN, 0}};
+  char buf[65536];
+  int64_t drain_until = 0, next_tick = now_us() + POLL_MS * 1000;
+  uint64_t counts[2] = {0, 0};
+  int ticking = r->wall_ms > 0 || r->cpu_ms > 0 || r->mem_kb > 0;
+  while (p[0].fd >= 0 || p[1].fd >= 0 || !cur_done) {
+    int timeout = -1;
+    if (cur_done) {
+      int64_t left = drain_until - now_us() / 1000;
+      if (left <= 0) break;
+      timeout = (int)left;
+    } else if (ticking) {
+      int64_t left = (next_tick - now_us() + 999) / 1000;
+      timeout = left > 0 ? (int)left : 0;
+    }
+    int n = poll(p, 3, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("poll: %s", strerror(errno));
+    }
+    for (int i = 0; i < 2; i++) {
+      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t got = read(p[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        send_frame(i == 0 ? 'O' : 'E', buf, (uint32_t)got);
+        counts[i] += (uint64_t)got;
+        if (r->out_kill && counts[i] > (uint64_t)r->out_kill && !cur_done) kill_run(r, "output");
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close(p[i].fd);
+        p[i].fd = -1;
+      }
+    }
+    if (p[2].revents & POLLIN) {
+      while (read(sig_pipe[0], buf, sizeof buf) > 0) {
+      }
+      reap();
+      if (cur_done && !drain_until) {
+        r->wall_us = now_us() - t0;
+        /* What the program left ends now; its last bytes are read for a moment more. */
+        kill_others();
+        drain_until = now_us() / 1000 + 2000;
+      }
+    }
+    if (!cur_done && ticking && now_us() >= next_tick) {
+      next_tick = now_us() + POLL_MS * 1000;
+      /* Once killed, the kill goes on until its end (a process forked meanwhile included). */
+      if (r->limit) kill_run(r, r->limit);
+      else check_limits(r, t0);
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (p[i].fd >= 0) close(p[i].fd);
+  kill_others();
+  r->status = cur_status;
+  r->ru = cur_ru;
+  struct rusage after;
+  getrusage(RUSAGE_CHILDREN, &after);
+  r->cpu_user_us = tv_us(after.ru_utime) - tv_us(r->base.ru_utime);
+  r->cpu_sys_us = tv_us(after.ru_stime) - tv_us(r->base.ru_stime);
+  if (r->ru.ru_maxrss > r->peak_kb) r->peak_kb = r->ru.ru_maxrss;
+  cur_child = -1;
+  return 0;
+}
+
+/* "exit <n>" or "signal <n>" of a wait status. */
+static const char *status_word(int st, int *n) {
+  if (WIFSIGNALED(st)) {
+    *n = WTERMSIG(st);
+    return "signal";
+  }
+  *n = WEXITSTATUS(st);
+  return "exit";
+}
+
+/* A step that could not start: its stderr says why, as a shell's would; it "exited 126". */
+static void step_not_started(int i, const char *why) {
+  char line[4700];
+  int n = snprintf(line, sizeof line, "kx-launch: %s\n", why);
+  send_frame('E', line, (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+  char d[100];
+  n = snprintf(d, sizeof d, "%d exit 126 0 0 0 0 -", i);
+  send_frame('D', d, (uint32_t)n);
+}
+
+/*
+ * Runs the request's steps in order, each a fresh child with its own limits; a required one
+ * that does not exit 0 ends the run. Writes the last step's X payload into `end`.
+ */
+static int run_steps(const char *bad, char *end, size_t endsz) {
+  int status = 126 << 8;
+  struct rusage last = {0};
+  long last_rss = 0;
+  for (int i = 0; i < nsteps; i++) {
+    struct step *st = &steps[i];
+    char b[16];
+    int bn = snprintf(b, sizeof b, "%d", i);
+    send_frame('B', b, (uint32_t)bn);
+    if (bad) {
+      step_not_started(i, bad);
+      status = 126 << 8;
+      break;
+    }
+    char msg[200];
+    int in = step_stdin_fd(st);
+    char **argv = calloc((size_t)st->nargv + 1, sizeof *argv);
+    if (!argv) die("out of memory");
+    for (int j = 0; j < st->nargv; j++) argv[j] = st->argv[j].data;
+    char **env = env_with(st->env, st->nenv);
+    struct run r = {0};
+    r.argv = argv;
+    r.env = env;
+    r.in = in;
+    r.wall_ms = st->wall_ms;
+    r.cpu_ms = st->cpu_ms;
+    r.mem_kb = st->mem_kb;
+    r.out_kill = st->out_bytes * OUTPUT_KILL_FACTOR + OUTPUT_KILL_SLACK;
+    int ran = in < 0 ? -1 : run_program(&r);
+    if (in >= 0) close(in);
+    free(argv);
+    free(env);
+    if (ran < 0) {
+      snprintf(msg, sizeof msg, "%s: %s", in < 0 ? "the step's stdin" : "fork", strerror(errno));
+      step_not_started(i, msg);
+      status = 126 << 8;
+      memset(&last, 0, sizeof last);
+      last_rss = 0;
+      if (st->required) break;
+      continue;
+    }
+    /* Over its CPU time or memory between two checks, or on the RLIMIT_CPU backstop: still that limit. */
+    if (!r.limit) {
+      if ((WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGXCPU) || (r.cpu_ms && r.cpu_user_us + r.cpu_sys_us > r.cpu_ms * 1000)) r.limit = "cpu";
+      else if (r.mem_kb && r.peak_kb > r.mem_kb) r.limit = "memory";
+    }
+    int n;
+    const char *word = status_word(r.status, &n);
+    char d[300];
+    int dn = snprintf(d, sizeof d, "%d %s %d %lld %lld %ld %lld %s", i, word, n, r.cpu_user_us, r.cpu_sys_us, r.peak_kb, (long long)r.wall_us, r.limit ? r.limit : "-");
+    send_frame('D', d, (uint32_t)dn);
+    status = r.status;
+    last.ru_utime.tv_sec = r.cpu_user_us / 1000000, last.ru_utime.tv_usec = r.cpu_user_us % 1000000;
+    last.ru_stime.tv_sec = r.cpu_sys_us / 1000000, last.ru_stime.tv_usec = r.cpu_sys_us % 1000000;
+    last_rss = r.peak_kb;
+    if (st->required && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)) break;
+  }
+  int n;
+  const char *word = status_word(status, &n);
+  return snprintf(end, endsz, "%s %s %d %lld %lld %ld", nonce, word, n, tv_us(last.ru_utime), tv_us(last.ru_stime), last_rss);
+}
+
 int main(int argc, char **argv_in) {
   /* It ends every other process of its PID namespace: anywhere but as a sandbox's init that
      would be every process of the host. */
@@ -356,6 +814,9 @@ int main(int argc, char **argv_in) {
   }
   /* Nobody but root may open /proc/1/fd/..., read our memory or ptrace us. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* Large buffers (the request's) go back to the kernel when freed: a program forked later
+     does not start with them resident (its ru_maxrss would count them). */
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -364,126 +825,58 @@ int main(int argc, char **argv_in) {
   send_frame('R', ready, sizeof ready - 1);
 
   read_request();
-  if (!nonce || nargs == 0) die("a request without its nonce or program");
+  if (!nonce || (nsteps == 0 && nargs == 0)) die("a request without its nonce or program");
+  if (nsteps > 0 && nargs > 0) die("a request with both a program and steps");
+  for (int i = 0; i < nsteps; i++)
+    if (steps[i].nargv == 0) die("step %d without its program", i);
   send_frame('S', nonce, (uint32_t)strlen(nonce));
 
   char msg[4600];
   const char *bad = write_files(msg, sizeof msg);
-  int out[2], err[2];
-  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
-  int in = stdin_fd();
-  if (in < 0) die("stdin: %s", strerror(errno));
-  char **argv = calloc((size_t)nargs + 1, sizeof *argv);
-  if (!argv) die("out of memory");
-  for (int i = 0; i < nargs; i++) argv[i] = argv_items[i].data;
-  char **env = child_env();
-
+  if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) die("pipe: %s", strerror(errno));
   struct sigaction sa = {0};
   sa.sa_handler = on_child;
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
 
-  pid_t child = bad ? -1 : fork();
-  if (child < 0 && !bad) {
+  char end[400];
+  int n;
+  if (nsteps > 0) {
+    n = run_steps(bad, end, sizeof end);
+    send_frame('X', end, (uint32_t)n);
+    await_ack();
+    return 0;
+  }
+
+  int in = bad ? -1 : stdin_fd();
+  if (!bad && in < 0) die("stdin: %s", strerror(errno));
+  char **argv = calloc((size_t)nargs + 1, sizeof *argv);
+  if (!argv) die("out of memory");
+  for (int i = 0; i < nargs; i++) argv[i] = argv_items[i].data;
+  struct run r = {0};
+  r.argv = argv;
+  r.env = child_env();
+  r.in = in;
+  if (!bad && run_program(&r) < 0) {
     snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
     bad = msg;
   }
-  if (child == 0) {
-    /* The program: fresh stdio, no descriptor of ours, default signals. */
-    if (dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(126);
-    close_inherited();
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
-    /* Under memory pressure the kernel picks the program, never the launcher. */
-    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (oom >= 0) {
-      (void)write(oom, "1000", 4);
-      close(oom);
-    }
-    /* The program's user, for good: every capability goes with root (no keep-caps, no new privileges). */
-    if (switch_user && (setgroups(1, &prog_gid) < 0 || setresgid(prog_gid, prog_gid, prog_gid) < 0 || setresuid(prog_uid, prog_uid, prog_uid) < 0)) {
-      dprintf(2, "kx-launch: becoming %u:%u: %s\n", (unsigned)prog_uid, (unsigned)prog_gid, strerror(errno));
-      _exit(126);
-    }
-    if (chdir(WORKDIR) < 0) _exit(126);
-    execve(argv[0], argv, env);
-    if (!strchr(argv[0], '/')) execvpe(argv[0], argv, env);
-    dprintf(2, "kx-launch: %s: %s\n", argv[0], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
-  }
-  close(out[1]);
-  close(err[1]);
-  close(in);
+  if (in >= 0) close(in);
 
   if (bad) {
     /* The program could not be started: its stderr says why, as a shell's would. */
     char line[4700];
-    int n = snprintf(line, sizeof line, "kx-launch: %s\n", bad);
+    n = snprintf(line, sizeof line, "kx-launch: %s\n", bad);
     send_frame('E', line, (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-    char end[200];
     n = snprintf(end, sizeof end, "%s exit 126 0 0 0", nonce);
     send_frame('X', end, (uint32_t)n);
     await_ack();
     return 0;
   }
 
-  struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {sig_pipe[0], POLLIN, 0}};
-  char buf[65536];
-  int status = 0, done = 0;
-  struct rusage ru = {0};
-  int64_t drain_until = 0;
-  while (p[0].fd >= 0 || p[1].fd >= 0 || !done) {
-    int timeout = -1;
-    if (done) {
-      int64_t left = drain_until - now_ms();
-      if (left <= 0) break;
-      timeout = (int)left;
-    }
-    int r = poll(p, 3, timeout);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      die("poll: %s", strerror(errno));
-    }
-    for (int i = 0; i < 2; i++) {
-      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(p[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        send_frame(i == 0 ? 'O' : 'E', buf, (uint32_t)n);
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        close(p[i].fd);
-        p[i].fd = -1;
-      }
-    }
-    if (p[2].revents & POLLIN) {
-      while (read(sig_pipe[0], buf, sizeof buf) > 0) {
-      }
-      for (;;) {
-        int st;
-        struct rusage r1;
-        pid_t w = wait4(-1, &st, WNOHANG, &r1);
-        if (w <= 0) break;
-        if (w == child && !done) {
-          status = st;
-          ru = r1;
-          done = 1;
-          /* What the program left ends now; its last bytes are read for a moment more. */
-          kill_others();
-          drain_until = now_ms() + 2000;
-        }
-      }
-    }
-  }
-  kill_others();
-
-  char end[300];
-  int n;
-  long long user_us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
-  long long sys_us = (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-  if (WIFSIGNALED(status)) {
-    n = snprintf(end, sizeof end, "%s signal %d %lld %lld %ld", nonce, WTERMSIG(status), user_us, sys_us, ru.ru_maxrss);
-  } else {
-    n = snprintf(end, sizeof end, "%s exit %d %lld %lld %ld", nonce, WEXITSTATUS(status), user_us, sys_us, ru.ru_maxrss);
-  }
+  int code;
+  const char *word = status_word(r.status, &code);
+  n = snprintf(end, sizeof end, "%s %s %d %lld %lld %ld", nonce, word, code, tv_us(r.ru.ru_utime), tv_us(r.ru.ru_stime), r.ru.ru_maxrss);
   send_frame('X', end, (uint32_t)n);
   await_ack();
   return 0;

@@ -20,12 +20,14 @@
  *        I stdin bytes (appended) |
  *        P "<wall_ms> <cpu_ms> <mem_kb> <out_bytes> <required 0|1>" (a step begins: the A, E
  *          and I frames after it are its own; cpu_ms, mem_kb 0: no such limit) |
+ *        M "<kb>" (steps: the sandbox's memory guard, see below) |
  *        G go | K (after the end frame: the service has it)
  *   out: R "kx-launch 1" (ready) | S nonce (the program is about to start) |
  *        O stdout bytes | E stderr bytes |
  *        B "<i>" (step i begins: the O and E frames until its D are its output) |
  *        D "<i> exit|signal <n> <user_us> <sys_us> <maxrss_kb> <wall_us> <limit>" (step i
- *          ended; limit: wall, cpu, memory, output or - when none of ours ended it) |
+ *          ended; limit: wall, cpu, memory, output, oom (the guard) or - when none of ours
+ *          ended it) |
  *        X "<nonce> exit|signal <n> <user_us> <sys_us> <maxrss_kb>" (the end)
  *
  * Steps (a compile, then one run per test): a request with P frames runs its steps in order
@@ -43,6 +45,11 @@
  * takes it, not the launcher, and the next step runs (whether a SIGKILL was the OOM killer
  * is the service's to tell, from containerd's OOM events). A required step that does not
  * exit 0 ends the run. X repeats the last step's status; its usage is the last step's.
+ * Where the sandbox's OOM kill would end the sandbox itself (gVisor: the host's OOM killer
+ * sees only the Sentry, one process), the service sends M: the launcher then also kills the
+ * step, as 'oom', when the sandbox's MemAvailable (/proc/meminfo, the Sentry's own count
+ * against the sandbox's limit) falls below that many KiB; checked every 2 ms once it is
+ * within twice that.
  * Built static (gcc -static -O2) by scripts/build-image.sh; see src/sandbox/launch-protocol.ts.
  */
 #define _GNU_SOURCE
@@ -168,6 +175,8 @@ struct step {
 static struct step steps[MAX_STEPS];
 static int nsteps;
 static int stdin_store = -1;
+/* M: the sandbox's MemAvailable (KiB) below which a step is ended as 'oom'; 0: no guard. */
+static long long mem_guard_kb;
 
 static void add_dyn(struct item **list, int *n, char *data, uint32_t len) {
   if (*n >= MAX_ITEMS) die("too many items in the request");
@@ -238,6 +247,12 @@ static void read_request(void) {
         step_frame(data);
         free(data);
         break;
+      case 'M': {
+        char extra;
+        if (sscanf(data, "%lld%c", &mem_guard_kb, &extra) != 1 || mem_guard_kb < 0) die("a bad memory guard frame");
+        free(data);
+        break;
+      }
       case 'A':
         if (st) add_dyn(&st->argv, &st->nargv, data, len);
         else add(argv_items, &nargs, data, len);
@@ -553,7 +568,7 @@ struct run {
   char **argv, **env;
   int in;
   /* 0: no such limit (the legacy program has none: the service watches it). */
-  int64_t wall_ms, cpu_ms, mem_kb, out_kill;
+  int64_t wall_ms, cpu_ms, mem_kb, out_kill, guard_kb;
   /* Which limit the launcher ended it for (NULL: none), and when it did. */
   const char *limit;
   int status;
@@ -616,14 +631,35 @@ static long long run_cpu_us(const struct run *r, long *peak_kb) {
   return us;
 }
 
-static void check_limits(struct run *r, int64_t t0_us) {
-  if (r->wall_ms && now_us() - t0_us >= r->wall_ms * 1000) return kill_run(r, "wall");
-  if (!r->cpu_ms && !r->mem_kb) return;
+/* The sandbox's MemAvailable (KiB) from /proc/meminfo; -1 when unreadable. */
+static long long mem_available_kb(void) {
+  int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  char *p = strstr(buf, "MemAvailable:");
+  return p ? strtoll(p + 13, NULL, 10) : -1;
+}
+
+/* Returns how soon (ms) to check again: sooner when the sandbox's memory is nearly gone. */
+static int check_limits(struct run *r, int64_t t0_us) {
+  if (r->wall_ms && now_us() - t0_us >= r->wall_ms * 1000) return kill_run(r, "wall"), POLL_MS;
+  int next = POLL_MS;
+  if (r->guard_kb) {
+    long long avail = mem_available_kb();
+    if (avail >= 0 && avail < r->guard_kb) return kill_run(r, "oom"), POLL_MS;
+    if (avail >= 0 && avail < 2 * r->guard_kb) next = 2;
+  }
+  if (!r->cpu_ms && !r->mem_kb) return next;
   long peak;
   long long cpu = run_cpu_us(r, &peak);
   if (peak > r->peak_kb) r->peak_kb = peak;
-  if (r->cpu_ms && cpu >= r->cpu_ms * 1000) return kill_run(r, "cpu");
-  if (r->mem_kb && peak > r->mem_kb) return kill_run(r, "memory");
+  if (r->cpu_ms && cpu >= r->cpu_ms * 1000) kill_run(r, "cpu");
+  else if (r->mem_kb && peak > r->mem_kb) kill_run(r, "memory");
+  return next;
 }
 
 /*
@@ -650,7 +686,7 @@ static int run_program(struct run *r) {
   char buf[65536];
   int64_t drain_until = 0, next_tick = now_us() + POLL_MS * 1000;
   uint64_t counts[2] = {0, 0};
-  int ticking = r->wall_ms > 0 || r->cpu_ms > 0 || r->mem_kb > 0;
+  int ticking = r->wall_ms > 0 || r->cpu_ms > 0 || r->mem_kb > 0 || r->guard_kb > 0;
   while (p[0].fd >= 0 || p[1].fd >= 0 || !cur_done) {
     int timeout = -1;
     if (cur_done) {
@@ -690,10 +726,11 @@ static int run_program(struct run *r) {
       }
     }
     if (!cur_done && ticking && now_us() >= next_tick) {
-      next_tick = now_us() + POLL_MS * 1000;
+      int again = POLL_MS;
       /* Once killed, the kill goes on until its end (a process forked meanwhile included). */
       if (r->limit) kill_run(r, r->limit);
-      else check_limits(r, t0);
+      else again = check_limits(r, t0);
+      next_tick = now_us() + again * 1000;
     }
   }
   for (int i = 0; i < 2; i++)
@@ -762,6 +799,7 @@ static int run_steps(const char *bad, char *end, size_t endsz) {
     r.cpu_ms = st->cpu_ms;
     r.mem_kb = st->mem_kb;
     r.out_kill = st->out_bytes * OUTPUT_KILL_FACTOR + OUTPUT_KILL_SLACK;
+    r.guard_kb = mem_guard_kb;
     int ran = in < 0 ? -1 : run_program(&r);
     if (in >= 0) close(in);
     free(argv);

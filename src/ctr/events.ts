@@ -14,11 +14,14 @@ export function eventsArgv(t: CtrTarget): string[] {
 }
 
 const KEEP_MS = 60_000;
+const MAX_TIMES = 512;
 
 export class ContainerdEvents {
   private proc: SpawnedProcess | null = null;
   private stopped = false;
   private readonly oom = new Map<string, number>();
+  /** When each OOM report of a container came (both sources: one kill may be noted twice). */
+  private readonly oomTimes = new Map<string, number[]>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly lostListeners = new Set<() => void>();
   private restartTimer: NodeJS.Timeout | undefined;
@@ -59,7 +62,14 @@ export class ContainerdEvents {
   noteOom(id: string): void {
     const now = Date.now();
     this.oom.set(id, now);
-    for (const [k, at] of this.oom) if (now - at > KEEP_MS) this.oom.delete(k);
+    const times = this.oomTimes.get(id) ?? [];
+    times.push(now);
+    this.oomTimes.set(id, times.slice(-MAX_TIMES));
+    for (const [k, at] of this.oom) {
+      if (now - at <= KEEP_MS) continue;
+      this.oom.delete(k);
+      this.oomTimes.delete(k);
+    }
     for (const w of this.waiters.get(id) ?? []) w();
   }
 
@@ -82,8 +92,33 @@ export class ContainerdEvents {
     });
   }
 
+  /**
+   * The times (Date.now()) of the container's OOM reports, waiting up to `ms` for one at or
+   * after `since` when there is none yet (several steps of one sandbox: which one's kill).
+   */
+  async oomTimesSince(id: string, since: number, ms: number): Promise<number[]> {
+    const now = () => (this.oomTimes.get(id) ?? []).filter((t) => t >= since);
+    if (now().length > 0 || !this.proc) return now();
+    return new Promise<number[]>((resolve) => {
+      const set = this.waiters.get(id) ?? new Set();
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(hit);
+        if (set.size === 0) this.waiters.delete(id);
+        resolve(now());
+      };
+      const hit = () => {
+        if (now().length > 0) done();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(hit);
+      this.waiters.set(id, set);
+    });
+  }
+
   forget(id: string): void {
     this.oom.delete(id);
+    this.oomTimes.delete(id);
   }
 
   /** Calls `listener` whenever the subscription breaks (containerd may be gone); returns the unsubscribe. */

@@ -22,8 +22,10 @@ export class OutputCapWatch {
     capBytes: number,
     private readonly streams: readonly CappedCapture[],
     private readonly onHit: () => void,
+    /** Where it stops, when not at outputKillThreshold(capBytes). */
+    limit?: number,
   ) {
-    this.limit = outputKillThreshold(capBytes);
+    this.limit = limit ?? outputKillThreshold(capBytes);
   }
 
   /** Called after every chunk. */

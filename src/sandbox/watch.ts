@@ -25,11 +25,20 @@ import { watchAbort } from './abort.js';
 import { CappedCapture } from './capture.js';
 import { startDeadline } from './deadline.js';
 import { SandboxKiller } from './kill.js';
-import { encodeRequest, parseEnd, type EndOfRun } from './launch-protocol.js';
-import { wasOomKilled, type OomEvents } from './oom.js';
-import { OutputCapWatch } from './output-cap.js';
+import { encodeRequest, parseEnd, parseStepBegin, parseStepEnd, type EndOfRun, type EndOfStep } from './launch-protocol.js';
+import { oomKilledSteps, wasOomKilled, type OomEvents } from './oom.js';
+import { OutputCapWatch, outputKillThreshold } from './output-cap.js';
 import type { LauncherSession } from './session.js';
-import type { Logger, RunOptions, SandboxResult, SandboxSpec } from './types.js';
+import type { Logger, RunOptions, SandboxResult, SandboxSpec, StepResult } from './types.js';
+
+/** One step as the watcher saw it: its captures, when it began, its end frame once it came. */
+interface WatchedStep {
+  stdout: CappedCapture;
+  stderr: CappedCapture;
+  startedAt: number;
+  tStart: number;
+  end: EndOfStep | null;
+}
 
 export interface Watched {
   result: SandboxResult;
@@ -66,10 +75,18 @@ export async function watchSandbox(
   let forged: string | null = null;
   const stdout = new CappedCapture(spec.resources.outputBytes);
   const stderr = new CappedCapture(spec.resources.outputBytes);
+  // With steps: each step's own captures; the launcher kills a step far past its cap, and
+  // the sandbox is killed only past twice that (a launcher that did not).
+  const steps: WatchedStep[] = [];
+  const current = () => {
+    const s = steps[steps.length - 1];
+    return s && s.end === null ? s : null;
+  };
 
   // A session's call is killed through its launcher, which outlives it (session-runner.ts).
   const killer = new SandboxKiller(run.kill ?? (() => d.ctr.killTask(run.sandboxId)), () => session.endClient(), log);
   const outputCap = new OutputCapWatch(spec.resources.outputBytes, [stdout, stderr], () => killer.kill('output far past its cap'));
+  let stepCap = null as OutputCapWatch | null;
   let onEnd: () => void = () => undefined;
   const ended = new Promise<void>((r) => (onEnd = r));
   // Bytes that are not the launcher's frames for this run (a program that reached its
@@ -90,15 +107,49 @@ export async function watchSandbox(
           return;
         case 'O':
         case 'E': {
+          if (spec.steps) {
+            const step = current();
+            if (!step) return distrust('output outside of a step');
+            (f.type === 'O' ? step.stdout : step.stderr).write(f.payload);
+            opts.onOutput?.(f.type === 'O' ? 'stdout' : 'stderr', f.payload, steps.length - 1);
+            stepCap?.check();
+            return;
+          }
           const into = f.type === 'O' ? stdout : stderr;
           into.write(f.payload);
           opts.onOutput?.(f.type === 'O' ? 'stdout' : 'stderr', f.payload);
           outputCap.check();
           return;
         }
+        case 'B': {
+          const i = parseStepBegin(f.payload);
+          const def = spec.steps?.[steps.length];
+          if (!started || !def || i !== steps.length || (steps.length > 0 && current())) return distrust('a step that is not the next one');
+          const step: WatchedStep = {
+            stdout: new CappedCapture(def.outputBytes),
+            stderr: new CappedCapture(def.outputBytes),
+            startedAt: Date.now(),
+            tStart: performance.now(),
+            end: null,
+          };
+          steps.push(step);
+          stepCap = new OutputCapWatch(def.outputBytes, [step.stdout, step.stderr], () => killer.kill("a step's output far past its cap"), 2 * outputKillThreshold(def.outputBytes));
+          return;
+        }
+        case 'D': {
+          const e = parseStepEnd(f.payload);
+          const step = current();
+          if (!e || !step || e.index !== steps.length - 1) return distrust('the end of a step that is not the current one');
+          step.end = e;
+          return;
+        }
         case 'X':
           end = parseEnd(f.payload, run.nonce);
           if (!end) return distrust("an end frame that is not this run's");
+          if (spec.steps && (steps.length === 0 || current())) {
+            end = null;
+            return distrust('an end frame with a step unfinished');
+          }
           tEnd = performance.now();
           // A session's launcher lives on for the next call: its input stays open.
           if (!run.keepOpen) session.acknowledge();
@@ -110,7 +161,7 @@ export async function watchSandbox(
     },
     (why) => distrust(why),
   );
-  session.send(encodeRequest(spec, run.nonce));
+  session.send(encodeRequest(spec, run.nonce, { memoryGuardKb: stepMemoryGuardKb(d.runtime, spec.resources.memoryBytes) }));
 
   const deadline = startDeadline(spec.timeoutMs, () => killer.kill('timeout'));
   const abort = watchAbort(opts.signal, () => killer.kill('aborted by the caller'));
@@ -157,6 +208,7 @@ export async function watchSandbox(
   // The end frame's status; without it the program's end is unknown (null): the launcher
   // was killed (the deadline, the output cap) or died, which is never a made-up exit 0.
   const exitCode = endSeen ? end!.exitCode : null;
+  if (spec.steps) return stepsResult(d, run.sandboxId, steps, { endSeen, end, killer, deadline, outputCap: stepCap?.hit ?? false, started, t0, tStart, tEnd, tDone });
   const oomKilled = endSeen
     ? await wasOomKilled(d.events, run.sandboxId, { started, exitCode, killRequested: killer.requested })
     : await wasOomKilled(d.events, run.sandboxId, { started, exitCode: killer.requested ? null : 137, killRequested: killer.requested });
@@ -175,6 +227,78 @@ export async function watchSandbox(
         setupMs: ms(t0, tStart || tDone),
         runMs: tStart ? ms(tStart, tEnd || tDone) : 0,
       },
+    },
+  };
+}
+
+const SIGKILL = 9;
+
+/**
+ * The launcher's memory guard for steps, in KiB (0: none). Under gVisor the sandbox's OOM
+ * kill is the host's, and the host sees one process, the Sentry: the whole sandbox would
+ * die with the step. There the Sentry's /proc/meminfo counts against the sandbox's limit
+ * (MemTotal is the limit; measured: the host's kill came at MemAvailable ~7 MiB of 128 and
+ * of 256 MiB), so the launcher ends the step itself when MemAvailable falls below an eighth
+ * of the limit (16 to 64 MiB). runc and Kata need none: there the kernel that kills is the
+ * sandbox's (the cgroup's OOM killer, the VM's), and it takes the step (oom_score_adj 1000).
+ */
+export function stepMemoryGuardKb(runtime: RuntimeKind, memoryBytes: number): number {
+  if (runtime !== 'gvisor' || memoryBytes <= 0) return 0;
+  const kb = Math.floor(memoryBytes / 1024);
+  return Math.min(64 * 1024, Math.max(16 * 1024, Math.floor(kb / 8)));
+}
+
+/**
+ * The result of a run with steps: each step that began, in order; the top-level status,
+ * output and usage are the last one's. A step that a SIGKILL of nobody's ended is asked
+ * about the OOM killer (oom.ts). A sandbox killed as a whole (the deadline, the caller, a
+ * launcher that broke) leaves its current step without an end: exit unknown, no usage.
+ */
+async function stepsResult(
+  d: WatchDeps,
+  sandboxId: string,
+  steps: WatchedStep[],
+  w: {
+    endSeen: boolean;
+    end: EndOfRun | null;
+    killer: SandboxKiller;
+    deadline: { expired: boolean };
+    outputCap: boolean;
+    started: boolean;
+    t0: number;
+    tStart: number;
+    tEnd: number;
+    tDone: number;
+  },
+): Promise<Watched> {
+  const killed = steps.flatMap((s, index) => (s.end && s.end.limit === null && s.end.signal === SIGKILL ? [{ index, startedAt: s.startedAt }] : []));
+  const oom = await oomKilledSteps(d.events, sandboxId, killed);
+  const results: StepResult[] = steps.map((s, i) => ({
+    exitCode: s.end ? s.end.exitCode : null,
+    signal: s.end && s.end.signal !== null ? signalFromExitStatus(s.end.exitCode) : null,
+    stdout: s.stdout.result(),
+    stderr: s.stderr.result(),
+    limit: s.end ? (oom.has(i) ? 'oom' : s.end.limit) : null,
+    wallMs: s.end ? s.end.wallMs : ms(s.tStart, w.tDone),
+    usage: s.end ? s.end.usage : { cpuUserMs: 0, cpuSysMs: 0, maxRssKb: 0 },
+  }));
+  const last = results[results.length - 1];
+  // The sandbox as a whole: ended by the OOM killer when its end was not seen and nothing of ours killed it.
+  const sandboxOom = !w.endSeen && (await wasOomKilled(d.events, sandboxId, { started: w.started, exitCode: w.killer.requested ? null : 137, killRequested: w.killer.requested }));
+  const empty = { data: Buffer.alloc(0), totalBytes: 0, droppedBytes: 0 };
+  return {
+    needsForceDelete: !w.endSeen || w.killer.requested,
+    result: {
+      exitCode: w.endSeen ? w.end!.exitCode : null,
+      signal: w.endSeen && w.end!.signal !== null ? signalFromExitStatus(w.end!.exitCode) : null,
+      stdout: last?.stdout ?? empty,
+      stderr: last?.stderr ?? empty,
+      timedOut: w.deadline.expired,
+      oomKilled: w.endSeen ? last?.limit === 'oom' : sandboxOom,
+      outputLimitHit: w.outputCap,
+      usage: w.endSeen ? w.end!.usage : null,
+      timing: { setupMs: ms(w.t0, w.tStart || w.tDone), runMs: w.tStart ? ms(w.tStart, w.tEnd || w.tDone) : 0 },
+      steps: results,
     },
   };
 }

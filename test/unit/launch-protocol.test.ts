@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeAck, encodeRequest, FrameDecoder, parseEnd, type Frame } from '../../src/sandbox/launch-protocol.js';
+import { encodeAck, encodeRequest, FrameDecoder, parseEnd, parseStepBegin, parseStepEnd, type Frame } from '../../src/sandbox/launch-protocol.js';
 import { newNonce } from '../../src/sandbox/marker.js';
+import { stepMemoryGuardKb } from '../../src/sandbox/watch.js';
 
 const NONCE = 'kx-start-00ff';
 
@@ -35,6 +36,98 @@ describe('encodeRequest', () => {
   it('sends no stdin frame for an empty stdin', () => {
     const req = encodeRequest({ files: [], command: ['true'], programEnv: [], stdin: null }, NONCE);
     expect(frames(req).map((f) => f.type)).toEqual(['N', 'A', 'G']);
+  });
+});
+
+describe('encodeRequest with steps', () => {
+  it('the environment of every step, then each step: P with its limits, its argv, its env, its stdin; never the command', () => {
+    const req = encodeRequest(
+      {
+        files: [{ path: 'main.c', content: Buffer.from('int main(){}') }],
+        command: ['ignored'],
+        programEnv: ['A=1'],
+        stdin: Buffer.from('ignored too'),
+        steps: [
+          { command: ['gcc', 'main.c'], env: ['TMPDIR=/tmp'], stdin: null, wallMs: 10_000, cpuMs: null, memoryKb: null, outputBytes: 65536, required: true },
+          { command: ['./a.out'], stdin: Buffer.from('1 2\n'), wallMs: 2000, cpuMs: 1000, memoryKb: 262_144, outputBytes: 4096, required: false },
+        ],
+      },
+      NONCE,
+    );
+    expect(frames(req)).toEqual([
+      { type: 'N', payload: NONCE },
+      { type: 'F', payload: '\0\0\0\x06main.cint main(){}' },
+      { type: 'E', payload: 'A=1' },
+      { type: 'P', payload: '10000 0 0 65536 1' },
+      { type: 'A', payload: 'gcc' },
+      { type: 'A', payload: 'main.c' },
+      { type: 'E', payload: 'TMPDIR=/tmp' },
+      { type: 'P', payload: '2000 1000 262144 4096 0' },
+      { type: 'A', payload: './a.out' },
+      { type: 'I', payload: '1 2\n' },
+      { type: 'G', payload: '' },
+    ]);
+  });
+
+  it('the memory guard (M) goes before the steps, and only with steps', () => {
+    const steps = [{ command: ['true'], stdin: null, wallMs: 1000, cpuMs: null, memoryKb: null, outputBytes: 10, required: false }];
+    expect(frames(encodeRequest({ files: [], command: [], programEnv: [], stdin: null, steps }, NONCE, { memoryGuardKb: 16384 })).map((f) => f.type + f.payload)).toEqual([
+      `N${NONCE}`,
+      'M16384',
+      'P1000 0 0 10 0',
+      'Atrue',
+      'G',
+    ]);
+    expect(frames(encodeRequest({ files: [], command: ['true'], programEnv: [], stdin: null }, NONCE, { memoryGuardKb: 16384 })).map((f) => f.type)).toEqual(['N', 'A', 'G']);
+  });
+});
+
+describe('stepMemoryGuardKb', () => {
+  it('gVisor only, an eighth of the sandbox memory within 16 to 64 MiB', () => {
+    expect(stepMemoryGuardKb('gvisor', 128 * 1024 * 1024)).toBe(16 * 1024);
+    expect(stepMemoryGuardKb('gvisor', 256 * 1024 * 1024)).toBe(32 * 1024);
+    expect(stepMemoryGuardKb('gvisor', 4096 * 1024 * 1024)).toBe(64 * 1024);
+    expect(stepMemoryGuardKb('gvisor', 0)).toBe(0);
+    expect(stepMemoryGuardKb('runc', 128 * 1024 * 1024)).toBe(0);
+    expect(stepMemoryGuardKb('kata', 128 * 1024 * 1024)).toBe(0);
+  });
+});
+
+describe('parseStepBegin / parseStepEnd', () => {
+  it('a step begins: its index', () => {
+    expect(parseStepBegin(Buffer.from('12'))).toBe(12);
+    expect(parseStepBegin(Buffer.from('x'))).toBeNull();
+    expect(parseStepBegin(Buffer.from('-1'))).toBeNull();
+  });
+
+  it('a step ends: status, rusage, wall time (µs to ms) and the launcher limit that ended it', () => {
+    expect(parseStepEnd(Buffer.from('2 exit 0 1500 500 2048 30000 -'))).toEqual({
+      index: 2,
+      exitCode: 0,
+      signal: null,
+      usage: { cpuUserMs: 1.5, cpuSysMs: 0.5, maxRssKb: 2048 },
+      wallMs: 30,
+      limit: null,
+    });
+    expect(parseStepEnd(Buffer.from('0 signal 9 1000000 0 900 1000000 cpu'))).toMatchObject({ exitCode: 137, signal: 9, limit: 'cpu' });
+    for (const l of ['wall', 'memory', 'output', 'oom'] as const) expect(parseStepEnd(Buffer.from(`1 signal 9 0 0 0 0 ${l}`))?.limit).toBe(l);
+  });
+
+  it('refuses anything else (a limit the launcher never sends, a missing field)', () => {
+    expect(parseStepEnd(Buffer.from('0 signal 9 0 0 0 0 time'))).toBeNull();
+    expect(parseStepEnd(Buffer.from('0 exit 0 0 0 0 -'))).toBeNull();
+    expect(parseStepEnd(Buffer.from('a exit 0 0 0 0 0 -'))).toBeNull();
+  });
+});
+
+describe('FrameDecoder: step frames', () => {
+  it('takes B and D among the launcher frames', () => {
+    const got: string[] = [];
+    const d = new FrameDecoder((f) => got.push(f.type));
+    const f = (t: string, p: string) => Buffer.concat([Buffer.from([t.charCodeAt(0), 0, 0, 0, p.length]), Buffer.from(p)]);
+    d.write(Buffer.concat([f('B', '0'), f('O', 'x'), f('D', '0 exit 0 0 0 0 0 -')]));
+    expect(got).toEqual(['B', 'O', 'D']);
+    expect(d.broken).toBeNull();
   });
 });
 

@@ -98,7 +98,7 @@ export class ContainerdEvents {
    */
   async oomTimesSince(id: string, since: number, ms: number): Promise<number[]> {
     const now = () => (this.oomTimes.get(id) ?? []).filter((t) => t >= since);
-    if (now().length > 0 || !this.proc) return now();
+    if (now().length > 0 || !this.proc || ms <= 0) return now();
     return new Promise<number[]>((resolve) => {
       const set = this.waiters.get(id) ?? new Set();
       const done = () => {

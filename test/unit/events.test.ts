@@ -82,4 +82,21 @@ describe('ContainerdEvents: OOM waiters', () => {
     const f = fakeEvents();
     expect(await f.events.sawOom('kx-6', 60_000)).toBe(false);
   });
+
+  it('keeps the time of each report: a wait for one after a moment ends at the first such report, not at an earlier one', async () => {
+    const f = fakeEvents();
+    f.events.start();
+    f.events.noteOom('kx-7');
+    const [first] = await f.events.oomTimesSince('kx-7', 0, 0);
+    expect(first).toBeGreaterThan(0);
+    const waiting = f.events.oomTimesSince('kx-7', first! + 1_000_000, 1000);
+    f.events.noteOom('kx-7');
+    await vi.advanceTimersByTimeAsync(1000);
+    // The second report came now, before the moment asked about: none after it within the wait.
+    expect(await waiting).toEqual([]);
+    expect(await f.events.oomTimesSince('kx-7', 0, 0)).toHaveLength(2);
+    f.events.forget('kx-7');
+    expect(await f.events.oomTimesSince('kx-7', 0, 0)).toEqual([]);
+    f.events.stop();
+  });
 });

@@ -6,7 +6,7 @@ import { watchAbort } from '../../src/sandbox/abort.js';
 import { CappedCapture } from '../../src/sandbox/capture.js';
 import { startDeadline } from '../../src/sandbox/deadline.js';
 import { KILL_GRACE_MS, SandboxKiller } from '../../src/sandbox/kill.js';
-import { OOM_EVENT_WAIT_MS, wasOomKilled, type OomEvents } from '../../src/sandbox/oom.js';
+import { OOM_EVENT_WAIT_MS, oomKilledSteps, wasOomKilled, type OomEvents } from '../../src/sandbox/oom.js';
 import { OutputCapWatch, outputKillThreshold } from '../../src/sandbox/output-cap.js';
 import type { Logger } from '../../src/sandbox/types.js';
 import { startError } from '../../src/sandbox/watch.js';
@@ -184,5 +184,45 @@ describe('a failure before the start marker', () => {
 
   it('exit 0 without a byte is lost output (run again once by the runner)', () => {
     expect(startError('runc', 'cold', '', 0).name).toBe('LostOutputError');
+  });
+});
+
+describe('which steps the OOM killer ended', () => {
+  const timed = (times: number[]): OomEvents & { waited: [number, number][] } => {
+    const waited: [number, number][] = [];
+    return {
+      waited,
+      sawOom: async () => times.length > 0,
+      oomTimesSince: async (_id, since, ms) => (waited.push([since, ms]), times.filter((t) => t >= since)),
+      forget() {},
+    };
+  };
+
+  it('each report belongs to the latest killed step that had begun when it came', async () => {
+    // Steps 1 and 4 died by a SIGKILL of nobody's; one report came during step 2 (step 1's, late), none after step 4 began.
+    const e = timed([1500]);
+    const got = await oomKilledSteps(e, 'kx', [
+      { index: 1, startedAt: 1000 },
+      { index: 4, startedAt: 2000 },
+    ]);
+    expect([...got]).toEqual([1]);
+    // It waited for a report after the last one's start, then took every report since the first's.
+    expect(e.waited).toEqual([
+      [2000, OOM_EVENT_WAIT_MS],
+      [1000, 0],
+    ]);
+  });
+
+  it('a self-inflicted SIGKILL with no report is not an OOM kill; no killed step asks nothing', async () => {
+    const e = timed([500]);
+    expect([...(await oomKilledSteps(e, 'kx', [{ index: 0, startedAt: 1000 }]))]).toEqual([]);
+    expect([...(await oomKilledSteps(e, 'kx', []))]).toEqual([]);
+    expect([...(await oomKilledSteps(null, 'kx', [{ index: 0, startedAt: 0 }]))]).toEqual([]);
+  });
+
+  it('without report times, only a single killed step can be told', async () => {
+    const e: OomEvents = { sawOom: async () => true, forget() {} };
+    expect([...(await oomKilledSteps(e, 'kx', [{ index: 3, startedAt: 0 }]))]).toEqual([3]);
+    expect([...(await oomKilledSteps(e, 'kx', [{ index: 0, startedAt: 0 }, { index: 3, startedAt: 1 }]))]).toEqual([]);
   });
 });

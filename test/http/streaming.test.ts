@@ -144,7 +144,7 @@ describe('refusals before start stay ordinary problem responses', () => {
     const t = await setup();
     const res = await stream(t, { language: 'cobol', code: 'x' });
     const p = expectProblem(res, 400, 'UNKNOWN_LANGUAGE');
-    expect(p.known).toEqual(['python', 'javascript', 'bash']);
+    expect(p.known).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
     expect(t.runner.calls).toHaveLength(0);
   });
 

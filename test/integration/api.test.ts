@@ -161,7 +161,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
       expect(r.status).toBe(200);
       const info = r.json;
       const byName = Object.fromEntries(info.languages.map((l) => [l.name, l]));
-      expect(Object.keys(byName)).toEqual(['python', 'javascript', 'bash']);
+      expect(Object.keys(byName)).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
       for (const l of info.languages) expect(l.version, l.name).toMatch(/^\d+\.\d+/);
       expect(byName.python!.version).toMatch(/^3\.\d+\.\d+/);
       expect(byName.python!.entryFile).toBe('main.py');

@@ -59,7 +59,7 @@ describe.each(testRuntimes())('generated client on %s', (runtime) => {
   it('GET /v1/runtimes: typed languages, runtimes and limits', async () => {
     const { data, error } = await client.GET('/v1/runtimes');
     expect(error).toBeUndefined();
-    expect(data!.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash']);
+    expect(data!.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
     for (const l of data!.languages) expect(l.version).toMatch(/^\d+\.\d+/);
     expect(data!.runtimes.find((r) => r.active)?.kind).toBe(runtime);
     expect(data!.limits.memoryMb.max).toBe(svc.config.limits.memoryMb.max);
@@ -71,7 +71,7 @@ describe.each(testRuntimes())('generated client on %s', (runtime) => {
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(error).toMatchObject({ status: 400, code: 'UNKNOWN_LANGUAGE', type: 'urn:kata-exec:error:unknown-language' });
-    expect(error!.known).toEqual(['python', 'javascript', 'bash']);
+    expect(error!.known).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
   });
 
   it('a validation error names the field in `errors`', async () => {

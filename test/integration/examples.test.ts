@@ -110,7 +110,7 @@ describe(`examples against the live service (${runtime})`, () => {
       expect(json(0)).toMatchObject({ status: 'ok', stdout: '42\n' });
       expect(json(1)).toMatchObject({ status: 'ok', stdout: "HELLO ['--verbose'] hi\n" });
       const runtimes = json(2);
-      expect(runtimes.languages.map((l: { name: string }) => l.name)).toEqual(['python', 'javascript', 'bash']);
+      expect(runtimes.languages.map((l: { name: string }) => l.name)).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
       expect(runtimes.runtimes.find((x: { active: boolean }) => x.active).kind).toBe(runtime);
       const stream = sections[3]!;
       expect(stream).toMatch(/^event: start$/m);

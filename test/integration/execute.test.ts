@@ -139,7 +139,7 @@ describe.each(testRuntimes())('execute on %s', (runtime) => {
     const r = await post(svc, { language: 'cobol', code: 'x' });
     expect(r.status).toBe(400);
     expect(r.json.code).toBe('UNKNOWN_LANGUAGE');
-    expect(r.json.known).toEqual(['python', 'javascript', 'bash']);
+    expect(r.json.known).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
   });
 });
 

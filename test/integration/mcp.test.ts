@@ -31,7 +31,7 @@ describe.each(testRuntimes())('MCP on %s', (runtime) => {
     const r = await client.callTool({ name: 'list_runtimes', arguments: {} });
     const info = r.structuredContent as { runtimes: { kind: string; active: boolean }[]; languages: { name: string }[] };
     expect(info.runtimes.find((x) => x.active)?.kind).toBe(runtime);
-    expect(info.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash']);
+    expect(info.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
   });
 
   it('runs python print(6*7) in a fresh sandbox: 42', async () => {
@@ -72,7 +72,7 @@ describe.each(testRuntimes())('MCP on %s', (runtime) => {
   it('an unknown language is a tool error with the stable code; no sandbox is made', async () => {
     const r = await client.callTool({ name: 'run_code', arguments: { language: 'cobol', code: 'DISPLAY 1' } });
     expect(r.isError).toBe(true);
-    expect(textOf(r as never)).toMatch(/^UNKNOWN_LANGUAGE: unknown language "cobol"; known languages: python, javascript, bash\n/);
+    expect(textOf(r as never)).toMatch(/^UNKNOWN_LANGUAGE: unknown language "cobol"; known languages: python, javascript, bash, c, cpp, go, rust, java, typescript, ruby, php, perl\n/);
     const metrics = await svc.metrics.registry.getSingleMetricAsString('kata_exec_mcp_tool_calls_total');
     expect(metrics).toMatch(/tool="run_code",outcome="UNKNOWN_LANGUAGE"\} 1$/m);
   });

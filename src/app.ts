@@ -19,6 +19,7 @@ import { armWriteTimeout } from './http/write-timeout.js';
 import { registerOpenApi, registerOpenApiRoute, registerSwaggerUi } from './http/openapi.js';
 import { executeRoutes } from './http/routes/execute.js';
 import { healthRoutes } from './http/routes/health.js';
+import { judge0Routes } from './http/routes/judge0.js';
 import { mcpRoutes } from './http/routes/mcp.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { runtimesRoutes } from './http/routes/runtimes.js';
@@ -129,6 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(sessionFileRoutes, { sessions, fileMaxBytes: deps.config.sessions.fileMaxBytes });
   await app.register(runtimesRoutes, { catalog: deps.catalog });
+  await app.register(judge0Routes, { service: deps.service, catalog: deps.catalog, admitExecution });
   await app.register(mcpRoutes, {
     service: deps.service,
     sessions,

@@ -22,6 +22,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'execute', description: 'Run code.' },
         { name: 'health', description: 'Probes and metrics.' },
+        { name: 'judge0', description: "Judge0 CE's API (wait=true), for clients that switch by changing a URL." },
       ],
     },
   });

@@ -1,0 +1,243 @@
+/**
+ * The Judge0-compatible endpoint under /judge0: Judge0 CE's submissions (wait=true only),
+ * batches, languages and statuses, over the same ExecutionService as /v1/execute (queue,
+ * quotas, metrics, audit) and behind the same authentication and rate limit. Errors are the
+ * usual problem details with Judge0's `error` field beside `detail`.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Catalog } from '../../host/catalog.js';
+import { ErrorCode, KataExecError, NotSupportedError } from '../../errors.js';
+import { findLanguage } from '../../execution/languages.js';
+import type { ExecuteResult } from '../../schemas/execute.js';
+import type { ExecutionService } from '../../queue/execution-service.js';
+import {
+  Judge0Batch,
+  Judge0BatchQuery,
+  Judge0ErrorBody,
+  Judge0Language,
+  Judge0LanguageDetail,
+  Judge0StatusObject,
+  Judge0Submission,
+  Judge0SubmissionQuery,
+  Judge0SubmissionResult,
+} from '../../schemas/judge0.js';
+import { inSubmissionTerms, parseFields, pickFields, toExecuteRequest, toSubmissionResult, type JudgeResult, type Plan } from '../../judge0/mapping.js';
+import { judge0Name, languageOfJudge0Id, primaryJudge0Id } from '../../judge0/languages.js';
+import { JUDGE0_STATUSES } from '../../judge0/statuses.js';
+import { problemFor } from '../error-handler.js';
+import { problemResponses } from '../responses.js';
+
+export interface Judge0RouteOptions {
+  service: ExecutionService;
+  catalog: Catalog;
+  /** The per-key execution rate: one call per execution (a batch makes several). */
+  admitExecution: (request: FastifyRequest) => Promise<void>;
+}
+
+const runErrors = problemResponses(
+  {
+    400: 'VALIDATION_FAILED (a field, Base64 that is not, `fields` naming an unknown attribute), UNKNOWN_LANGUAGE (a language_id this service does not run) or LIMIT_EXCEEDED; `errors` names the Judge0 fields.',
+    401: 'UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`.',
+    413: 'PAYLOAD_TOO_LARGE.',
+    415: 'UNSUPPORTED_MEDIA_TYPE: send application/json.',
+    422: 'NOT_SUPPORTED: wait is not true, or a field asks for what this service does not do (callback_url, additional_files, stack_limit, max_file_size, enable_network, redirect_stderr_to_stdout, per-process limits); or LANGUAGE_NOT_AVAILABLE, SECURITY_VIOLATION.',
+    429: 'RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After.',
+    500: 'INTERNAL or RUNNER_NOT_CONFIGURED.',
+    502: 'VM_CREATION_FAILED or VM_EXECUTION_FAILED.',
+    503: 'QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN and the other unavailability codes of /v1/execute; honour Retry-After.',
+  },
+  Judge0ErrorBody,
+);
+const readErrors = problemResponses({ 401: 'UNAUTHORIZED.', 429: 'RATE_LIMITED; honour Retry-After.', 500: 'INTERNAL.' }, Judge0ErrorBody);
+
+const ASYNC_REFUSED = 'asynchronous submissions are not supported: this service keeps no submissions; send wait=true and read the answer';
+
+function requireWait(wait: string | undefined): void {
+  if (wait !== 'true') throw new NotSupportedError(ASYNC_REFUSED, [{ path: '/wait', message: 'must be true' }]);
+}
+
+/** The client going away kills its sandbox; the execution's context as /v1/execute builds it. */
+function executionContext(request: FastifyRequest, reply: FastifyReply, holdUntilAnswered: boolean) {
+  const ac = new AbortController();
+  const answered = new Promise<void>((resolve) => {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+      resolve();
+    });
+  });
+  return { requestId: request.id, key: request.apiKey ?? request.ip, signal: ac.signal, ...(holdUntilAnswered ? { answered } : {}) };
+}
+
+/** Our language names and versions, as the catalog reads them from the image. */
+async function versionsOf(catalog: Catalog): Promise<Map<string, { version: string | null; available: boolean }>> {
+  const info = await catalog.describe();
+  return new Map(
+    info.languages.map((l) => [l.name, { version: l.version, available: (l as { available?: boolean }).available !== false }]),
+  );
+}
+
+export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async (app, opts) => {
+  // The shared problem details, with Judge0's `error` beside `detail` (this plugin's routes only).
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const p = problemFor(err, request);
+    if (p.retryAfterSeconds !== undefined) reply.header('retry-after', String(p.retryAfterSeconds));
+    return reply.code(p.body.status).type('application/problem+json').send({ ...p.body, error: p.body.detail });
+  });
+
+  const run = async (plan: Plan, ctx: ReturnType<typeof executionContext>, base64: boolean, fields: readonly string[], prefix = '') => {
+    const createdAt = new Date();
+    let result: JudgeResult;
+    try {
+      result = (await opts.service.execute(plan.request, ctx)) as ExecuteResult as JudgeResult;
+    } catch (err) {
+      throw inSubmissionTerms(err, prefix);
+    }
+    // The catalog reads the image: only when `language` {id, name} is asked for.
+    const version = fields.includes('language') ? ((await versionsOf(opts.catalog)).get(plan.language)?.version ?? null) : null;
+    const languageName = judge0Name(plan.language, version);
+    return toSubmissionResult(result, { plan, languageName, base64, createdAt, finishedAt: new Date() });
+  };
+
+  app.post(
+    '/judge0/submissions',
+    {
+      onRequest: async (request) => opts.admitExecution(request),
+      schema: {
+        operationId: 'judge0CreateSubmission',
+        summary: 'Judge0: run a submission and answer with its result (wait=true)',
+        description:
+          "Judge0 CE's `POST /submissions`, synchronous only: with `wait=true` the program is compiled if need be, run against `stdin`, compared with `expected_output` (each line without trailing whitespace, trailing blank lines ignored) and answered with Judge0's field names, units and status ids. Without `wait=true`: 422 NOT_SUPPORTED (no submission is kept, so there is no token to fetch later). The README's Judge0 section lists what maps and what does not.",
+        tags: ['judge0'],
+        querystring: Judge0SubmissionQuery,
+        body: Judge0Submission,
+        response: { 201: Judge0SubmissionResult, ...runErrors },
+      },
+    },
+    async (request, reply) => {
+      requireWait(request.query.wait);
+      const fields = parseFields(request.query.fields);
+      const base64 = request.query.base64_encoded === 'true';
+      const plan = toExecuteRequest(request.body, base64);
+      const answer = await run(plan, executionContext(request, reply, true), base64, fields);
+      return reply.code(201).send(pickFields(answer, fields));
+    },
+  );
+
+  app.post(
+    '/judge0/submissions/batch',
+    {
+      onRequest: async (request) => opts.admitExecution(request),
+      schema: {
+        operationId: 'judge0CreateSubmissionBatch',
+        summary: 'Judge0: run a batch of submissions and answer with their results in order (wait=true)',
+        description:
+          "Judge0 CE's `POST /submissions/batch`, synchronous: every submission is checked first (one bad submission refuses the batch, its fields named under `/submissions/<i>`), then each runs, one after another, as one execution of its own (each counts against the rate limit). The answer is an array in the order of the request.",
+        tags: ['judge0'],
+        querystring: Judge0BatchQuery,
+        body: Judge0Batch,
+        response: { 201: Type.Array(Judge0SubmissionResult), ...runErrors },
+      },
+    },
+    async (request, reply) => {
+      requireWait(request.query.wait);
+      const fields = parseFields(request.query.fields);
+      const base64 = request.query.base64_encoded === 'true';
+      const plans = request.body.submissions.map((s, i) => toExecuteRequest(s, base64, `/submissions/${i}`));
+      // The request itself was admitted once; each further execution is admitted too.
+      for (let i = 1; i < plans.length; i++) await opts.admitExecution(request);
+      // One at a time: each releases its place in the key's quota when it ends, so a batch
+      // never needs more than one; their answers wait here until the whole batch is sent.
+      const ctx = executionContext(request, reply, false);
+      const answers = [];
+      for (const [i, plan] of plans.entries()) answers.push(pickFields(await run(plan, ctx, base64, fields, `/submissions/${i}`), fields));
+      return reply.code(201).send(answers);
+    },
+  );
+
+  const refuseStored = {
+    schema: {
+      tags: ['judge0'],
+      summary: 'Judge0: not supported (no submission is kept); 422 NOT_SUPPORTED',
+      params: Type.Object({ token: Type.String() }),
+      response: problemResponses({ 422: 'NOT_SUPPORTED: submissions are answered by POST with wait=true and never kept.' }, Judge0ErrorBody),
+    },
+  };
+  const stored = async () => {
+    throw new NotSupportedError(ASYNC_REFUSED);
+  };
+  app.get('/judge0/submissions/:token', { ...refuseStored, schema: { ...refuseStored.schema, operationId: 'judge0GetSubmission' } }, stored);
+  app.delete('/judge0/submissions/:token', { ...refuseStored, schema: { ...refuseStored.schema, operationId: 'judge0DeleteSubmission' } }, stored);
+  app.get(
+    '/judge0/submissions',
+    { schema: { operationId: 'judge0ListSubmissions', tags: ['judge0'], summary: refuseStored.schema.summary, response: refuseStored.schema.response } },
+    stored,
+  );
+
+  app.get(
+    '/judge0/languages',
+    {
+      schema: {
+        operationId: 'judge0Languages',
+        summary: 'Judge0: the languages this service runs, by Judge0 language id',
+        description:
+          "One id per language the sandbox image holds, named with the version it runs (e.g. `Python (3.11.2)`): the id of the newest Judge0 version not newer than ours. Judge0's other ids for the same language are accepted too (`GET /judge0/languages/{id}` answers for each); the README lists them.",
+        tags: ['judge0'],
+        response: { 200: Type.Array(Judge0Language), ...readErrors },
+      },
+    },
+    async () => {
+      const versions = await versionsOf(opts.catalog);
+      const out = [];
+      for (const [language, v] of versions) {
+        const id = primaryJudge0Id(language, v.version);
+        if (id !== undefined && v.available) out.push({ id, name: judge0Name(language, v.version) });
+      }
+      return out.sort((a, b) => a.name.localeCompare(b.name));
+    },
+  );
+
+  app.get(
+    '/judge0/languages/:id',
+    {
+      schema: {
+        operationId: 'judge0Language',
+        summary: 'Judge0: one language by Judge0 id',
+        description: 'Any id this service accepts, with how it runs here. `is_archived` is true when the running sandbox image does not hold the language.',
+        tags: ['judge0'],
+        params: Type.Object({ id: Type.String({ pattern: '^[0-9]{1,9}$' }) }),
+        response: { 200: Judge0LanguageDetail, ...problemResponses({ 404: 'NOT_FOUND: no language of this id here.' }, Judge0ErrorBody), ...readErrors },
+      },
+    },
+    async (request) => {
+      const id = Number(request.params.id);
+      const lid = languageOfJudge0Id(id);
+      const lang = lid ? findLanguage(lid.language) : undefined;
+      if (!lid || !lang) throw new KataExecError(ErrorCode.NotFound, `no language with id ${id}; GET /judge0/languages lists them`);
+      const v = (await versionsOf(opts.catalog)).get(lang.name);
+      const compile = (lang as { compile?: { command: (file: string, extra: string[]) => string[] } }).compile;
+      return {
+        id,
+        name: judge0Name(lang.name, v?.version ?? null),
+        is_archived: !(v?.available ?? false),
+        source_file: lang.file,
+        compile_cmd: compile ? compile.command(lang.file, []).join(' ') : null,
+        run_cmd: lang.command(lang.file).join(' '),
+      };
+    },
+  );
+
+  app.get(
+    '/judge0/statuses',
+    {
+      schema: {
+        operationId: 'judge0Statuses',
+        summary: "Judge0: the submission statuses (ids and descriptions)",
+        tags: ['judge0'],
+        response: { 200: Type.Array(Judge0StatusObject), ...readErrors },
+      },
+    },
+    async () => JUDGE0_STATUSES.map((s) => ({ id: s.id, description: s.description })),
+  );
+};

@@ -18,6 +18,11 @@ declare module 'fastify' {
 /** Routes anyone may call: probes, metrics, the API description. */
 const OPEN = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/];
 
+/** Judge0 clients send their token as X-Auth-Token: taken like a bearer token, on /judge0 only. */
+function judge0Token(path: string, header: string | string[] | undefined): string {
+  return path.startsWith('/judge0/') && typeof header === 'string' && header.trim() ? `Bearer ${header.trim()}` : '';
+}
+
 export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
@@ -86,7 +91,7 @@ export function registerAuth(app: FastifyInstance, keys: readonly { name: string
       opts.onRefused?.('throttled');
       throw new RateLimitedError(wait, 'too many failed authentications from this address');
     }
-    const header = request.headers.authorization ?? '';
+    const header = request.headers.authorization ?? judge0Token(path, request.headers['x-auth-token']);
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const name = m ? matchKey(m[1]!, keys) : null;
     if (!name) {

@@ -46,6 +46,12 @@ describe('OpenAPI document', () => {
     expect(served.info).toMatchObject({ title: 'kata-exec', version: expect.any(String) });
     expect(Object.keys(served.paths).sort()).toEqual([
       '/healthz',
+      '/judge0/languages',
+      '/judge0/languages/{id}',
+      '/judge0/statuses',
+      '/judge0/submissions',
+      '/judge0/submissions/batch',
+      '/judge0/submissions/{token}',
       '/metrics',
       '/readyz',
       '/v1/execute',
@@ -61,6 +67,8 @@ describe('OpenAPI document', () => {
     expect(Object.keys(served.paths['/v1/sessions/{id}/files/{*}']!).sort()).toEqual(['delete', 'get', 'put']);
     expect(Object.keys(served.paths['/v1/sessions/{id}/files/{*}']!.put!.requestBody!.content)).toEqual(['application/octet-stream', '*/*']);
     expect(Object.keys(served.paths['/v1/execute']!)).toEqual(['post']);
+    expect(Object.keys(served.paths['/judge0/submissions']!).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(served.paths['/judge0/submissions/{token}']!).sort()).toEqual(['delete', 'get']);
     for (const p of ['/healthz', '/readyz', '/metrics']) expect(Object.keys(served.paths[p]!)).toEqual(['get']);
     expect(Object.keys(served.paths['/readyz']!.get!.responses).sort()).toEqual(['200', '503']);
   });

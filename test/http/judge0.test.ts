@@ -1,0 +1,257 @@
+/**
+ * /judge0 over app.inject: the real routes, queue, quotas and audit, with the executor's
+ * run replaced by scripted results (the fake runner does not judge tests). Requests and
+ * answers follow Judge0 CE's documentation: "Create a Submission"
+ * (docs/api/submissions/create_a_submission.md in github.com/judge0/judge0, served at
+ * https://ce.judge0.com/#submissions-submission-post), "List All Statuses" and "Get a Language".
+ */
+import { describe, expect, it, vi } from 'vitest';
+import type { LightMyRequestResponse } from 'fastify';
+import type { Prepared } from '../../src/execution/executor.js';
+import type { JudgeRequest, JudgeResult, TestOutcome } from '../../src/judge0/mapping.js';
+import { sandboxResult } from '../fakes/fake-runner.js';
+import { useTestApps } from '../helpers/test-apps.js';
+import type { TestApp, TestAppOptions } from '../helpers/build-test-app.js';
+import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
+import { expectProblem } from '../helpers/problem.js';
+
+const setup = useTestApps();
+
+type Script = (req: JudgeRequest, call: number) => Partial<JudgeResult>;
+
+/** A test app whose executions answer `script(request)`; `requests` are what the executor was given. */
+async function judge0App(script: Script = () => ({}), opts: TestAppOptions = {}) {
+  const t = await setup(opts);
+  const requests: JudgeRequest[] = [];
+  const prepare = t.executor.prepare.bind(t.executor);
+  vi.spyOn(t.executor, 'prepare').mockImplementation((req, id) => {
+    requests.push(req as JudgeRequest);
+    return prepare(req, id);
+  });
+  const run = vi.spyOn(t.executor, 'run').mockImplementation(async (p: Prepared, o) => {
+    const base = t.executor.toResult(p, sandboxResult(), o.queuedMs, o.startedAt);
+    return { ...base, ...script(requests.at(-1)!, run.mock.calls.length - 1) } as typeof base;
+  });
+  return { t, requests, run };
+}
+
+function accepted(over: Partial<TestOutcome> = {}): TestOutcome {
+  return { verdict: 'accepted', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, cpuTimeMs: 1, wallMs: 4, maxRssKb: 380, ...over };
+}
+
+function post(t: TestApp, url: string, payload: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return t.app.inject({ method: 'POST', url, payload: payload as object, headers });
+}
+
+/** The documentation's program, in Python: it reads a name and greets it. */
+const GREET = 'print(f"hello, {input()}")';
+
+describe('POST /judge0/submissions?wait=true', () => {
+  it("answers the documentation's example: 201 with Judge0's default fields, status Accepted", async () => {
+    const { t, requests, run } = await judge0App((req) => ({ tests: [accepted({ stdout: `hello, ${req.tests![0]!.stdin}\n` })] }));
+    const res = await post(t, '/judge0/submissions?wait=true', { source_code: GREET, language_id: '71', stdin: 'Judge0', expected_output: 'hello, Judge0' });
+
+    expect(res.statusCode).toBe(201);
+    const body = res.json<Record<string, unknown>>();
+    expect(Object.keys(body).sort()).toEqual(['compile_output', 'memory', 'message', 'status', 'stderr', 'stdout', 'time', 'token']);
+    expect(body).toEqual({
+      stdout: 'hello, Judge0\n',
+      time: '0.001',
+      memory: 380,
+      stderr: null,
+      token: expect.stringMatching(/^kx-[0-9a-f]{20}$/),
+      compile_output: null,
+      message: null,
+      status: { id: 3, description: 'Accepted' },
+    });
+    // One execution through the service, its request one test carrying stdin and expected_output.
+    expect(run).toHaveBeenCalledTimes(1);
+    expect(requests[0]).toMatchObject({ language: 'python', code: GREET, tests: [{ stdin: 'Judge0', expectedOutput: 'hello, Judge0' }], compare: { mode: 'trailing_whitespace' } });
+    const audit = t.logger.lines.filter((l) => typeof l.obj === 'object' && 'audit' in l.obj);
+    expect(audit).toHaveLength(1);
+    expect((audit[0]!.obj as { audit: { language: string } }).audit.language).toBe('python');
+  });
+
+  it('takes and gives Base64 with base64_encoded=true (the documentation\'s Base64 example)', async () => {
+    const { t, requests } = await judge0App(() => ({ tests: [accepted({ verdict: 'wrong_answer', stdout: 'hello, Judge0\n', stderr: 'ü' })] }));
+    const res = await post(t, '/judge0/submissions?wait=true&base64_encoded=true&fields=stdout,stderr,status,stdin', {
+      source_code: Buffer.from(GREET).toString('base64'),
+      language_id: 71,
+      stdin: 'SnVkZ2Uw',
+      expected_output: Buffer.from('bye').toString('base64'),
+    });
+    expect(res.statusCode).toBe(201);
+    expect(requests[0]!.code).toBe(GREET);
+    expect(requests[0]!.tests).toEqual([{ stdin: 'Judge0', expectedOutput: 'bye' }]);
+    expect(res.json()).toEqual({ stdout: 'aGVsbG8sIEp1ZGdlMAo=', stderr: Buffer.from('ü').toString('base64'), status: { id: 4, description: 'Wrong Answer' }, stdin: 'SnVkZ2Uw' });
+  });
+
+  it('answers fields=* with every attribute, and the asked limits echoed in Judge0 units', async () => {
+    const { t, requests } = await judge0App(() => ({ status: 'error', tests: [accepted({ verdict: 'runtime_error', exitCode: 3, stderr: 'boom\n', cpuTimeMs: 12, wallMs: 40 })] }));
+    const res = await post(t, '/judge0/submissions?wait=true&fields=*', {
+      source_code: 'import sys; sys.exit(3)',
+      language_id: 92,
+      cpu_time_limit: 2,
+      wall_time_limit: 5,
+      memory_limit: 65536,
+      command_line_arguments: 'a "b c"',
+    });
+    expect(res.statusCode).toBe(201);
+    expect(requests[0]).toMatchObject({ args: ['a', 'b c'], tests: [{ cpuTimeMs: 2000, timeoutMs: 5000, memoryMb: 64 }] });
+    expect(res.json()).toMatchObject({
+      status: { id: 11, description: 'Runtime Error (NZEC)' },
+      message: 'Exited with error status 3',
+      exit_code: 3,
+      exit_signal: null,
+      stderr: 'boom\n',
+      time: '0.012',
+      wall_time: '0.040',
+      language_id: 92,
+      language: { id: 92, name: 'Python (3.11.2)' },
+      cpu_time_limit: 2,
+      wall_time_limit: 5,
+      memory_limit: 65536,
+      number_of_runs: 1,
+      enable_network: false,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+  });
+
+  it('refuses what it does not do with 422 NOT_SUPPORTED and Judge0\'s error field, before running anything', async () => {
+    const { t, run } = await judge0App();
+    const noWait = expectProblem(await post(t, '/judge0/submissions', { source_code: 'print(1)', language_id: 71 }), 422, 'NOT_SUPPORTED');
+    expect(noWait).toMatchObject({ error: noWait.detail, errors: [{ path: '/wait', message: 'must be true' }] });
+    expectProblem(await post(t, '/judge0/submissions?wait=false', { source_code: 'print(1)', language_id: 71 }), 422, 'NOT_SUPPORTED');
+    const cb = expectProblem(
+      await post(t, '/judge0/submissions?wait=true', { source_code: 'print(1)', language_id: 71, callback_url: 'http://example.com/x', enable_network: true }),
+      422,
+      'NOT_SUPPORTED',
+    );
+    expect(cb.errors!.map((e) => e.path)).toEqual(['/callback_url', '/enable_network']);
+    for (const method of ['GET', 'DELETE'] as const) {
+      expectProblem(await t.app.inject({ method, url: '/judge0/submissions/d85cd024-1548-4165-96c7-7bc88673f194' }), 422, 'NOT_SUPPORTED');
+    }
+    expectProblem(await t.app.inject({ method: 'GET', url: '/judge0/submissions' }), 422, 'NOT_SUPPORTED');
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it("refuses the documentation's bad requests: a missing language_id, an unknown one, unknown fields", async () => {
+    const { t, run } = await judge0App();
+    const missing = expectProblem(await post(t, '/judge0/submissions?wait=true', { source_code: 'x' }), 400, 'VALIDATION_FAILED');
+    expect(missing.errors).toContainEqual({ path: '/language_id', message: expect.any(String) });
+    const unknown = expectProblem(await post(t, '/judge0/submissions?wait=true', { source_code: 'x', language_id: 150000, stdin: 'world' }), 400, 'UNKNOWN_LANGUAGE');
+    expect(unknown).toMatchObject({ error: expect.stringContaining('150000'), errors: [{ path: '/language_id' }] });
+    const extra = expectProblem(await post(t, '/judge0/submissions?wait=true', { source_code: 'x', language_id: 71, input: 'old name' }), 400, 'VALIDATION_FAILED');
+    expect(extra.errors).toEqual([{ path: '/input', message: 'is not a known field' }]);
+    expectProblem(await post(t, '/judge0/submissions?wait=true&fields=stdout,id', { source_code: 'x', language_id: 71 }), 400, 'VALIDATION_FAILED');
+    expectProblem(await post(t, '/judge0/submissions?wait=true&callback=1', { source_code: 'x', language_id: 71 }), 400, 'VALIDATION_FAILED');
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it("names a service limit by the Judge0 field it came from", async () => {
+    const { t } = await judge0App();
+    const p = expectProblem(
+      await post(t, '/judge0/submissions?wait=true', { source_code: 'x', language_id: 71, max_processes_and_or_threads: t.config.limits.pids.max + 1 }),
+      400,
+      'LIMIT_EXCEEDED',
+    );
+    expect(p.errors).toEqual([{ path: '/max_processes_and_or_threads', message: `must be at most ${t.config.limits.pids.max} (server maximum)` }]);
+  });
+});
+
+describe('POST /judge0/submissions/batch?wait=true', () => {
+  it('runs every submission, each an execution of its own, and answers in order', async () => {
+    const { t, requests, run } = await judge0App((req) =>
+      req.tests![0]!.stdin === '2' ? { tests: [accepted({ verdict: 'wrong_answer', stdout: '5\n' })] } : { tests: [accepted({ stdout: `${req.tests![0]!.stdin}\n` })] },
+    );
+    const res = await post(t, '/judge0/submissions/batch?wait=true', {
+      submissions: ['1', '2', '3'].map((stdin) => ({ source_code: 'print(input())', language_id: 71, stdin, expected_output: stdin })),
+    });
+    expect(res.statusCode).toBe(201);
+    const body = res.json<{ token: string; stdout: string; status: { id: number } }[]>();
+    expect(body.map((b) => [b.stdout, b.status.id])).toEqual([
+      ['1\n', 3],
+      ['5\n', 4],
+      ['3\n', 3],
+    ]);
+    expect(new Set(body.map((b) => b.token)).size).toBe(3);
+    expect(run).toHaveBeenCalledTimes(3);
+    expect(requests.map((r) => r.tests![0]!.stdin)).toEqual(['1', '2', '3']);
+  });
+
+  it('refuses the whole batch when one submission is bad, naming it, and runs none', async () => {
+    const { t, run } = await judge0App();
+    const p = expectProblem(
+      await post(t, '/judge0/submissions/batch?wait=true', {
+        submissions: [
+          { source_code: 'x', language_id: 71 },
+          { source_code: 'x', language_id: 71, additional_files: 'UEsDBA==' },
+        ],
+      }),
+      422,
+      'NOT_SUPPORTED',
+    );
+    expect(p.errors).toEqual([{ path: '/submissions/1/additional_files', message: expect.any(String) }]);
+    expectProblem(await post(t, '/judge0/submissions/batch', { submissions: [{ source_code: 'x', language_id: 71 }] }), 422, 'NOT_SUPPORTED');
+    expectProblem(await post(t, '/judge0/submissions/batch?wait=true', { submissions: [] }), 400, 'VALIDATION_FAILED');
+    expect(run).not.toHaveBeenCalled();
+  });
+
+  it('counts every submission against the rate limit', async () => {
+    const { t, run } = await judge0App(() => ({ tests: [accepted()] }), { env: { KATA_EXEC_RATE_LIMIT_PER_MINUTE: '2' } });
+    const three = { submissions: [1, 2, 3].map(() => ({ source_code: 'x', language_id: 71 })) };
+    expectProblem(await post(t, '/judge0/submissions/batch?wait=true', three), 429, 'RATE_LIMITED');
+    expect(run).not.toHaveBeenCalled();
+  });
+});
+
+describe('GET /judge0/languages, /judge0/languages/:id, /judge0/statuses', () => {
+  it('lists one Judge0 id per language of the image, named with its version', async () => {
+    const { t } = await judge0App();
+    const res = await t.app.inject({ method: 'GET', url: '/judge0/languages' });
+    expect(res.statusCode).toBe(200);
+    // The fake catalog: python 3.11.2, javascript 18.20.4, bash 5.2.15.
+    expect(res.json()).toEqual([
+      { id: 46, name: 'Bash (5.2.15)' },
+      { id: 93, name: 'JavaScript (Node.js 18.20.4)' },
+      { id: 92, name: 'Python (3.11.2)' },
+    ]);
+  });
+
+  it("answers for any accepted id with how it runs here (the documentation's Get a Language shape)", async () => {
+    const { t } = await judge0App();
+    const res = await t.app.inject({ method: 'GET', url: '/judge0/languages/71' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ id: 71, name: 'Python (3.11.2)', is_archived: false, source_file: 'main.py', compile_cmd: null, run_cmd: 'python3 main.py' });
+    expect(expectProblem(await t.app.inject({ method: 'GET', url: '/judge0/languages/70' }), 404, 'NOT_FOUND').error).toMatch(/no language with id 70/);
+  });
+
+  it("lists Judge0's statuses", async () => {
+    const { t } = await judge0App();
+    const res = await t.app.inject({ method: 'GET', url: '/judge0/statuses' });
+    expect(res.statusCode).toBe(200);
+    const body = res.json<{ id: number; description: string }[]>();
+    expect(body).toHaveLength(14);
+    expect(body.slice(2, 6)).toEqual([
+      { id: 3, description: 'Accepted' },
+      { id: 4, description: 'Wrong Answer' },
+      { id: 5, description: 'Time Limit Exceeded' },
+      { id: 6, description: 'Compilation Error' },
+    ]);
+  });
+});
+
+describe('/judge0 authentication', () => {
+  it("takes the key as Authorization: Bearer or as Judge0's X-Auth-Token (on /judge0 only)", async () => {
+    const { t } = await judge0App(() => ({ tests: [accepted({ stdout: 'ok\n' })] }), { env: { KATA_EXEC_API_KEYS: API_KEYS } });
+    const sub = { source_code: 'print("ok")', language_id: 71 };
+    const none = expectProblem(await post(t, '/judge0/submissions?wait=true', sub), 401, 'UNAUTHORIZED');
+    expect(none.error).toBe(none.detail);
+    expectProblem(await post(t, '/judge0/submissions?wait=true', sub, { 'x-auth-token': 'wrong' }), 401, 'UNAUTHORIZED');
+    expect((await post(t, '/judge0/submissions?wait=true', sub, { 'x-auth-token': TOKENS.alice })).statusCode).toBe(201);
+    expect((await post(t, '/judge0/submissions?wait=true', sub, bearer(TOKENS.bob))).statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'GET', url: '/judge0/statuses', headers: { 'x-auth-token': TOKENS.bob } })).statusCode).toBe(200);
+    // Elsewhere X-Auth-Token is not a key.
+    expectProblem(await post(t, '/v1/execute', { language: 'python', code: 'print(1)' }, { 'x-auth-token': TOKENS.alice }), 401, 'UNAUTHORIZED');
+  });
+});

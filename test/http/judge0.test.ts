@@ -13,9 +13,16 @@ import { sandboxResult } from '../fakes/fake-runner.js';
 import { useTestApps } from '../helpers/test-apps.js';
 import type { TestApp, TestAppOptions } from '../helpers/build-test-app.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
-import { expectProblem } from '../helpers/problem.js';
+import { expectProblem as expectProblemBody } from '../helpers/problem.js';
 
 const setup = useTestApps();
+
+/** A problem body (that leaks nothing) with Judge0's `error` beside `detail`. */
+function expectProblem(res: LightMyRequestResponse, status: number, code: string) {
+  const p = expectProblemBody(res, status, code) as ReturnType<typeof expectProblemBody> & { error: string };
+  expect(p.error).toBe(p.detail);
+  return p;
+}
 
 type Script = (req: JudgeRequest, call: number) => Partial<JudgeResult>;
 
@@ -252,6 +259,6 @@ describe('/judge0 authentication', () => {
     expect((await post(t, '/judge0/submissions?wait=true', sub, bearer(TOKENS.bob))).statusCode).toBe(201);
     expect((await t.app.inject({ method: 'GET', url: '/judge0/statuses', headers: { 'x-auth-token': TOKENS.bob } })).statusCode).toBe(200);
     // Elsewhere X-Auth-Token is not a key.
-    expectProblem(await post(t, '/v1/execute', { language: 'python', code: 'print(1)' }, { 'x-auth-token': TOKENS.alice }), 401, 'UNAUTHORIZED');
+    expectProblemBody(await post(t, '/v1/execute', { language: 'python', code: 'print(1)' }, { 'x-auth-token': TOKENS.alice }), 401, 'UNAUTHORIZED');
   });
 });

@@ -50,7 +50,10 @@ const runErrors = problemResponses(
   },
   Judge0ErrorBody,
 );
-const readErrors = problemResponses({ 401: 'UNAUTHORIZED.', 429: 'RATE_LIMITED; honour Retry-After.', 500: 'INTERNAL.' }, Judge0ErrorBody);
+const readErrors = problemResponses(
+  { 401: 'UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`.', 429: 'RATE_LIMITED; honour Retry-After.', 500: 'INTERNAL.' },
+  Judge0ErrorBody,
+);
 
 const ASYNC_REFUSED = 'asynchronous submissions are not supported: this service keeps no submissions; send wait=true and read the answer';
 
@@ -161,7 +164,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       tags: ['judge0'],
       summary: 'Judge0: not supported (no submission is kept); 422 NOT_SUPPORTED',
       params: Type.Object({ token: Type.String() }),
-      response: problemResponses({ 422: 'NOT_SUPPORTED: submissions are answered by POST with wait=true and never kept.' }, Judge0ErrorBody),
+      response: { ...problemResponses({ 422: 'NOT_SUPPORTED: submissions are answered by POST with wait=true and never kept.' }, Judge0ErrorBody), ...readErrors },
     },
   };
   const stored = async () => {

@@ -191,6 +191,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/judge0/submissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: not supported (no submission is kept); 422 NOT_SUPPORTED */
+        get: operations["judge0ListSubmissions"];
+        put?: never;
+        /**
+         * Judge0: run a submission and answer with its result (wait=true)
+         * @description Judge0 CE's `POST /submissions`, synchronous only: with `wait=true` the program is compiled if need be, run against `stdin`, compared with `expected_output` (each line without trailing whitespace, trailing blank lines ignored) and answered with Judge0's field names, units and status ids. Without `wait=true`: 422 NOT_SUPPORTED (no submission is kept, so there is no token to fetch later). The README's Judge0 section lists what maps and what does not.
+         */
+        post: operations["judge0CreateSubmission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/judge0/submissions/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Judge0: run a batch of submissions and answer with their results in order (wait=true)
+         * @description Judge0 CE's `POST /submissions/batch`, synchronous: every submission is checked first (one bad submission refuses the batch, its fields named under `/submissions/<i>`), then each runs, one after another, as one execution of its own (each counts against the rate limit). The answer is an array in the order of the request.
+         */
+        post: operations["judge0CreateSubmissionBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/judge0/submissions/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: not supported (no submission is kept); 422 NOT_SUPPORTED */
+        get: operations["judge0GetSubmission"];
+        put?: never;
+        post?: never;
+        /** Judge0: not supported (no submission is kept); 422 NOT_SUPPORTED */
+        delete: operations["judge0DeleteSubmission"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/judge0/languages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Judge0: the languages this service runs, by Judge0 language id
+         * @description One id per language the sandbox image holds, named with the version it runs (e.g. `Python (3.11.2)`): the id of the newest Judge0 version not newer than ours. Judge0's other ids for the same language are accepted too (`GET /judge0/languages/{id}` answers for each); the README lists them.
+         */
+        get: operations["judge0Languages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/judge0/languages/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Judge0: one language by Judge0 id
+         * @description Any id this service accepts, with how it runs here. `is_archived` is true when the running sandbox image does not hold the language.
+         */
+        get: operations["judge0Language"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/judge0/statuses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Judge0: the submission statuses (ids and descriptions) */
+        get: operations["judge0Statuses"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -6021,6 +6137,1739 @@ export interface operations {
                         }[];
                         /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
                         known?: string[];
+                    };
+                };
+            };
+        };
+    };
+    judge0ListSubmissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description NOT_SUPPORTED: submissions are answered by POST with wait=true and never kept. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0CreateSubmission: {
+        parameters: {
+            query?: {
+                /** @description Must be true: the answer is the finished submission. */
+                wait?: "true" | "false";
+                /** @description true: source_code, stdin and expected_output are sent in Base64, and stdout, stderr, compile_output and message come back in Base64. Default false. */
+                base64_encoded?: "true" | "false";
+                /** @description Comma-separated attributes to answer with, or `*` for all. Default: token, time, memory, stdout, stderr, compile_output, message, status. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The program's source code (Base64 with base64_encoded=true). */
+                    source_code: string;
+                    /** @description A Judge0 language id (GET /judge0/languages). */
+                    language_id: number | string;
+                    /** @description Compiler flags, split like shell words (compiled languages only). */
+                    compiler_options?: string | null;
+                    /** @description Arguments for the program, split like shell words. */
+                    command_line_arguments?: string | null;
+                    /** @description Standard input (Base64 with base64_encoded=true). */
+                    stdin?: string | null;
+                    /** @description Compared with stdout, ignoring trailing whitespace on each line and trailing blank lines, as Judge0 does (Base64 with base64_encoded=true). */
+                    expected_output?: string | null;
+                    /** @description CPU-time limit of the run, seconds. */
+                    cpu_time_limit?: (number | string) | null;
+                    /** @description Accepted (0 to 5); the run is stopped at cpu_time_limit. */
+                    cpu_extra_time?: (number | string) | null;
+                    /** @description Wall-clock limit of the run, seconds. */
+                    wall_time_limit?: (number | string) | null;
+                    /** @description Memory limit of the run (peak resident memory), kilobytes; rounded up to whole MiB. */
+                    memory_limit?: (number | string) | null;
+                    /** @description Not supported: NOT_SUPPORTED when set. */
+                    stack_limit?: (number | string) | null;
+                    /** @description Processes and threads the program may have (the sandbox's pids limit). */
+                    max_processes_and_or_threads?: (number | string) | null;
+                    /** @description Only false is supported. */
+                    enable_per_process_and_thread_time_limit?: boolean | null;
+                    /** @description Only false is supported. */
+                    enable_per_process_and_thread_memory_limit?: boolean | null;
+                    /** @description Not supported: NOT_SUPPORTED when set. */
+                    max_file_size?: (number | string) | null;
+                    /** @description Only false is supported. */
+                    redirect_stderr_to_stdout?: boolean | null;
+                    /** @description Only false is supported: the sandbox has no network. */
+                    enable_network?: boolean | null;
+                    /** @description Runs of the program (1 to 20): time and memory are the averages; the runs stop at the first that is not accepted. */
+                    number_of_runs?: (number | string) | null;
+                    /** @description Not supported: NOT_SUPPORTED when set. */
+                    additional_files?: string | null;
+                    /** @description Not supported: NOT_SUPPORTED when set. */
+                    callback_url?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The execution id (kx-...). No submission is kept: it cannot be fetched later. */
+                        token?: string;
+                        stdout?: string | null;
+                        stderr?: string | null;
+                        /** @description The compiler's output (stdout then stderr). */
+                        compile_output?: string | null;
+                        /** @description Why the run ended, when it did not end by itself with exit 0. */
+                        message?: string | null;
+                        exit_code?: number | null;
+                        exit_signal?: number | null;
+                        status?: {
+                            id: number;
+                            description: string;
+                        };
+                        /** @description CPU time of the run (user + system), seconds. */
+                        time?: string | null;
+                        /** @description Wall-clock time of the run, seconds. */
+                        wall_time?: string | null;
+                        /** @description Peak resident memory of the run, kilobytes. */
+                        memory?: number | null;
+                        created_at?: string | null;
+                        finished_at?: string | null;
+                        language_id?: number;
+                        language?: {
+                            id: number;
+                            name: string;
+                        };
+                        source_code?: string | null;
+                        stdin?: string | null;
+                        expected_output?: string | null;
+                        compiler_options?: string | null;
+                        command_line_arguments?: string | null;
+                        cpu_time_limit?: number | null;
+                        cpu_extra_time?: number | null;
+                        wall_time_limit?: number | null;
+                        memory_limit?: number | null;
+                        stack_limit?: number | null;
+                        max_processes_and_or_threads?: number | null;
+                        enable_per_process_and_thread_time_limit?: boolean | null;
+                        enable_per_process_and_thread_memory_limit?: boolean | null;
+                        max_file_size?: number | null;
+                        redirect_stderr_to_stdout?: boolean | null;
+                        enable_network?: boolean | null;
+                        number_of_runs?: number | null;
+                        additional_files?: string | null;
+                        callback_url?: string | null;
+                    };
+                };
+            };
+            /** @description VALIDATION_FAILED (a field, Base64 that is not, `fields` naming an unknown attribute), UNKNOWN_LANGUAGE (a language_id this service does not run) or LIMIT_EXCEEDED; `errors` names the Judge0 fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description NOT_SUPPORTED: wait is not true, or a field asks for what this service does not do (callback_url, additional_files, stack_limit, max_file_size, enable_network, redirect_stderr_to_stdout, per-process limits); or LANGUAGE_NOT_AVAILABLE, SECURITY_VIOLATION. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL or RUNNER_NOT_CONFIGURED. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description VM_CREATION_FAILED or VM_EXECUTION_FAILED. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN and the other unavailability codes of /v1/execute; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0CreateSubmissionBatch: {
+        parameters: {
+            query?: {
+                /** @description Must be true: the answer is the finished submission. */
+                wait?: "true" | "false";
+                /** @description true: source_code, stdin and expected_output are sent in Base64, and stdout, stderr, compile_output and message come back in Base64. Default false. */
+                base64_encoded?: "true" | "false";
+                /** @description Comma-separated attributes to answer with, or `*` for all. Default: token, time, memory, stdout, stderr, compile_output, message, status. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Run one after another; answered in order. */
+                    submissions: {
+                        /** @description The program's source code (Base64 with base64_encoded=true). */
+                        source_code: string;
+                        /** @description A Judge0 language id (GET /judge0/languages). */
+                        language_id: number | string;
+                        /** @description Compiler flags, split like shell words (compiled languages only). */
+                        compiler_options?: string | null;
+                        /** @description Arguments for the program, split like shell words. */
+                        command_line_arguments?: string | null;
+                        /** @description Standard input (Base64 with base64_encoded=true). */
+                        stdin?: string | null;
+                        /** @description Compared with stdout, ignoring trailing whitespace on each line and trailing blank lines, as Judge0 does (Base64 with base64_encoded=true). */
+                        expected_output?: string | null;
+                        /** @description CPU-time limit of the run, seconds. */
+                        cpu_time_limit?: (number | string) | null;
+                        /** @description Accepted (0 to 5); the run is stopped at cpu_time_limit. */
+                        cpu_extra_time?: (number | string) | null;
+                        /** @description Wall-clock limit of the run, seconds. */
+                        wall_time_limit?: (number | string) | null;
+                        /** @description Memory limit of the run (peak resident memory), kilobytes; rounded up to whole MiB. */
+                        memory_limit?: (number | string) | null;
+                        /** @description Not supported: NOT_SUPPORTED when set. */
+                        stack_limit?: (number | string) | null;
+                        /** @description Processes and threads the program may have (the sandbox's pids limit). */
+                        max_processes_and_or_threads?: (number | string) | null;
+                        /** @description Only false is supported. */
+                        enable_per_process_and_thread_time_limit?: boolean | null;
+                        /** @description Only false is supported. */
+                        enable_per_process_and_thread_memory_limit?: boolean | null;
+                        /** @description Not supported: NOT_SUPPORTED when set. */
+                        max_file_size?: (number | string) | null;
+                        /** @description Only false is supported. */
+                        redirect_stderr_to_stdout?: boolean | null;
+                        /** @description Only false is supported: the sandbox has no network. */
+                        enable_network?: boolean | null;
+                        /** @description Runs of the program (1 to 20): time and memory are the averages; the runs stop at the first that is not accepted. */
+                        number_of_runs?: (number | string) | null;
+                        /** @description Not supported: NOT_SUPPORTED when set. */
+                        additional_files?: string | null;
+                        /** @description Not supported: NOT_SUPPORTED when set. */
+                        callback_url?: string | null;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The execution id (kx-...). No submission is kept: it cannot be fetched later. */
+                        token?: string;
+                        stdout?: string | null;
+                        stderr?: string | null;
+                        /** @description The compiler's output (stdout then stderr). */
+                        compile_output?: string | null;
+                        /** @description Why the run ended, when it did not end by itself with exit 0. */
+                        message?: string | null;
+                        exit_code?: number | null;
+                        exit_signal?: number | null;
+                        status?: {
+                            id: number;
+                            description: string;
+                        };
+                        /** @description CPU time of the run (user + system), seconds. */
+                        time?: string | null;
+                        /** @description Wall-clock time of the run, seconds. */
+                        wall_time?: string | null;
+                        /** @description Peak resident memory of the run, kilobytes. */
+                        memory?: number | null;
+                        created_at?: string | null;
+                        finished_at?: string | null;
+                        language_id?: number;
+                        language?: {
+                            id: number;
+                            name: string;
+                        };
+                        source_code?: string | null;
+                        stdin?: string | null;
+                        expected_output?: string | null;
+                        compiler_options?: string | null;
+                        command_line_arguments?: string | null;
+                        cpu_time_limit?: number | null;
+                        cpu_extra_time?: number | null;
+                        wall_time_limit?: number | null;
+                        memory_limit?: number | null;
+                        stack_limit?: number | null;
+                        max_processes_and_or_threads?: number | null;
+                        enable_per_process_and_thread_time_limit?: boolean | null;
+                        enable_per_process_and_thread_memory_limit?: boolean | null;
+                        max_file_size?: number | null;
+                        redirect_stderr_to_stdout?: boolean | null;
+                        enable_network?: boolean | null;
+                        number_of_runs?: number | null;
+                        additional_files?: string | null;
+                        callback_url?: string | null;
+                    }[];
+                };
+            };
+            /** @description VALIDATION_FAILED (a field, Base64 that is not, `fields` naming an unknown attribute), UNKNOWN_LANGUAGE (a language_id this service does not run) or LIMIT_EXCEEDED; `errors` names the Judge0 fields. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE: send application/json. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description NOT_SUPPORTED: wait is not true, or a field asks for what this service does not do (callback_url, additional_files, stack_limit, max_file_size, enable_network, redirect_stderr_to_stdout, per-process limits); or LANGUAGE_NOT_AVAILABLE, SECURITY_VIOLATION. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED or QUOTA_EXCEEDED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL or RUNNER_NOT_CONFIGURED. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description VM_CREATION_FAILED or VM_EXECUTION_FAILED. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description QUEUE_FULL, MEMORY_BUDGET_FULL, SHUTTING_DOWN and the other unavailability codes of /v1/execute; honour Retry-After. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0GetSubmission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description NOT_SUPPORTED: submissions are answered by POST with wait=true and never kept. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0DeleteSubmission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description NOT_SUPPORTED: submissions are answered by POST with wait=true and never kept. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0Languages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        name: string;
+                    }[];
+                };
+            };
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0Language: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        name: string;
+                        is_archived: boolean;
+                        source_file: string;
+                        compile_cmd: string | null;
+                        run_cmd: string;
+                    };
+                };
+            };
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description NOT_FOUND: no language of this id here. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    judge0Statuses: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        description: string;
+                    }[];
+                };
+            };
+            /** @description UNAUTHORIZED: send `Authorization: Bearer <key>` or `X-Auth-Token: <key>`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description RATE_LIMITED; honour Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
+                    };
+                };
+            };
+            /** @description INTERNAL. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                        /** @description Judge0's error field: the same text as `detail`. */
+                        error: string;
                     };
                 };
             };

@@ -6,7 +6,7 @@
  */
 import { ErrorCode, InvalidRequestError, KataExecError, NotSupportedError, type FieldError } from '../errors.js';
 import { findLanguage } from '../execution/languages.js';
-import type { ExecuteRequest, ExecuteResult } from '../schemas/execute.js';
+import type { CompileResult, ExecuteRequest, ExecuteResult, TestCase, TestResult } from '../schemas/execute.js';
 import type { Judge0Submission, Judge0SubmissionResult } from '../schemas/judge0.js';
 import { languageOfJudge0Id } from './languages.js';
 import { shellWords } from './shell-words.js';
@@ -16,44 +16,10 @@ import { Status, signalNumber, statusById, statusOfSignal } from './statuses.js'
 export const MAX_NUMBER_OF_RUNS = 20;
 export const MAX_CPU_EXTRA_TIME_S = 5;
 
-// The parts of ExecuteRequest and ExecuteResult that issue 14's Interface 3 adds
-// (docs/notes: tests, compile, compare, verdicts), as this endpoint uses them.
-export type Verdict = 'accepted' | 'wrong_answer' | 'time_limit' | 'memory_limit' | 'runtime_error' | 'output_limit';
-export interface JudgedTest {
-  stdin?: string;
-  expectedOutput?: string;
-  timeoutMs?: number;
-  cpuTimeMs?: number;
-  memoryMb?: number;
-}
-export type JudgeRequest = ExecuteRequest & {
-  compile?: { timeoutMs?: number; memoryMb?: number; outputBytes?: number; args?: string[] };
-  tests?: JudgedTest[];
-  compare?: { mode: 'exact' | 'trailing_whitespace' | 'tokens' | 'numbers'; tolerance?: number };
-};
-export interface TestOutcome {
-  verdict: Verdict;
-  exitCode: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  truncated: boolean;
-  cpuTimeMs: number | null;
-  wallMs: number | null;
-  maxRssKb: number | null;
-}
-export interface CompileOutcome {
-  status: 'ok' | 'error' | 'timeout' | 'oom' | 'output_limit';
-  exitCode: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-export type JudgeResult = Omit<ExecuteResult, 'status'> & {
-  status: ExecuteResult['status'] | 'compile_error';
-  compile?: CompileOutcome;
-  tests?: TestOutcome[];
-};
+export type JudgeRequest = ExecuteRequest;
+export type JudgeResult = ExecuteResult;
+export type TestOutcome = TestResult;
+type JudgedTest = TestCase;
 
 /** What the answer echoes of the submission when `fields` asks for it (as it was sent). */
 export type Echo = Omit<Judge0SubmissionResult, 'token' | 'stdout' | 'stderr' | 'compile_output' | 'message' | 'exit_code' | 'exit_signal' | 'status' | 'time' | 'wall_time' | 'memory' | 'created_at' | 'finished_at'>;
@@ -219,7 +185,6 @@ const FIELD_OF_PATH: [RegExp, string][] = [
   [/^\/limits\/pids$/, '/max_processes_and_or_threads'],
   [/^\/tests\/\d+\/stdin$/, '/stdin'],
   [/^\/tests\/\d+\/expectedOutput$/, '/expected_output'],
-  [/^\/tests$/, '/number_of_runs'],
   [/^\/code$/, '/source_code'],
   [/^\/language$/, '/language_id'],
   [/^\/compile\/args(\/\d+)?$/, '/compiler_options'],
@@ -243,6 +208,8 @@ function inJudge0Units(field: string, message: string): string {
 export function inSubmissionTerms(err: unknown, prefix = ''): unknown {
   if (!(err instanceof KataExecError) || !err.fields?.length) return err;
   const fields = err.fields.map((f) => {
+    // Too many tests: too many runs (KATA_EXEC_MAX_TESTS below number_of_runs).
+    if (err.code === ErrorCode.LimitExceeded && f.path === '/tests') return { path: `${prefix}/number_of_runs`, message: f.message };
     const hit = FIELD_OF_PATH.find(([re]) => re.test(f.path));
     if (!hit) return { path: `${prefix}${f.path}`, message: f.message };
     return { path: `${prefix}${hit[1]}`, message: inJudge0Units(hit[1], f.message) };
@@ -272,7 +239,7 @@ interface Outcome {
 
 const NOTHING_RAN = { stdout: null, stderr: null, exitCode: null, exitSignal: null, time: null, wallTime: null, memory: null };
 
-function compileOutput(c: CompileOutcome | undefined): string | null {
+function compileOutput(c: CompileResult | undefined): string | null {
   if (!c) return null;
   if (c.status === 'timeout') return 'Compilation time limit exceeded.';
   const out = `${c.stdout}${c.stderr}`;

@@ -26,14 +26,20 @@ function expectProblem(res: LightMyRequestResponse, status: number, code: string
 
 type Script = (req: JudgeRequest, call: number) => Partial<JudgeResult>;
 
-/** A test app whose executions answer `script(request)`; `requests` are what the executor was given. */
+/**
+ * A test app whose executions answer `script(request)`; `requests` are what the executor was
+ * given. The executor still checks the program (language, profile, limits) and the service
+ * still queues, counts and audits it; the runs and their verdicts are the script's.
+ */
 async function judge0App(script: Script = () => ({}), opts: TestAppOptions = {}) {
   const t = await setup(opts);
   const requests: JudgeRequest[] = [];
   const prepare = t.executor.prepare.bind(t.executor);
   vi.spyOn(t.executor, 'prepare').mockImplementation((req, id) => {
-    requests.push(req as JudgeRequest);
-    return prepare(req, id);
+    requests.push(req);
+    // The spec of the program alone (its checks: language, profile, limits); the tests are the script's.
+    const { tests: _t, compile: _c, compare: _m, ...program } = req;
+    return prepare(program, id);
   });
   const run = vi.spyOn(t.executor, 'run').mockImplementation(async (p: Prepared, o) => {
     const base = t.executor.toResult(p, sandboxResult(), o.queuedMs, o.startedAt);
@@ -43,7 +49,7 @@ async function judge0App(script: Script = () => ({}), opts: TestAppOptions = {})
 }
 
 function accepted(over: Partial<TestOutcome> = {}): TestOutcome {
-  return { verdict: 'accepted', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, cpuTimeMs: 1, wallMs: 4, maxRssKb: 380, ...over };
+  return { verdict: 'accepted', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, cpuTimeMs: 1, wallMs: 4, maxRssKb: 380, limits: { timeoutMs: 5000, cpuTimeMs: null, memoryMb: 256 }, ...over };
 }
 
 function post(t: TestApp, url: string, payload: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {

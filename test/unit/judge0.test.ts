@@ -5,7 +5,7 @@
  * (app/jobs/isolate_job.rb: status from isolate's meta, Base64, the output comparison).
  */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, KataExecError, LimitExceededError } from '../../src/errors.js';
+import { ErrorCode, KataExecError, LimitExceededError, NotSupportedError } from '../../src/errors.js';
 import {
   ALL_FIELDS,
   decodeBase64Text,
@@ -219,6 +219,11 @@ describe('inSubmissionTerms', () => {
       { path: '/submissions/1/max_processes_and_or_threads', message: 'must be at most 512 (server maximum)' },
     ]);
     expect(out.message).toMatch(/^limits above the server maximum: \/submissions\/1\/cpu_time_limit must be at most 30/);
+    // Too many tests is too many runs; any other error about the tests is told as it is.
+    expect((inSubmissionTerms(new LimitExceededError([{ path: '/tests', message: 'must have at most 8 items' }])) as KataExecError).fields).toEqual([
+      { path: '/number_of_runs', message: 'must have at most 8 items' },
+    ]);
+    expect((inSubmissionTerms(new NotSupportedError('x', [{ path: '/tests', message: 'not yet' }])) as KataExecError).fields).toEqual([{ path: '/tests', message: 'not yet' }]);
     const plain = new Error('x');
     expect(inSubmissionTerms(plain)).toBe(plain);
   });
@@ -241,13 +246,13 @@ function result(over: Partial<JudgeResult>): JudgeResult {
     language: 'python',
     backend: { kind: 'gvisor', ociRuntime: 'io.containerd.runsc.v1', hypervisor: null, isolation: 'gvisor', profile: 'standard' },
     limits: { timeoutMs: 1, memoryMb: 1, cpus: 1, pids: 1, diskMb: 1, outputBytes: 1, openFiles: 8 },
-    limitsEnforced: { timeout: true, memory: true, cpu: true, pids: true, disk: true, output: true, openFiles: true, network: true, readOnlyRootfs: true, seccomp: true },
+    limitsEnforced: { timeout: true, memory: true, cpu: true, pids: true, disk: true, output: true, openFiles: true, cpuTime: false, network: true, readOnlyRootfs: true, seccomp: true },
     ...over,
   };
 }
 
 function test1(over: Partial<TestOutcome>): TestOutcome {
-  return { verdict: 'accepted', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, cpuTimeMs: 1, wallMs: 3, maxRssKb: 380, ...over };
+  return { verdict: 'accepted', exitCode: 0, signal: null, stdout: '', stderr: '', truncated: false, cpuTimeMs: 1, wallMs: 3, maxRssKb: 380, limits: { timeoutMs: 5000, cpuTimeMs: null, memoryMb: 256 }, ...over };
 }
 
 function answer(r: JudgeResult, base64 = false, sub: Judge0Submission = { source_code: 'x', language_id: 71 }) {
@@ -288,10 +293,10 @@ describe('toSubmissionResult', () => {
 
   it("answers a compile error as Judge0 does: status 6, the compiler's output, nothing of a run", () => {
     const a = answer(
-      result({ status: 'compile_error', exitCode: null, compile: { status: 'error', exitCode: 1, signal: null, stdout: '', stderr: "main.c:4:1: error: expected ';'\n" } }),
+      result({ status: 'compile_error', exitCode: null, compile: { status: 'error', exitCode: 1, signal: null, stdout: '', stderr: "main.c:4:1: error: expected ';'\n", truncated: false, usage: null, durationMs: 80 } }),
     );
     expect(a).toMatchObject({ status: { id: 6, description: 'Compilation Error' }, compile_output: "main.c:4:1: error: expected ';'\n", stdout: null, time: null, memory: null, exit_code: null });
-    const slow = answer(result({ status: 'compile_error', compile: { status: 'timeout', exitCode: null, signal: 'SIGKILL', stdout: 'partial', stderr: '' } }));
+    const slow = answer(result({ status: 'compile_error', compile: { status: 'timeout', exitCode: null, signal: 'SIGKILL', stdout: 'partial', stderr: '', truncated: false, usage: null, durationMs: 10000 } }));
     expect(slow.compile_output).toBe('Compilation time limit exceeded.');
   });
 

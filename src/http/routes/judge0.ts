@@ -93,7 +93,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
     const createdAt = new Date();
     let result: JudgeResult;
     try {
-      result = (await opts.service.execute(plan.request, ctx)) as ExecuteResult as JudgeResult;
+      result = await opts.service.execute(plan.request, ctx);
     } catch (err) {
       throw inSubmissionTerms(err, prefix);
     }

@@ -127,7 +127,7 @@ export function toExecuteRequest(sub: Judge0Submission, base64: boolean, prefix 
     }
   };
   const compilerArgs = words('compiler_options', sub.compiler_options);
-  const lang = findLanguage(lid.language) as { compile?: unknown } | undefined;
+  const lang = findLanguage(lid.language);
   if (compilerArgs?.length && lang && !lang.compile) invalid('compiler_options', 'is only for compiled languages');
   const args = words('command_line_arguments', sub.command_line_arguments);
   if (bad.length) throw new InvalidRequestError(bad);

@@ -56,7 +56,10 @@ function post(t: TestApp, url: string, payload: unknown, headers: Record<string,
   return t.app.inject({ method: 'POST', url, payload: payload as object, headers });
 }
 
-/** The documentation's program, in Python: it reads a name and greets it. */
+/** The documentation's C program: it reads a name and greets it. */
+const C_HELLO = '#include <stdio.h>\n\nint main(void) {\n  char name[10];\n  scanf("%s", name);\n  printf("hello, %s\\n", name);\n  return 0;\n}';
+
+/** The same program in Python. */
 const GREET = 'print(f"hello, {input()}")';
 
 describe('POST /judge0/submissions?wait=true', () => {
@@ -83,6 +86,33 @@ describe('POST /judge0/submissions?wait=true', () => {
     const audit = t.logger.lines.filter((l) => typeof l.obj === 'object' && 'audit' in l.obj);
     expect(audit).toHaveLength(1);
     expect((audit[0]!.obj as { audit: { language: string } }).audit.language).toBe('python');
+  });
+
+  it("compiles the documentation's C program with compiler_options, and answers a compile error as Judge0 does", async () => {
+    const { t, requests, run } = await judge0App(() => ({
+      status: 'compile_error',
+      exitCode: null,
+      compile: { status: 'error', exitCode: 1, signal: null, stdout: '', stderr: "main.c:4:3: error: unknown type name 'chr'\n", truncated: false, usage: null, durationMs: 90 },
+      tests: [],
+    }));
+    const res = await post(t, '/judge0/submissions?wait=true&fields=status,compile_output,stdout,time,memory,exit_code', {
+      source_code: C_HELLO.replace('char name', 'chr name'),
+      language_id: '50',
+      stdin: 'Judge0',
+      expected_output: 'hello, Judge0',
+      compiler_options: '-Wall -DNAME="x y"',
+    });
+    expect(res.statusCode).toBe(201);
+    expect(requests[0]).toMatchObject({ language: 'c', compile: { args: ['-Wall', '-DNAME=x y'] }, tests: [{ stdin: 'Judge0', expectedOutput: 'hello, Judge0' }] });
+    expect(run).toHaveBeenCalledTimes(1);
+    expect(res.json()).toEqual({
+      status: { id: 6, description: 'Compilation Error' },
+      compile_output: "main.c:4:3: error: unknown type name 'chr'\n",
+      stdout: null,
+      time: null,
+      memory: null,
+      exit_code: null,
+    });
   });
 
   it('takes and gives Base64 with base64_encoded=true (the documentation\'s Base64 example)', async () => {
@@ -235,7 +265,10 @@ describe('GET /judge0/languages, /judge0/languages/:id, /judge0/statuses', () =>
     const { t } = await judge0App();
     const res = await t.app.inject({ method: 'GET', url: '/judge0/languages/71' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ id: 71, name: 'Python (3.11.2)', is_archived: false, source_file: 'main.py', compile_cmd: null, run_cmd: 'python3 main.py' });
+    expect(res.json()).toEqual({ id: 71, name: 'Python (3.11.2)', is_archived: false, source_file: 'main.py', compile_cmd: null, run_cmd: 'python3 /code/main.py' });
+    // The fake catalog's image lacks C: archived, in Judge0's terms.
+    const c = await t.app.inject({ method: 'GET', url: '/judge0/languages/50' });
+    expect(c.json()).toEqual({ id: 50, name: 'C', is_archived: true, source_file: 'main.c', compile_cmd: 'gcc -O2 -std=gnu17 -o /code/main /code/main.c -lm', run_cmd: '/code/main' });
     expect(expectProblem(await t.app.inject({ method: 'GET', url: '/judge0/languages/70' }), 404, 'NOT_FOUND').error).toMatch(/no language with id 70/);
   });
 

@@ -9,8 +9,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Catalog } from '../../host/catalog.js';
 import { ErrorCode, KataExecError, NotSupportedError } from '../../errors.js';
-import { findLanguage } from '../../execution/languages.js';
-import type { ExecuteResult } from '../../schemas/execute.js';
+import type { RuntimesInfo } from '../../schemas/runtimes.js';
 import type { ExecutionService } from '../../queue/execution-service.js';
 import {
   Judge0Batch,
@@ -73,12 +72,10 @@ function executionContext(request: FastifyRequest, reply: FastifyReply, holdUnti
   return { requestId: request.id, key: request.apiKey ?? request.ip, signal: ac.signal, ...(holdUntilAnswered ? { answered } : {}) };
 }
 
-/** Our language names and versions, as the catalog reads them from the image. */
-async function versionsOf(catalog: Catalog): Promise<Map<string, { version: string | null; available: boolean }>> {
+/** The languages of the catalog (versions and availability read from the image), by name. */
+async function catalogLanguages(catalog: Catalog): Promise<Map<string, RuntimesInfo['languages'][number]>> {
   const info = await catalog.describe();
-  return new Map(
-    info.languages.map((l) => [l.name, { version: l.version, available: (l as { available?: boolean }).available !== false }]),
-  );
+  return new Map(info.languages.map((l) => [l.name, l]));
 }
 
 export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async (app, opts) => {
@@ -98,7 +95,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       throw inSubmissionTerms(err, prefix);
     }
     // The catalog reads the image: only when `language` {id, name} is asked for.
-    const version = fields.includes('language') ? ((await versionsOf(opts.catalog)).get(plan.language)?.version ?? null) : null;
+    const version = fields.includes('language') ? ((await catalogLanguages(opts.catalog)).get(plan.language)?.version ?? null) : null;
     const languageName = judge0Name(plan.language, version);
     return toSubmissionResult(result, { plan, languageName, base64, createdAt, finishedAt: new Date() });
   };
@@ -191,9 +188,8 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       },
     },
     async () => {
-      const versions = await versionsOf(opts.catalog);
       const out = [];
-      for (const [language, v] of versions) {
+      for (const [language, v] of await catalogLanguages(opts.catalog)) {
         const id = primaryJudge0Id(language, v.version);
         if (id !== undefined && v.available) out.push({ id, name: judge0Name(language, v.version) });
       }
@@ -216,17 +212,15 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
     async (request) => {
       const id = Number(request.params.id);
       const lid = languageOfJudge0Id(id);
-      const lang = lid ? findLanguage(lid.language) : undefined;
+      const lang = lid ? (await catalogLanguages(opts.catalog)).get(lid.language) : undefined;
       if (!lid || !lang) throw new KataExecError(ErrorCode.NotFound, `no language with id ${id}; GET /judge0/languages lists them`);
-      const v = (await versionsOf(opts.catalog)).get(lang.name);
-      const compile = (lang as { compile?: { command: (file: string, extra: string[]) => string[] } }).compile;
       return {
         id,
-        name: judge0Name(lang.name, v?.version ?? null),
-        is_archived: !(v?.available ?? false),
-        source_file: lang.file,
-        compile_cmd: compile ? compile.command(lang.file, []).join(' ') : null,
-        run_cmd: lang.command(lang.file).join(' '),
+        name: judge0Name(lang.name, lang.version),
+        is_archived: !lang.available,
+        source_file: lang.entryFile,
+        compile_cmd: lang.compile ? lang.compile.command.join(' ') : null,
+        run_cmd: lang.run.join(' '),
       };
     },
   );

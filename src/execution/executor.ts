@@ -16,6 +16,9 @@ import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
 import { globProblem } from '../sandbox/glob.js';
+import { worstCaseExecutionBytes } from '../config.js';
+import { needsSteps, planSteps, stepCaptureBytes, type StepPlan } from './plan.js';
+import { judgeSteps } from './judged-result.js';
 import { driverFor, isolationOf } from '../runtimes/registry.js';
 import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../sandbox/types.js';
 
@@ -51,6 +54,8 @@ export interface Prepared {
   limits: EffectiveLimits;
   profile: Profile;
   language: string;
+  /** A compile, tests or a CPU-time limit: the spec's steps and how to judge them; null: one program. */
+  plan: StepPlan | null;
 }
 
 export class Executor {
@@ -84,18 +89,21 @@ export class Executor {
     const profile: Profile = req.profile ?? 'standard';
     const def = PROFILES[profile];
     if (!def.runtimes.includes(this.d.runtime.kind)) throw new ProfileNotSupportedError(profile, this.d.runtime.kind);
-    const judged = (['tests', 'compile', 'compare'] as const).filter((k) => req[k] !== undefined);
-    if (req.limits?.cpuTimeMs !== undefined) judged.push('limits/cpuTimeMs' as never);
-    if (judged.length > 0) {
-      // Until the sandbox runs steps (issue 14): refused rather than ignored.
-      throw new NotSupportedError(
-        `${judged.join(', ')}: compiling and running tests are not available on this service yet`,
-        judged.map((k) => ({ path: `/${k}`, message: 'not available yet' })),
-      );
-    }
     const limits = this.resolveLimits(req, def.defaults);
     const c = this.d.config;
     const sources = buildSources(req, lang.file);
+    const entryPath = `/code/${sources.entry}`;
+    const args = checkArgs(req.args);
+    const plan = needsSteps(req, lang)
+      ? planSteps({ req, lang, entryPath, args, memoryMb: limits.memoryMb, outputBytes: limits.outputBytes, timeoutMs: limits.timeoutMs, config: c, runtime: this.d.runtime.kind })
+      : null;
+    if (plan) {
+      limits.memoryMb = plan.memoryMb;
+      limits.timeoutMs = plan.timeoutMs;
+      if (plan.cpuTimeMs !== null) limits.cpuTimeMs = plan.cpuTimeMs;
+      if (plan.compile) limits.compile = { ...plan.compile };
+      this.checkMemoryBudget(plan, limits.outputBytes);
+    }
 
     const spec: SandboxSpec = {
       id,
@@ -104,12 +112,13 @@ export class Executor {
       hypervisor: this.d.runtime.hypervisor,
       kernelPath: c.kernelPath,
       imagePath: c.imagePath,
-      command: [...lang.command(`/code/${sources.entry}`), ...checkArgs(req.args)],
+      command: [...lang.command(entryPath), ...args],
       workingDir: '/code',
       env: [...SANDBOX_ENV],
       programEnv: buildEnv([], req.env),
       files: sources.files,
-      stdin: req.stdin !== undefined && req.stdin.length > 0 ? Buffer.from(req.stdin, 'utf8') : null,
+      // With steps each has its own stdin; the launcher runs them instead of `command`.
+      stdin: !plan && req.stdin !== undefined && req.stdin.length > 0 ? Buffer.from(req.stdin, 'utf8') : null,
       resources: {
         memoryBytes: mibToBytes(limits.memoryMb),
         cpuMillis: Math.round(limits.cpus * 1000),
@@ -128,6 +137,7 @@ export class Executor {
         'org.kata-exec.profile': profile,
       },
     };
+    if (plan) spec.steps = plan.steps;
     if (req.outputFiles?.length) {
       const errs: FieldError[] = [];
       req.outputFiles.forEach((g, i) => {
@@ -137,7 +147,24 @@ export class Executor {
       if (errs.length) throw new InvalidRequestError(errs);
       spec.collect = { patterns: [...req.outputFiles], maxCount: c.outputFiles.maxCount, maxBytes: c.outputFiles.maxBytes };
     }
-    return { spec, limits, profile, language: lang.name };
+    return { spec, limits, profile, language: lang.name, plan };
+  }
+
+  /**
+   * A request whose steps' captures alone could never fit in the memory budget is refused
+   * here (400), not left to wait for a budget that cannot hold it (503).
+   */
+  private checkMemoryBudget(plan: StepPlan, outputBytes: number): void {
+    const worst = worstCaseExecutionBytes(outputBytes, true) + stepCaptureBytes(plan.steps);
+    const budget = this.d.config.memoryBudgetBytes;
+    if (worst <= budget) return;
+    const runs = plan.tests?.length ?? 1;
+    throw new LimitExceededError([
+      {
+        path: '/limits/outputBytes',
+        message: `with ${runs} run(s) of ${outputBytes} bytes of output each, an execution could hold ${Math.ceil(worst / 1048576)} MiB, more than the service's memory budget (KATA_EXEC_MEMORY_BUDGET_MB): ask for a smaller limits.outputBytes or fewer tests`,
+      },
+    ]);
   }
 
   private resolveLimits(req: ExecuteRequest, profileDefaults: (typeof PROFILES)[Profile]['defaults']): EffectiveLimits {
@@ -166,11 +193,21 @@ export class Executor {
   /** `via`: where the spec runs instead of a fresh sandbox (a session's, sessions/). */
   async run(
     p: Prepared,
-    opts: RunOptions & { queuedMs: number; startedAt: number },
+    opts: ExecutionRunOptions,
     via?: (spec: SandboxSpec, opts: RunOptions) => Promise<SandboxResult>,
   ): Promise<ExecuteResult> {
     if (!this.d.runner && !via) throw new RunnerNotConfiguredError();
-    const runOpts: RunOptions = { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) };
+    if (via && p.plan) {
+      throw new NotSupportedError(`a session runs one program per call: ${p.language} needs a compile step, which sessions do not have yet; use POST /v1/execute`, [
+        { path: '/language', message: 'a compiled language, not in a session' },
+      ]);
+    }
+    const onOutput = opts.onOutput;
+    const plan = p.plan;
+    const runOpts: RunOptions = {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(onOutput ? { onOutput: plan ? (s, c, step) => onOutput(s, c, phaseOf(plan, step)) : (s, c) => onOutput(s, c) } : {}),
+    };
     if (!via && p.spec.collect) {
       // outputFiles: a sandbox of its own that the files are read back from (never the pool).
       const collector = this.d.collector;
@@ -185,7 +222,8 @@ export class Executor {
     const runtime = driverFor(this.d.runtime.kind).limitsEnforced(this.d.runtime);
     return {
       ...runtime,
-      cpuTime: false,
+      // The launcher enforces a step's CPU-time limit itself, from rusage, on every runtime.
+      cpuTime: (p.spec.steps ?? []).some((s) => s.cpuMs !== null),
       network: p.spec.security.networkMode === 'none',
       readOnlyRootfs: p.spec.security.readOnlyRootfs,
       seccomp: runtime.seccomp && p.spec.security.seccompProfile !== 'unconfined',
@@ -197,10 +235,11 @@ export class Executor {
     const stderr = decodeCapture(r.stderr, p.spec.resources.outputBytes);
     const out = parseOutValue(stdout);
     const rt = this.d.runtime;
+    const judged = p.plan ? judgeSteps(p.plan, r, p.spec.resources.outputBytes) : null;
     const result: ExecuteResult = {
       id: p.spec.id,
       sandboxId: r.sandboxId ?? p.spec.id,
-      status: statusOf(r),
+      status: judged ? judged.status : statusOf(r),
       exitCode: r.exitCode,
       signal: r.timedOut ? 'SIGKILL' : r.signal,
       stdout,
@@ -215,13 +254,37 @@ export class Executor {
       limits: p.limits,
       limitsEnforced: this.limitsEnforced(p),
     };
-    if (out.found) result.value = out.value;
+    if (out.found && judged?.status !== 'compile_error') result.value = out.value;
+    if (judged) {
+      if (judged.compile) result.compile = judged.compile;
+      if (judged.tests) result.tests = judged.tests;
+      if (judged.verdict) result.verdict = judged.verdict;
+      if (judged.summary) result.summary = judged.summary;
+    }
     if (r.files) {
       result.outputFiles = r.files.map((f) => ({ path: f.path, size: f.content.length, contentBase64: f.content.toString('base64') }));
       result.outputFilesTruncated = r.filesTruncated ?? false;
     }
     return result;
   }
+}
+
+/** Where a chunk of streamed output came from: the compile, a test (its index), or the one run. */
+export type OutputPhase = { phase: 'compile' } | { phase: 'test'; test: number } | { phase: 'run' };
+export type OutputListener = (stream: 'stdout' | 'stderr', chunk: Buffer, where?: OutputPhase) => void;
+
+/** What Executor.run takes from the queue: the client's signal and live output, the times so far. */
+export interface ExecutionRunOptions {
+  signal?: AbortSignal;
+  onOutput?: OutputListener;
+  queuedMs: number;
+  startedAt: number;
+}
+
+function phaseOf(plan: StepPlan, step: number | undefined): OutputPhase {
+  const i = (step ?? 0) - (plan.compile ? 1 : 0);
+  if (i < 0) return { phase: 'compile' };
+  return plan.tests ? { phase: 'test', test: i } : { phase: 'run' };
 }
 
 export function statusOf(r: SandboxResult): ExecutionStatus {

@@ -13,6 +13,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { FastifyReply } from 'fastify';
 import { ENCODED_FACTOR } from '../queue/answer-size.js';
+import type { OutputListener, OutputPhase } from '../execution/executor.js';
 import { armWriteTimeout } from './write-timeout.js';
 
 /** Room for the event framing of live output, per stream, on top of its encoded cap. */
@@ -28,6 +29,8 @@ export class SseWriter {
   /** Raw output bytes taken from each stream, and event bytes written for it. */
   private readonly sent = { stdout: 0, stderr: 0 };
   private readonly written = { stdout: 0, stderr: 0 };
+  /** With steps: the phase each stream's pending bytes belong to (a new phase flushes the decoder). */
+  private readonly phases: Record<'stdout' | 'stderr', OutputPhase | undefined> = { stdout: undefined, stderr: undefined };
   private stalled: NodeJS.Timeout | null = null;
 
   constructor(
@@ -80,15 +83,30 @@ export class SseWriter {
     }
   }
 
-  /** Live output, up to the cap per stream; the result still has the head and the tail. */
-  output(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+  /**
+   * Live output, up to the cap per stream (all steps together); the result still has the
+   * head and the tail. With steps each event says where it came from: `phase` compile, test
+   * (with `test`, its index) or run.
+   */
+  output(stream: 'stdout' | 'stderr', chunk: Buffer, where?: OutputPhase): void {
     const room = this.capBytes - this.sent[stream];
     if (room <= 0) return;
+    const before = this.phases[stream];
+    if (before && JSON.stringify(before) !== JSON.stringify(where)) {
+      // A character cut at the end of one step is not completed by the next one's bytes.
+      const rest = this.decoders[stream].end();
+      this.decoders[stream] = new StringDecoder('utf8');
+      if (rest) this.frame(stream, rest, before);
+    }
+    this.phases[stream] = where;
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     this.sent[stream] += part.length;
     const text = this.decoders[stream].write(part);
-    if (!text) return;
-    const frame = `event: ${stream}\ndata: ${JSON.stringify({ data: text })}\n\n`;
+    if (text) this.frame(stream, text, where);
+  }
+
+  private frame(stream: 'stdout' | 'stderr', text: string, where: OutputPhase | undefined): void {
+    const frame = `event: ${stream}\ndata: ${JSON.stringify({ data: text, ...where })}\n\n`;
     const bytes = Buffer.byteLength(frame, 'utf8');
     // Escapes and framing count: past the encoded cap, live output stops (the result still has it).
     if (this.written[stream] + bytes > ENCODED_FACTOR * this.capBytes + SSE_FRAMING_ALLOWANCE) {
@@ -110,7 +128,7 @@ export class SseWriter {
 /** What a streamed execution reports as it goes: its start and each chunk of output. */
 export interface StreamHooks {
   onStart: (executionId: string) => void;
-  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  onOutput: OutputListener;
 }
 
 /**
@@ -130,7 +148,7 @@ export async function streamExecution(
         sse.open(requestId);
         sse.send('start', { id });
       },
-      onOutput: (stream, chunk) => sse.output(stream, chunk),
+      onOutput: (stream, chunk, where) => sse.output(stream, chunk, where),
     });
     sse.open(requestId);
     sse.send('result', result);

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { isKataExecError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecuteRequest, ExecuteResult } from '../schemas/execute.js';
-import type { Executor, Prepared } from '../execution/executor.js';
-import type { RunOptions } from '../sandbox/types.js';
+import type { ExecutionRunOptions, Executor, OutputListener, Prepared } from '../execution/executor.js';
+import { stepCaptureBytes } from '../execution/plan.js';
 import type { Logger } from '../sandbox/types.js';
 import { worstCaseExecutionBytes } from '../config.js';
 import { boundAnswer } from './answer-size.js';
@@ -34,8 +34,8 @@ export interface ExecuteContext {
   signal?: AbortSignal;
   /** Called when the execution leaves the queue and its sandbox is being made. */
   onStart?: (executionId: string) => void;
-  /** Each chunk of output as the program writes it. */
-  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** Each chunk of output as the program writes it (with steps: the compile's, or which test's). */
+  onOutput?: OutputListener;
   /** The answer is streamed (live events as well as the result): a larger worst case. */
   streaming?: boolean;
   /**
@@ -81,7 +81,7 @@ export class ExecutionService {
     req: ExecuteRequest,
     ctx: ExecuteContext,
     prepare: () => Prepared,
-    run: (p: Prepared, o: RunOptions & { queuedMs: number; startedAt: number }) => Promise<R>,
+    run: (p: Prepared, o: ExecutionRunOptions) => Promise<R>,
     extraAudit: Record<string, unknown> = {},
   ): Promise<R> {
     const startedAt = Date.now();
@@ -102,7 +102,8 @@ export class ExecutionService {
       releases.push(this.quota.acquire(ctx.key ?? 'anonymous'));
       // outputFiles: the bytes, their base64 and its JSON text.
       const files = prepared.spec.collect ? 4 * prepared.spec.collect.maxBytes : 0;
-      const worstCase = worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false) + files;
+      // Steps (a compile, tests): the runner holds each one's captures until the end.
+      const worstCase = worstCaseExecutionBytes(prepared.spec.resources.outputBytes, ctx.streaming ?? false) + files + stepCaptureBytes(prepared.spec.steps);
       this.memory.check(worstCase);
       const log = this.logger.child({ executionId: prepared.spec.id });
       const { value: result } = await this.queue.run(async () => {

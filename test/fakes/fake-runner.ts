@@ -30,6 +30,8 @@ export interface ResultInit {
   outputLimitHit?: boolean;
   usage?: SandboxResult['usage'];
   timing?: Partial<SandboxResult['timing']>;
+  /** With spec.steps: what each step did (the top level is then the last one's). */
+  steps?: SandboxResult['steps'];
 }
 
 function toStream(s: string | Buffer | CapturedStream | undefined): CapturedStream {
@@ -49,6 +51,7 @@ export function sandboxResult(init: ResultInit = {}): SandboxResult {
     outputLimitHit: init.outputLimitHit ?? false,
     usage: init.usage === undefined ? { cpuUserMs: 21, cpuSysMs: 4, maxRssKb: 9000 } : init.usage,
     timing: { setupMs: 12, runMs: 34, ...init.timing },
+    ...(init.steps ? { steps: init.steps } : {}),
   };
 }
 

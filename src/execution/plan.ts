@@ -1,0 +1,212 @@
+/**
+ * A request with a compile phase, tests or a CPU-time limit becomes the sandbox's steps
+ * (issue 14): a required compile step for a compiled language, then one run per test (or
+ * one run without tests), each a fresh process with its own stdin and limits. Pure.
+ *
+ * Time: each step has its own wall-clock limit; the sandbox's deadline (`timeoutMs`) must
+ * hold them all, or some run would be cut by the sandbox instead of by its own limit and get
+ * the wrong verdict. So with tests, the compile's and the tests' wall-clock limits must add
+ * up to at most the request's timeoutMs or, without one, KATA_EXEC_TIMEOUT_MS_MAX (else 422
+ * TIME_BUDGET_EXCEEDED, nothing started); without timeoutMs the deadline is that sum plus
+ * an allowance for the sandbox's start, capped by the maximum.
+ *
+ * Memory: the sandbox gets the largest of the compile's, limits.memoryMb and the tests'
+ * memoryMb; each step's own limit is the launcher's (peak RSS).
+ */
+import type { Config } from '../config.js';
+import { InvalidRequestError, LimitExceededError, NotSupportedError, TimeBudgetExceededError, type FieldError } from '../errors.js';
+import type { RuntimeKind } from '../schemas/common.js';
+import type { Compare, ExecuteRequest } from '../schemas/execute.js';
+import type { SandboxStep } from '../sandbox/types.js';
+
+/** What planning needs of a language (execution/languages.ts's Language has it). */
+export interface PlanLanguage {
+  name: string;
+  compile?: { command: (file: string, extraArgs: string[]) => string[]; env?: string[] };
+  command: (file: string) => string[];
+}
+
+/**
+ * Room for the sandbox's start in a deadline derived from the steps (cold start on a loaded
+ * host: runc well under a second, gVisor 1-2 s, a Kata VM under TCG about 10 s).
+ */
+export const START_ALLOWANCE_MS: Record<RuntimeKind, number> = { runc: 3000, gvisor: 5000, kata: 20000 };
+
+/** The floor of a test's share of the answer's output (see answerBytesPerTest). */
+export const MIN_TEST_ANSWER_BYTES = 4096;
+
+export interface PlannedTest {
+  expectedOutput: string | undefined;
+  timeoutMs: number;
+  cpuTimeMs: number | null;
+  memoryMb: number;
+}
+
+export interface StepPlan {
+  steps: SandboxStep[];
+  /** The compile's limits; null for an interpreted language. */
+  compile: { timeoutMs: number; memoryMb: number; outputBytes: number } | null;
+  /** One per test, in order; null without tests (then one run). */
+  tests: PlannedTest[] | null;
+  compare: Compare;
+  /** The sandbox's memory (MiB) and deadline (ms). */
+  memoryMb: number;
+  timeoutMs: number;
+  /** The CPU-time limit of a run without tests (tests have their own). */
+  cpuTimeMs: number | null;
+}
+
+export interface PlanInput {
+  req: ExecuteRequest;
+  lang: PlanLanguage;
+  /** The entry file's path in the sandbox, e.g. /code/main.c. */
+  entryPath: string;
+  /** The program's arguments, already checked. */
+  args: string[];
+  /** limits.memoryMb and limits.outputBytes, resolved; timeoutMs as resolved (default or asked). */
+  memoryMb: number;
+  outputBytes: number;
+  timeoutMs: number;
+  config: Pick<Config, 'limits' | 'judge'>;
+  runtime: RuntimeKind;
+}
+
+/**
+ * Whether a request goes through planSteps; otherwise it runs as one program, as before
+ * issue 14. (`compile` and `compare` alone are refused there with the reason.)
+ */
+export function needsSteps(req: ExecuteRequest, lang: PlanLanguage): boolean {
+  return lang.compile !== undefined || req.tests !== undefined || req.limits?.cpuTimeMs !== undefined || req.compile !== undefined || req.compare !== undefined;
+}
+
+/** Checks what the schema cannot (it knows neither the language nor the server's bounds). */
+function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['config']): void {
+  const fields: FieldError[] = [];
+  if (req.compile && !lang.compile) fields.push({ path: '/compile', message: `${lang.name} is not a compiled language` });
+  if (req.compare && !req.tests) fields.push({ path: '/compare', message: 'only with tests' });
+  if (req.compare?.tolerance !== undefined && req.compare.mode !== 'numbers') fields.push({ path: '/compare/tolerance', message: 'only with mode "numbers"' });
+  if (req.tests && req.stdin !== undefined) fields.push({ path: '/stdin', message: 'not with tests: each test has its own stdin' });
+  if (fields.length) throw new InvalidRequestError(fields);
+  if (req.tests && req.outputFiles?.length) {
+    throw new NotSupportedError('outputFiles are not returned with tests', [{ path: '/outputFiles', message: 'not with tests' }]);
+  }
+  if (lang.compile && req.outputFiles?.length) {
+    throw new NotSupportedError(`outputFiles are not returned for a compiled language (${lang.name}) yet`, [{ path: '/outputFiles', message: 'not with a compiled language' }]);
+  }
+  const b = config.limits;
+  const over: FieldError[] = [];
+  const max = (path: string, v: number | undefined, m: number, what = '(server maximum)') => {
+    if (v !== undefined && v > m) over.push({ path, message: `must be at most ${m} ${what}` });
+  };
+  if (req.tests && req.tests.length > config.judge.maxTests) {
+    over.push({ path: '/tests', message: `must have at most ${config.judge.maxTests} items (KATA_EXEC_MAX_TESTS)` });
+  }
+  max('/limits/cpuTimeMs', req.limits?.cpuTimeMs, b.timeoutMs.max, '(KATA_EXEC_TIMEOUT_MS_MAX)');
+  max('/compile/timeoutMs', req.compile?.timeoutMs, b.timeoutMs.max, '(KATA_EXEC_TIMEOUT_MS_MAX)');
+  max('/compile/memoryMb', req.compile?.memoryMb, b.memoryMb.max, '(KATA_EXEC_MEMORY_MB_MAX)');
+  max('/compile/outputBytes', req.compile?.outputBytes, b.outputBytes.max, '(KATA_EXEC_OUTPUT_BYTES_MAX)');
+  req.tests?.forEach((t, i) => {
+    max(`/tests/${i}/timeoutMs`, t.timeoutMs, b.timeoutMs.max, '(KATA_EXEC_TIMEOUT_MS_MAX)');
+    max(`/tests/${i}/cpuTimeMs`, t.cpuTimeMs, b.timeoutMs.max, '(KATA_EXEC_TIMEOUT_MS_MAX)');
+    max(`/tests/${i}/memoryMb`, t.memoryMb, b.memoryMb.max, '(KATA_EXEC_MEMORY_MB_MAX)');
+  });
+  if (over.length) throw new LimitExceededError(over);
+}
+
+export function planSteps(p: PlanInput): StepPlan {
+  const { req, lang, config } = p;
+  check(req, lang, config);
+  const b = config.limits;
+  const j = config.judge;
+
+  const steps: SandboxStep[] = [];
+  let compile: StepPlan['compile'] = null;
+  if (lang.compile) {
+    compile = {
+      timeoutMs: req.compile?.timeoutMs ?? Math.min(j.compile.timeoutMs, b.timeoutMs.max),
+      memoryMb: req.compile?.memoryMb ?? Math.min(j.compile.memoryMb, b.memoryMb.max),
+      outputBytes: req.compile?.outputBytes ?? Math.min(j.compile.outputBytes, b.outputBytes.max),
+    };
+    steps.push({
+      command: lang.compile.command(p.entryPath, req.compile?.args ?? []),
+      ...(lang.compile.env?.length ? { env: [...lang.compile.env] } : {}),
+      stdin: null,
+      wallMs: compile.timeoutMs,
+      cpuMs: null,
+      memoryKb: compile.memoryMb * 1024,
+      outputBytes: compile.outputBytes,
+      required: true,
+    });
+  }
+
+  const run = (stdin: string | undefined, wallMs: number, cpuMs: number | null, memoryMb: number): SandboxStep => ({
+    command: [...lang.command(p.entryPath), ...p.args],
+    stdin: stdin !== undefined && stdin.length > 0 ? Buffer.from(stdin, 'utf8') : null,
+    wallMs,
+    cpuMs,
+    memoryKb: memoryMb * 1024,
+    outputBytes: p.outputBytes,
+    required: false,
+  });
+
+  const cpuTimeMs = req.limits?.cpuTimeMs ?? null;
+  let tests: PlannedTest[] | null = null;
+  if (req.tests) {
+    tests = req.tests.map((t) => ({
+      expectedOutput: t.expectedOutput,
+      timeoutMs: t.timeoutMs ?? Math.min(j.testTimeoutMs, b.timeoutMs.max),
+      cpuTimeMs: t.cpuTimeMs ?? cpuTimeMs,
+      memoryMb: t.memoryMb ?? p.memoryMb,
+    }));
+    req.tests.forEach((t, i) => {
+      const pt = tests![i]!;
+      steps.push(run(t.stdin, pt.timeoutMs, pt.cpuTimeMs, pt.memoryMb));
+    });
+  } else {
+    // One run: its wall clock is the execution's timeout, as for a program without steps.
+    steps.push(run(req.stdin, p.timeoutMs, cpuTimeMs, p.memoryMb));
+  }
+
+  const memoryMb = Math.max(p.memoryMb, compile?.memoryMb ?? 0, ...(tests ?? []).map((t) => t.memoryMb));
+  const timeoutMs = deadline(p, compile, tests);
+  return { steps, compile, tests, compare: req.compare ?? { mode: 'trailing_whitespace' }, memoryMb, timeoutMs, cpuTimeMs };
+}
+
+/** The sandbox's deadline; throws TIME_BUDGET_EXCEEDED when the steps cannot fit in it. */
+function deadline(p: PlanInput, compile: StepPlan['compile'], tests: PlannedTest[] | null): number {
+  const max = p.config.limits.timeoutMs.max;
+  const asked = p.req.timeoutMs;
+  const compileMs = compile?.timeoutMs ?? 0;
+  const runsMs = tests ? tests.reduce((s, t) => s + t.timeoutMs, 0) : p.timeoutMs;
+  // Without tests the one run may take whatever the deadline leaves it: only the compile must fit.
+  const mustFit = tests ? compileMs + runsMs : compileMs;
+  const budget = asked ?? max;
+  if (mustFit > budget) {
+    const parts = [compile ? `the compile's ${compileMs} ms` : null, tests ? `${tests.length} tests' ${runsMs} ms` : null].filter(Boolean).join(' and ');
+    const where = asked !== undefined ? `the request's timeoutMs (${asked} ms)` : `the server's maximum timeout (${max} ms, KATA_EXEC_TIMEOUT_MS_MAX)`;
+    throw new TimeBudgetExceededError(
+      `${parts} of wall-clock limits add up to ${mustFit} ms, more than ${where}: lower tests[].timeoutMs or compile.timeoutMs, or send fewer tests`,
+      [{ path: asked !== undefined ? '/timeoutMs' : tests ? '/tests' : '/compile/timeoutMs', message: `the steps need ${mustFit} ms, at most ${budget} ms` }],
+    );
+  }
+  if (asked !== undefined) return asked;
+  return Math.min(compileMs + runsMs + START_ALLOWANCE_MS[p.runtime], max);
+}
+
+/**
+ * Bytes of each stream a test keeps in the answer (head and tail): the output cap shared
+ * among the tests, never less than MIN_TEST_ANSWER_BYTES nor more than the cap. A run is
+ * judged on all it wrote up to the cap; only the answer's copy is shorter.
+ */
+export function answerBytesPerTest(outputBytes: number, tests: number): number {
+  return Math.min(outputBytes, Math.max(MIN_TEST_ANSWER_BYTES, Math.floor(outputBytes / Math.max(1, tests))));
+}
+
+/**
+ * What steps add to an execution's worst case in memory, on top of the one program's
+ * (config.ts, worstCaseExecutionBytes): each step's two captures, held by the runner until
+ * the end (2 x its cap), and their text and JSON in the answer (at most 4 x more).
+ */
+export function stepCaptureBytes(steps: readonly SandboxStep[] | undefined): number {
+  return (steps ?? []).reduce((s, st) => s + 6 * st.outputBytes, 0);
+}

@@ -18,6 +18,8 @@ export interface paths {
          * @description Creates a fresh sandbox (a Kata VM, gVisor or runc, per the server), runs the program in it, deletes it, and answers with stdout, stderr, the exit code and the duration. A program that fails is still a 200: look at `status` and `exitCode`. Only failures of the service itself are 4xx/5xx.
          *
          *     With `Accept: text/event-stream` the answer is a stream of server-sent events instead: `start` {id}, `stdout` and `stderr` {data} as the program writes, then one `result` (this same body) or one `error` (a problem body). Refusals before the execution starts stay ordinary problem responses.
+         *
+         *     A compiled language is compiled in the sandbox first (`compile` in the answer; status `compile_error` and no run when it fails). With `tests` the program runs once per test, each with its own stdin and limits, and the answer has each test's verdict, the overall `verdict` and `summary`; streamed output events then say their `phase` (compile, test with `test`, run).
          */
         post: operations["execute"];
         delete?: never;
@@ -800,7 +802,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, or LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language). */
+            /** @description SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language), TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (e.g. outputFiles with tests). */
             422: {
                 headers: {
                     [name: string]: unknown;

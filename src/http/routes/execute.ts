@@ -23,7 +23,7 @@ const errorResponses = problemResponses({
   403: 'HOST_NOT_ALLOWED: authentication is off and the Host header is not an allowed name (DNS rebinding defence).',
   413: 'PAYLOAD_TOO_LARGE: the body is over the size limit; no sandbox was created.',
   415: 'UNSUPPORTED_MEDIA_TYPE: send application/json.',
-  422: 'SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, or LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language).',
+  422: 'SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language), TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (e.g. outputFiles with tests).',
   429: 'RATE_LIMITED (executions, or failed authentications from this address) or QUOTA_EXCEEDED for this key; honour Retry-After.',
   500: 'INTERNAL or RUNNER_NOT_CONFIGURED.',
   502: 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.',
@@ -40,7 +40,7 @@ export const executeRoutes: FastifyPluginAsyncTypebox<ExecuteRouteOptions> = asy
         operationId: 'execute',
         summary: 'Run code in a brand-new sandbox and return what it printed',
         description:
-          'Creates a fresh sandbox (a Kata VM, gVisor or runc, per the server), runs the program in it, deletes it, and answers with stdout, stderr, the exit code and the duration. A program that fails is still a 200: look at `status` and `exitCode`. Only failures of the service itself are 4xx/5xx.\n\nWith `Accept: text/event-stream` the answer is a stream of server-sent events instead: `start` {id}, `stdout` and `stderr` {data} as the program writes, then one `result` (this same body) or one `error` (a problem body). Refusals before the execution starts stay ordinary problem responses.',
+          'Creates a fresh sandbox (a Kata VM, gVisor or runc, per the server), runs the program in it, deletes it, and answers with stdout, stderr, the exit code and the duration. A program that fails is still a 200: look at `status` and `exitCode`. Only failures of the service itself are 4xx/5xx.\n\nWith `Accept: text/event-stream` the answer is a stream of server-sent events instead: `start` {id}, `stdout` and `stderr` {data} as the program writes, then one `result` (this same body) or one `error` (a problem body). Refusals before the execution starts stay ordinary problem responses.\n\nA compiled language is compiled in the sandbox first (`compile` in the answer; status `compile_error` and no run when it fails). With `tests` the program runs once per test, each with its own stdin and limits, and the answer has each test\'s verdict, the overall `verdict` and `summary`; streamed output events then say their `phase` (compile, test with `test`, run).',
         tags: ['execute'],
         body: ExecuteRequest,
         response: {

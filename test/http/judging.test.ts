@@ -253,3 +253,88 @@ describe('POST /v1/execute with tests: what is refused before anything runs', ()
     expect((await execute(t.app, { language: 'python', code: 'x', tests: [{}, {}] })).statusCode).toBe(200);
   });
 });
+
+describe('POST /v1/execute with a compiled language (c)', () => {
+  const C_CODE = '#include <stdio.h>\nint main(){int a;scanf("%d",&a);printf("%d\\n",2*a);}';
+
+  it('without tests: a compile step, then one run; the answer has `compile` and the run\'s fields', async () => {
+    const t = await setup();
+    t.runner.always(ranSteps([stepResult({ stderr: 'main.c:1: warning: unused\n', wallMs: 300 }), stepResult({ stdout: '42\n' })]));
+    const res = await execute(t.app, { language: 'c', code: C_CODE, stdin: '21', compile: { args: ['-DX'] } });
+    const r = res.json<ExecuteResult>();
+    const spec = t.runner.lastSpec;
+    expect(spec.steps!.map((s) => [s.command, s.required])).toEqual([
+      [['gcc', '-O2', '-std=gnu17', '-DX', '-o', '/code/main', '/code/main.c', '-lm'], true],
+      [['/code/main'], false],
+    ]);
+    expect(spec.steps![1]!.stdin?.toString()).toBe('21');
+    expect(spec.resources.memoryBytes).toBe(t.config.judge.compile.memoryMb * 1024 * 1024);
+    expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42\n' });
+    expect(r.compile).toEqual({
+      status: 'ok',
+      exitCode: 0,
+      signal: null,
+      stdout: '',
+      stderr: 'main.c:1: warning: unused\n',
+      truncated: false,
+      usage: { cpuUserMs: 8, cpuSysMs: 2, maxRssKb: 9000 },
+      durationMs: 300,
+    });
+    expect(r.limits.compile).toEqual(t.config.judge.compile);
+    expect(r.tests).toBeUndefined();
+  });
+
+  it('a compile error: status compile_error, the messages in compile.stderr, no run, every test not passed', async () => {
+    const t = await setup();
+    t.runner.always(ranSteps([stepResult({ exitCode: 1, stderr: "main.c:1:1: error: expected ';'\n" })]));
+    const res = await execute(t.app, { language: 'c', code: 'int main(){', tests: [{ expectedOutput: '1' }, { expectedOutput: '2' }] });
+    const r = res.json<ExecuteResult>();
+    expect(r.status).toBe('compile_error');
+    expect(r.compile).toMatchObject({ status: 'error', exitCode: 1 });
+    expect(r.compile!.stderr).toContain('error: expected');
+    expect(r.tests).toEqual([]);
+    expect(r.verdict).toBe('compile_error');
+    expect(r.summary).toEqual({ passed: 0, total: 2 });
+    expect(r.value).toBeUndefined();
+  });
+
+  it.each<[string, Partial<Omit<StepResult, 'stdout' | 'stderr'>>, string]>([
+    ['its wall clock', { limit: 'wall', exitCode: null, signal: 'SIGKILL' }, 'timeout'],
+    ['its memory', { limit: 'memory', exitCode: null, signal: 'SIGKILL' }, 'oom'],
+    ['its output', { limit: 'output', exitCode: null, signal: 'SIGKILL' }, 'output_limit'],
+    ['a signal', { exitCode: 139, signal: 'SIGSEGV' }, 'error'],
+  ])('a compile ended by %s: compile.status %s and status compile_error', async (_what, end, status) => {
+    const t = await setup();
+    t.runner.always(ranSteps([stepResult(end)]));
+    const r = (await execute(t.app, { language: 'c', code: 'x' })).json<ExecuteResult>();
+    expect(r.compile!.status).toBe(status);
+    expect(r.status).toBe('compile_error');
+  });
+
+  it('three tests after the compile: the compile is step 0, each test a step with its stdin; streamed output says compile, then test i', async () => {
+    const t = await setup();
+    t.runner.always((spec, call) => {
+      call.opts.onOutput?.('stderr', Buffer.from('warning\n'), 0);
+      call.opts.onOutput?.('stdout', Buffer.from('2\n'), 1);
+      return ranSteps([stepResult({ stderr: 'warning\n' }), ...spec.steps!.slice(1).map((s) => stepResult({ stdout: `${2 * Number(s.stdin!.toString())}\n` }))]);
+    });
+    const res = await t.app.inject({ method: 'POST', url: '/v1/execute', headers: { accept: 'text/event-stream' }, payload: { language: 'c', code: C_CODE, tests: threeTests } });
+    const events = parseSse(res.body);
+    expect(events.slice(1, 3).map((e) => [e.event, e.data])).toEqual([
+      ['stderr', { data: 'warning\n', phase: 'compile' }],
+      ['stdout', { data: '2\n', phase: 'test', test: 0 }],
+    ]);
+    const r = events.at(-1)!.data as ExecuteResult;
+    expect(t.runner.lastSpec.steps).toHaveLength(4);
+    expect(r.compile!.status).toBe('ok');
+    expect(r.tests!.map((x) => x.verdict)).toEqual(['accepted', 'wrong_answer', 'accepted']);
+    expect(r.summary).toEqual({ passed: 2, total: 3 });
+    expect(r.verdict).toBe('wrong_answer');
+  });
+
+  it('outputFiles with a compiled language: 422 NOT_SUPPORTED', async () => {
+    const t = await setup();
+    expectProblem(await execute(t.app, { language: 'c', code: 'x', outputFiles: ['*.txt'] }), 422, 'NOT_SUPPORTED');
+    expect(t.runner.calls).toHaveLength(0);
+  });
+});

@@ -37,8 +37,7 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   // with every sandbox made); until then nothing is refused on that ground.
   const imageLanguages = () => backend.images.languagesOf(config.image);
   void backend.images.resolve(config.image).catch(() => undefined);
-  // runsSteps: false until the launcher's steps are on this branch (issue 14).
-  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId, collector: backend.sessionRunner, imageLanguages, runsSteps: false });
+  const executor = new Executor({ config, runtime: backend.runtime, runner: backend.runner, instanceId, collector: backend.sessionRunner, imageLanguages });
   const service = new ExecutionService(executor, metrics, logger, {
     concurrency: config.concurrency,
     queueDepth: config.queueDepth,

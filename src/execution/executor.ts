@@ -47,8 +47,6 @@ export interface ExecutorDeps {
   collector?: { runCollecting(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> } | null;
   /** The languages the running image holds; absent or null: not known, nothing refused. */
   imageLanguages?: ImageLanguages;
-  /** False while the runner cannot run SandboxSpec.steps: a compile, tests or a CPU-time limit are then refused (422). */
-  runsSteps?: boolean;
 }
 
 export interface Prepared {
@@ -99,11 +97,6 @@ export class Executor {
     const plan = needsSteps(req, lang)
       ? planSteps({ req, lang, entryPath, args, memoryMb: limits.memoryMb, outputBytes: limits.outputBytes, timeoutMs: limits.timeoutMs, config: c, runtime: this.d.runtime.kind })
       : null;
-    if (plan && this.d.runsSteps === false) {
-      throw new NotSupportedError('compiling and running tests are not available on this service yet (its sandbox runner does not run steps)', [
-        { path: req.tests ? '/tests' : req.limits?.cpuTimeMs !== undefined ? '/limits/cpuTimeMs' : '/language', message: 'not available yet' },
-      ]);
-    }
     if (plan) {
       limits.memoryMb = plan.memoryMb;
       limits.timeoutMs = plan.timeoutMs;

@@ -348,12 +348,3 @@ describe('Executor.limitsEnforced', () => {
     });
   });
 });
-
-describe('Executor.prepare: steps on a runner that cannot run them', () => {
-  it('tests or a CPU-time limit are refused with 422 NOT_SUPPORTED, a plain run is not', () => {
-    const ex = new Executor({ config: cfg, runtime: GVISOR, runner: null, instanceId: 'i', runsSteps: false });
-    expect(err(() => ex.prepare(req({ tests: [{}] }))).code).toBe(ErrorCode.NotSupported);
-    expect(err(() => ex.prepare(req({ limits: { cpuTimeMs: 100 } }))).code).toBe(ErrorCode.NotSupported);
-    expect(ex.prepare(req()).plan).toBeNull();
-  });
-});

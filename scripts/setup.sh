@@ -7,10 +7,11 @@
 #   scripts/setup.sh deps      packages, npm, build and image only (they start a
 #                              containerd of their own)
 #   scripts/setup.sh test      deps, plus what only the tests use (chromium, for the
-#                              Swagger UI test): never installed on a production host
+#                              Swagger UI test): never installed on a production host;
+#                              builds the full sandbox image, which the tests run
 # KATA_EXEC_SKIP_APT=1 skips apt-get (the packages are already there).
 # KATA_EXEC_IMAGE_VARIANT=default|full picks the sandbox image (scripts/build-image.sh):
-# default (python, javascript, bash) or full (all the languages).
+# default (python, javascript, bash) unless `test`, which builds full (all the languages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -20,7 +21,7 @@ mode=${1:-all}
 state=${KATA_EXEC_STATE_DIR:-/var/lib/kata-exec}
 run=${KATA_EXEC_RUN_DIR:-/run/kata-exec}
 ns=${KATA_EXEC_NAMESPACE:-kata-exec}
-variant=${KATA_EXEC_IMAGE_VARIANT:-default}
+variant=${KATA_EXEC_IMAGE_VARIANT:-$([[ "$mode" == test ]] && echo full || echo default)}
 case "$variant" in
   default) image=${KATA_EXEC_IMAGE:-toolruntime-sandbox:latest}; archive="$state/images/sandbox.oci.tar" ;;
   full) image=${KATA_EXEC_IMAGE:-toolruntime-sandbox-full:latest}; archive="$state/images/sandbox-full.oci.tar" ;;
@@ -43,6 +44,11 @@ fi
 npm run --silent build
 
 KATA_EXEC_STATE_DIR="$state" bash scripts/build-image.sh "$variant" "$archive"
+if [[ "$mode" == test && "$variant" == full ]]; then
+  # The tests run the full image; a service on the default one (languages it lacks) and the
+  # container test use the default image too.
+  KATA_EXEC_STATE_DIR="$state" bash scripts/build-image.sh default "$state/images/sandbox.oci.tar"
+fi
 if [[ "$mode" != all ]]; then echo "setup: dependencies ready"; exit 0; fi
 
 addr=${KATA_EXEC_CONTAINERD_ADDRESS:-auto}

@@ -261,6 +261,8 @@ export const SCRIPT_VARIABLES: Readonly<Record<string, string>> = {
   KATA_EXEC_SHIM_PATH: 'scripts/containerd.sh: directories (`:`-separated) put first on the private containerd\'s PATH, where it finds runtime shims.',
   KATA_EXEC_DEB_MIRROR: 'scripts/build-image.sh, build-node-base.sh: the Debian mirror (default: the first URI of the host\'s apt sources).',
   KATA_EXEC_DEB_SUITE: 'scripts/build-image.sh, build-node-base.sh: the Debian suite (`bookworm`).',
+  KATA_EXEC_IMAGE_VARIANT:
+    'scripts/build-image.sh, setup.sh, quickstart.sh: the sandbox image to build (and, for setup.sh and quickstart.sh, import and run): `default` (python with numpy, javascript, bash; toolruntime-sandbox:latest) or `full` (every language; toolruntime-sandbox-full:latest). setup.sh `test` builds both (the tests run the full one).',
   KATA_EXEC_NODE_IMAGE: 'scripts/test-container.sh, test-systemd-unit.sh: the Node base image.',
   KATA_EXEC_TEST_RUNTIMES: 'scripts/test-container.sh: the runtimes to run the container with, comma-separated.',
   KATA_EXEC_TEST_PRIVILEGED: 'scripts/test-container.sh: `1` runs it with --privileged instead of the exact capabilities.',

@@ -1,7 +1,7 @@
 /**
  * Starts the containerd that the integration and hostile tiers run against: a private
- * one in a temporary directory (scripts/lib/private-containerd.ts), with the sandbox image
- * imported. It never skips: when anything is missing it throws, and the run fails with
+ * one in a temporary directory (scripts/lib/private-containerd.ts), with the full sandbox
+ * image (every language: scripts/build-image.sh full) imported. It never skips: when anything is missing it throws, and the run fails with
  * what to do.
  *
  * TEST_RUNTIMES (default runc,gvisor) picks the runtimes. With kata among them and the Kata
@@ -19,6 +19,10 @@ export interface TestContainerd {
   namespace: string;
   root: string;
   image: string;
+  /** The image's OCI archive, for a test that imports it into a containerd of its own. */
+  archive: string;
+  /** The default image's archive (python, javascript, bash only), for the tests of a language it lacks. */
+  defaultArchive: string;
   runtimes: string[];
   /** The Kata kit's prefix when containerd runs in its mode (its own mount namespace). */
   kataKit: string | null;
@@ -47,8 +51,8 @@ export function startTestContainerd(project: TestProject, runtimes: string[]) {
     if (!which(bin)) throw new Error(`${bin} is missing: run scripts/setup.sh deps (apt-get install containerd runc runsc)`);
   }
   const stateDir = process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec';
-  const archive = path.join(stateDir, 'images', 'sandbox.oci.tar');
-  if (!existsSync(archive)) throw new Error(`${archive} is missing: run scripts/setup.sh deps (it builds the sandbox image)`);
+  const archive = path.join(stateDir, 'images', 'sandbox-full.oci.tar');
+  if (!existsSync(archive)) throw new Error(`${archive} is missing: run scripts/setup.sh test (it builds the full sandbox image)`);
 
   const kataKit = runtimes.includes('kata') ? findKataKit() : null;
   if (kataKit) process.env.PATH = `${path.join(kataKit, 'bin')}:${process.env.PATH}`;
@@ -59,10 +63,11 @@ export function startTestContainerd(project: TestProject, runtimes: string[]) {
   const ctd = new PrivateContainerd({ root, kataKit });
   ctd.start();
   const namespace = 'kata-exec-test';
-  const image = 'toolruntime-sandbox:latest';
-  execFileSync('ctr', ['--address', ctd.address, '-n', namespace, 'images', 'import', '--base-name', 'toolruntime-sandbox', archive], { stdio: 'ignore' });
+  const image = 'toolruntime-sandbox-full:latest';
+  execFileSync('ctr', ['--address', ctd.address, '-n', namespace, 'images', 'import', '--base-name', image.split(':')[0]!, archive], { stdio: 'ignore' });
 
-  project.provide('containerd', { address: ctd.address, namespace, root, image, runtimes, kataKit, pidFile: ctd.pidFile, kataLog: ctd.kataLog });
+  const defaultArchive = path.join(stateDir, 'images', 'sandbox.oci.tar');
+  project.provide('containerd', { address: ctd.address, namespace, root, image, archive, defaultArchive, runtimes, kataKit, pidFile: ctd.pidFile, kataLog: ctd.kataLog });
 
   return () => {
     // Unmount whatever a test left mounted under our directory, then stop containerd.

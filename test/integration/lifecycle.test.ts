@@ -200,7 +200,7 @@ describe(`a containerd restart mid-run on ${runtime}`, () => {
 
   it('answers 503 DAEMON_UNAVAILABLE at once, readyz reports it, and service resumes by itself', async () => {
     containerd('start');
-    ctr('images', 'import', '--base-name', 'toolruntime-sandbox', path.join(process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec', 'images', 'sandbox.oci.tar'));
+    ctr('images', 'import', '--base-name', c.image.split(':')[0]!, c.archive);
     const svc = await startRealService(runtime, { KATA_EXEC_CONTAINERD_ADDRESS: address });
     try {
       const running = postJson(svc.url, { language: 'bash', code: 'sleep 120', timeoutMs: 60000 });

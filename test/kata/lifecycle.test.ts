@@ -73,7 +73,7 @@ describe('Kata: recovery', () => {
     const ctr = (...args: string[]) => execFileSync('ctr', ['--address', ctd.address, '-n', c.namespace, ...args], { encoding: 'utf8' });
     ctd.start();
     try {
-      ctr('images', 'import', '--base-name', 'toolruntime-sandbox', path.join(process.env.KATA_EXEC_STATE_DIR ?? '/var/lib/kata-exec', 'images', 'sandbox.oci.tar'));
+      ctr('images', 'import', '--base-name', c.image.split(':')[0]!, c.archive);
       const svc = await startRealService('kata', { KATA_EXEC_CONTAINERD_ADDRESS: ctd.address, KATA_EXEC_TIMEOUT_MS_DEFAULT: T, KATA_EXEC_TIMEOUT_MS_MAX: T });
       try {
         const running = postJson(svc.url, { language: 'bash', code: 'sleep 600' });

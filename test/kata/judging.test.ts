@@ -1,0 +1,108 @@
+/**
+ * Compiled languages and judging on real Kata VMs (issue 14): a C program compiled in the VM
+ * and judged on six tests in that one VM (accepted, wrong answer, runtime error, a CPU-time
+ * limit that a sleeping run with the same limit passes, a memory limit), a compile error
+ * that runs nothing, the same judging for python, and the Judge0 endpoint. Times are never
+ * asserted: the VMs run under TCG emulation, so every limit here has room and the verdicts
+ * rest on CPU time and peak RSS, which a slow guest does not change.
+ */
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { execute } from '../helpers/real-service.js';
+import { settledLeftoversOf, useKataService } from './kata-helpers.js';
+
+const T = 240_000;
+const ENV = { KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
+
+// One program, six behaviours chosen by its stdin.
+const C_PROGRAM = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void) {
+  char cmd[16] = {0};
+  long a = 0, b = 0;
+  if (scanf("%15s %ld %ld", cmd, &a, &b) < 1) return 2;
+  if (!strcmp(cmd, "add")) { printf("%ld\\n", a + b); return 0; }
+  if (!strcmp(cmd, "crash")) { fprintf(stderr, "crashing\\n"); return 3; }
+  if (!strcmp(cmd, "spin")) { volatile unsigned long x = 0; for (;;) x++; }
+  if (!strcmp(cmd, "sleep")) { sleep(3); puts("rested"); return 0; }
+  if (!strcmp(cmd, "alloc")) {
+    for (;;) { char *p = malloc(1 << 20); if (!p) return 4; memset(p, 1, 1 << 20); }
+  }
+  return 5;
+}
+`;
+
+const PY_PROGRAM = [
+  'import sys, time',
+  'cmd, *rest = sys.stdin.read().split()',
+  'if cmd == "add": print(sum(map(int, rest)))',
+  'elif cmd == "crash": sys.exit(3)',
+  'elif cmd == "spin":',
+  '    while True: pass',
+  'elif cmd == "sleep":',
+  '    time.sleep(3); print("rested")',
+  'elif cmd == "alloc":',
+  '    blocks = []',
+  '    while True: blocks.append(bytearray(1 << 20))',
+].join('\n');
+
+/**
+ * Six tests: two accepted, then each way a run fails, in a known order. The CPU limit is 5 s:
+ * python's own start costs about a second of CPU in an emulated guest.
+ */
+const CPU_MS = 5000;
+const TESTS = [
+  { stdin: 'add 1 2', expectedOutput: '3' },
+  { stdin: 'add 2 2', expectedOutput: '5' },
+  { stdin: 'crash' },
+  { stdin: 'spin', cpuTimeMs: CPU_MS, timeoutMs: 60_000 },
+  { stdin: 'sleep', cpuTimeMs: CPU_MS, timeoutMs: 60_000, expectedOutput: 'rested' },
+  { stdin: 'alloc', memoryMb: 64, timeoutMs: 60_000 },
+];
+const VERDICTS = ['accepted', 'wrong_answer', 'runtime_error', 'time_limit', 'accepted', 'memory_limit'];
+
+describe('Kata: compiled languages and judging', () => {
+  const svc = useKataService(ENV);
+
+  for (const [language, code] of [
+    ['c', C_PROGRAM],
+    ['python', PY_PROGRAM],
+  ] as const) {
+    it(`${language}: six tests in one VM get their verdicts (a spinning run is time_limit, a sleeping one with the same CPU limit is not)`, async () => {
+      const r = await execute(svc(), { language, code, tests: TESTS, limits: { memoryMb: 256 }, timeoutMs: T });
+      expect(
+        r.tests?.map((t) => t.verdict),
+        JSON.stringify({ status: r.status, compile: r.compile, tests: r.tests?.map((t) => [t.verdict, t.exitCode, t.signal, t.cpuTimeMs, t.maxRssKb, t.stderr.slice(0, 200)]) }),
+      ).toEqual(VERDICTS);
+      expect(r).toMatchObject({ verdict: 'wrong_answer', summary: { passed: 2, total: 6 } });
+      expect(r.tests![0]!.stdout).toBe('3\n');
+      expect(r.tests![1]!.stdout).toBe('4\n');
+      expect(r.tests![2]!.exitCode).toBe(3);
+      expect(r.tests![3]!.cpuTimeMs).toBeGreaterThanOrEqual(CPU_MS);
+      expect(r.tests![4]!.stdout).toBe('rested\n');
+      expect(r.tests![4]!.cpuTimeMs).toBeLessThan(CPU_MS);
+      // A compiled language answers its compile; an interpreted one has none.
+      expect(r.compile?.status).toBe(language === 'c' ? 'ok' : undefined);
+      expect(await settledLeftoversOf(r.id, 60_000)).toEqual([]);
+    });
+  }
+
+  it("c: a compile error answers the compiler's message and runs nothing", async () => {
+    const r = await execute(svc(), { language: 'c', code: 'int main(void) { return 0 }', tests: [{ stdin: '', expectedOutput: '' }], timeoutMs: T });
+    expect(r).toMatchObject({ status: 'compile_error', verdict: 'compile_error', compile: { status: 'error' } });
+    expect(r.compile!.stderr).toMatch(/main\.c:1:\d+: error/);
+    expect(r.tests ?? []).toEqual([]);
+  });
+
+  it('the Judge0 endpoint judges a C submission in a VM', async () => {
+    const res = await request(`${svc().url}/judge0/submissions?wait=true`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ language_id: 50, source_code: C_PROGRAM, stdin: 'add 40 2', expected_output: '42', cpu_time_limit: 5, wall_time_limit: 60 }),
+    });
+    const s = (await res.body.json()) as { status: { id: number; description: string }; stdout: string | null };
+    expect([res.statusCode, s.status, s.stdout]).toEqual([201, { id: 3, description: 'Accepted' }, '42\n']);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * /judge0 against the real containerd, on every runtime of TEST_RUNTIMES, as a Judge0
+ * client calls it (real HTTP, X-Auth-Token): accepted, wrong answer, a runtime error
+ * (NZEC), a CPU-time limit, and a batch of three answered in order. No fake anywhere.
+ */
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEYS, TOKENS } from '../helpers/keys.js';
+import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+
+interface Submission {
+  token: string;
+  stdout: string | null;
+  stderr: string | null;
+  compile_output: string | null;
+  message: string | null;
+  exit_code?: number | null;
+  exit_signal?: number | null;
+  status: { id: number; description: string };
+  time: string | null;
+  wall_time?: string | null;
+  memory: number | null;
+}
+
+async function judge0<T>(svc: RealService, path: string, body: unknown): Promise<{ status: number; json: T }> {
+  const res = await request(`${svc.url}/judge0${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-token': TOKENS.alice },
+    body: JSON.stringify(body),
+  });
+  return { status: res.statusCode, json: (await res.body.json()) as T };
+}
+
+async function submit(svc: RealService, body: Record<string, unknown>, query = ''): Promise<Submission> {
+  const r = await judge0<Submission>(svc, `/submissions?wait=true${query}`, body);
+  if (r.status !== 201) throw new Error(`expected 201, got ${r.status}: ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+const ECHO_SUM = 'a, b = map(int, input().split())\nprint(a + b)';
+
+describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
+  let svc: RealService;
+
+  beforeAll(async () => {
+    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
+  });
+  afterAll(async () => {
+    await svc?.close();
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+  afterEach(async () => {
+    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  });
+
+  it('python: Accepted, with time, wall time and memory of the run', async () => {
+    const s = await submit(svc, { language_id: 71, source_code: ECHO_SUM, stdin: '2 40\n', expected_output: '42' }, '&fields=*');
+    expect(s).toMatchObject({ stdout: '42\n', stderr: null, compile_output: null, message: null, exit_code: 0, exit_signal: null, status: { id: 3, description: 'Accepted' } });
+    expect(Number(s.time)).toBeGreaterThan(0);
+    expect(Number(s.wall_time)).toBeGreaterThanOrEqual(Number(s.time) / 4);
+    expect(s.memory).toBeGreaterThan(1000);
+    expect(s.token).toMatch(/^kx-/);
+  });
+
+  it('python: Wrong Answer, with what it printed', async () => {
+    const s = await submit(svc, { language_id: 92, source_code: ECHO_SUM, stdin: '2 2', expected_output: '5' });
+    expect(s).toMatchObject({ stdout: '4\n', status: { id: 4, description: 'Wrong Answer' } });
+  });
+
+  it('python: Runtime Error (NZEC), with the exit code and stderr, in Base64 when asked', async () => {
+    const code = 'import sys\nprint("bad input", file=sys.stderr)\nsys.exit(3)';
+    const s = await submit(svc, { language_id: 71, source_code: Buffer.from(code).toString('base64') }, '&base64_encoded=true&fields=status,exit_code,stderr,message');
+    expect(s).toEqual({ status: { id: 11, description: 'Runtime Error (NZEC)' }, exit_code: 3, stderr: Buffer.from('bad input\n').toString('base64'), message: Buffer.from('Exited with error status 3').toString('base64') });
+  });
+
+  it('python: Time Limit Exceeded at the CPU-time limit', async () => {
+    const s = await submit(svc, { language_id: 71, source_code: 'while True:\n    pass', cpu_time_limit: 0.5, wall_time_limit: 10 });
+    expect(s).toMatchObject({ status: { id: 5, description: 'Time Limit Exceeded' }, message: 'Time limit exceeded' });
+  });
+
+  it('a batch of three runs each, answered in order', async () => {
+    const subs = [
+      { language_id: 71, source_code: ECHO_SUM, stdin: '1 2', expected_output: '3' },
+      { language_id: 71, source_code: ECHO_SUM, stdin: '1 2', expected_output: '4' },
+      { language_id: 46, source_code: 'read a b; echo $((a / b))', stdin: '1 0' },
+    ];
+    const r = await judge0<Submission[]>(svc, '/submissions/batch?wait=true', { submissions: subs });
+    expect(r.status).toBe(201);
+    expect(r.json.map((s) => [s.status.id, s.stdout])).toEqual([
+      [3, '3\n'],
+      [4, '3\n'],
+      [11, null],
+    ]);
+    expect(new Set(r.json.map((s) => s.token)).size).toBe(3);
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * /judge0 against the real containerd, on every runtime of TEST_RUNTIMES, as a Judge0
  * client calls it (real HTTP, X-Auth-Token): accepted, wrong answer, a runtime error
- * (NZEC), a CPU-time limit, and a batch of three answered in order. No fake anywhere.
+ * (NZEC), a CPU-time limit, C compiled (accepted, a compilation error), and a batch of
+ * three answered in order. No fake anywhere.
  */
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +77,20 @@ describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
   it('python: Time Limit Exceeded at the CPU-time limit', async () => {
     const s = await submit(svc, { language_id: 71, source_code: 'while True:\n    pass', cpu_time_limit: 0.5, wall_time_limit: 10 });
     expect(s).toMatchObject({ status: { id: 5, description: 'Time Limit Exceeded' }, message: 'Time limit exceeded' });
+  });
+
+  // The documentation's C program ("Create a Submission", wait=true).
+  const C_HELLO = '#include <stdio.h>\n\nint main(void) {\n  char name[10];\n  scanf("%s", name);\n  printf("hello, %s\\n", name);\n  return 0;\n}';
+
+  it("C: the documentation's example compiles with compiler_options and is Accepted", async () => {
+    const s = await submit(svc, { language_id: '50', source_code: C_HELLO, stdin: 'Judge0', expected_output: 'hello, Judge0', compiler_options: '-Wall -O1' });
+    expect(s).toMatchObject({ stdout: 'hello, Judge0\n', compile_output: null, status: { id: 3, description: 'Accepted' } });
+  });
+
+  it("C: a Compilation Error, with the compiler's messages and nothing of a run", async () => {
+    const s = await submit(svc, { language_id: 50, source_code: C_HELLO.replace('return 0;', 'return 0'), stdin: 'Judge0' }, '&fields=*');
+    expect(s).toMatchObject({ status: { id: 6, description: 'Compilation Error' }, stdout: null, stderr: null, time: null, memory: null, exit_code: null });
+    expect(s.compile_output).toMatch(/main\.c:7:\d+: error: expected .;. before/);
   });
 
   it('a batch of three runs each, answered in order', async () => {

@@ -24,8 +24,12 @@ export interface Language {
    * environment for it.
    */
   compile?: { command: (file: string, extraArgs: string[]) => string[]; env?: string[] };
-  /** What runs the program: the built binary for a compiled language. */
-  command: (file: string) => string[];
+  /**
+   * What runs the program: the built binary for a compiled language. `run.memoryMb`: the
+   * run's memory limit, for a runtime that sizes its heap itself (java: the JVM does not see
+   * the sandbox's limit on runc, and would size its heap from the host's memory).
+   */
+  command: (file: string, run?: { memoryMb?: number }) => string[];
   /** The smallest image variant that holds it ('full' holds every language). */
   image: ImageVariant;
 }
@@ -111,7 +115,18 @@ export const LANGUAGES: readonly Language[] = [
       // The serial collector and C1 only: javac's peak memory and start-up stay small.
       command: (f, extra) => ['javac', '-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-J-XX:-UsePerfData', '-encoding', 'UTF-8', ...extra, '-d', path.dirname(f), f],
     },
-    command: (f) => ['java', '-XX:+UseSerialGC', '-XX:-UsePerfData', '-Xss64m', '-cp', path.dirname(f), path.basename(withoutExt(f))],
+    // The heap at most 3/4 of the run's memory: the rest is the JVM's own (about 40 MB), so
+    // the garbage collector works before the memory limit is reached.
+    command: (f, run) => [
+      'java',
+      '-XX:+UseSerialGC',
+      '-XX:-UsePerfData',
+      '-Xss64m',
+      ...(run?.memoryMb ? [`-Xmx${Math.max(16, Math.floor((run.memoryMb * 3) / 4))}m`] : []),
+      '-cp',
+      path.dirname(f),
+      path.basename(withoutExt(f)),
+    ],
     image: 'full',
   },
   {

@@ -23,7 +23,7 @@ import type { SandboxStep } from '../sandbox/types.js';
 export interface PlanLanguage {
   name: string;
   compile?: { command: (file: string, extraArgs: string[]) => string[]; env?: string[] };
-  command: (file: string) => string[];
+  command: (file: string, run?: { memoryMb?: number }) => string[];
 }
 
 /**
@@ -140,7 +140,7 @@ export function planSteps(p: PlanInput): StepPlan {
   }
 
   const run = (stdin: string | undefined, wallMs: number, cpuMs: number | null, memoryMb: number): SandboxStep => ({
-    command: [...lang.command(p.entryPath), ...p.args],
+    command: [...lang.command(p.entryPath, { memoryMb }), ...p.args],
     stdin: stdin !== undefined && stdin.length > 0 ? Buffer.from(stdin, 'utf8') : null,
     wallMs,
     cpuMs,

@@ -139,8 +139,9 @@ install -D -m 0755 "$work/kx-launch" "$rootfs/usr/local/lib/kata-exec/kx-launch"
 
 # Record the language versions inside the image, read from the binaries themselves (java
 # reads /proc: mounted for the measurement only).
+# (`|| true`: under set -e a failing command in the trap would end it before the rm.)
 mount -t proc proc "$rootfs/proc"
-trap 'umount "$rootfs/proc" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 json='' labels=()
 for l in "${langs[@]}"; do
   IFS='|' read -r name _ cmd <<<"$l"
@@ -152,6 +153,7 @@ done
 numpy=$(chroot "$rootfs" python3 -c 'import numpy; print(numpy.__version__)')
 labels+=(--config.label "org.kata-exec.python.numpy=$numpy")
 umount "$rootfs/proc"
+trap 'rm -rf "$work"' EXIT
 echo "build-image: $variant: {$json}, numpy $numpy"
 # Python's stdout line-buffered (not -u: unbuffered writes to a pipe can be partial under
 # gVisor and Python then drops the rest), so output before a timeout is not lost.

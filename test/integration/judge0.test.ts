@@ -1,7 +1,7 @@
 /**
  * /judge0 against the real containerd, on every runtime of TEST_RUNTIMES, as a Judge0
  * client calls it (real HTTP, X-Auth-Token): accepted, wrong answer, a runtime error
- * (NZEC), a CPU-time limit, C compiled (accepted, a compilation error), and a batch of
+ * (NZEC), a CPU-time limit, a memory limit, C compiled (accepted, a compilation error), and a batch of
  * three answered in order. No fake anywhere.
  */
 import { request } from 'undici';
@@ -77,6 +77,11 @@ describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
   it('python: Time Limit Exceeded at the CPU-time limit', async () => {
     const s = await submit(svc, { language_id: 71, source_code: 'while True:\n    pass', cpu_time_limit: 0.5, wall_time_limit: 10 });
     expect(s).toMatchObject({ status: { id: 5, description: 'Time Limit Exceeded' }, message: 'Time limit exceeded' });
+  });
+
+  it('python: past memory_limit is Runtime Error (Other), "Memory limit exceeded" (Judge0 has no status of its own)', async () => {
+    const s = await submit(svc, { language_id: 71, source_code: "b = b'x' * (256 * 1024 * 1024)\nprint(len(b))", memory_limit: 65536 }, '&fields=status,message,stdout');
+    expect(s).toEqual({ status: { id: 12, description: 'Runtime Error (Other)' }, message: 'Memory limit exceeded', stdout: null });
   });
 
   // The documentation's C program ("Create a Submission", wait=true).

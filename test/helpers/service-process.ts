@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { inject } from 'vitest';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
@@ -15,10 +16,11 @@ export interface ServiceProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** `env` on top of the test containerd's image (the suite imports the full one, not the default). */
 export async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/server.ts')], {
     cwd: repo,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', KATA_EXEC_PORT: '0', KATA_EXEC_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', KATA_EXEC_PORT: '0', KATA_EXEC_LOG_LEVEL: 'info', KATA_EXEC_IMAGE: inject('containerd').image, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

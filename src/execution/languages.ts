@@ -115,14 +115,18 @@ export const LANGUAGES: readonly Language[] = [
       // The serial collector and C1 only: javac's peak memory and start-up stay small.
       command: (f, extra) => ['javac', '-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-J-XX:-UsePerfData', '-encoding', 'UTF-8', ...extra, '-d', path.dirname(f), f],
     },
-    // The heap at most 3/4 of the run's memory: the rest is the JVM's own (about 40 MB), so
-    // the garbage collector works before the memory limit is reached.
+    // The heap sized from the run's memory limit, not from the host's memory (runc shows the
+    // JVM the host's). It starts small and grows only as the live data needs (so a program
+    // that makes garbage stays small), and may reach the whole limit: the JVM's own ~30 MB
+    // beside it make the peak RSS pass the limit before the heap is full, so a program that
+    // keeps what it allocates is memory_limit, never a Java heap OutOfMemoryError (exit 1,
+    // runtime_error) that a smaller -Xmx would give first.
     command: (f, run) => [
       'java',
       '-XX:+UseSerialGC',
       '-XX:-UsePerfData',
       '-Xss64m',
-      ...(run?.memoryMb ? [`-Xmx${Math.max(16, Math.floor((run.memoryMb * 3) / 4))}m`] : []),
+      ...(run?.memoryMb ? [`-Xms${Math.min(16, run.memoryMb)}m`, `-Xmx${run.memoryMb}m`] : []),
       '-cp',
       path.dirname(f),
       path.basename(withoutExt(f)),

@@ -60,6 +60,36 @@ describe.each(testRuntimes())('hostile memory and CPU on %s', (runtime) => {
     expect(r.status, `${r.status} after ${r.durationMs} ms: ${r.stderr.slice(0, 300)}`).toBe('oom');
   }, 120_000);
 
+  it('says oom for a Go memory bomb (compiled in the sandbox first), and the compile had its own memory', async () => {
+    const code = [
+      'package main',
+      '',
+      'import "fmt"',
+      '',
+      'func main() {',
+      '\tvar blocks [][]byte',
+      '\tfor i := 0; i < 256; i++ {',
+      '\t\tb := make([]byte, 1<<20)',
+      '\t\tfor j := range b {',
+      '\t\t\tb[j] = 1',
+      '\t\t}',
+      '\t\tblocks = append(blocks, b)',
+      '\t\tif i%16 == 0 {',
+      '\t\t\tfmt.Println("allocated", i, "MiB")',
+      '\t\t}',
+      '\t}',
+      '\tfmt.Println("survived", len(blocks))',
+      '}',
+    ].join('\n');
+    const r = await hostile(svc(), () =>
+      execute(svc(), { language: 'go', code, timeoutMs: 60_000, compile: { timeoutMs: 40_000 }, limits: { memoryMb: 64 } }),
+    );
+    expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(r.stdout).toContain('allocated 0 MiB');
+    expect(r.stdout).not.toContain('survived');
+    expect(r.status, `${r.status} after ${r.durationMs} ms: ${r.stderr.slice(0, 300)}`).toBe('oom');
+  }, 180_000);
+
   it('stops a CPU spin at the deadline', async () => {
     const timeoutMs = 1500;
     const r = await hostile(svc(), () => execute(svc(), { language: 'python', code: 'while True:\n    pass', timeoutMs }));

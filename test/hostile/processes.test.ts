@@ -51,6 +51,33 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
     expect(r.durationMs).toBeLessThan(5000 + KILL_SLACK_MS);
   }, 120_000);
 
+  // BUG (gvisor, open): a C fork bomb forks far faster than Python's or bash's, and under the
+  // ptrace platform each dying process's host threads linger: the Sentry passes the host pids
+  // backstop (512 + 32 per process, src/runtimes/gvisor.ts) and dies, so the answer is
+  // sandbox_error (5 runs of 5). 256 per process contained it (2 of 2, status timeout), but
+  // that is 16,896 host pids for one sandbox, half of this host's pid_max (32,768): a
+  // backstop that lets one sandbox take the host's pids protects nothing. To fix: tell a
+  // Sentry killed at the backstop from other sandbox failures (the cgroup's pids.events) and
+  // answer it as the program's own limit.
+  (runtime === 'gvisor' ? it.fails : it)('survives a C fork bomb under a pids limit of 64 (compiled in the sandbox first)', async () => {
+    const code = [
+      '#include <stdio.h>',
+      '#include <unistd.h>',
+      'int main(void) {',
+      '  puts("bombing");',
+      '  fflush(stdout);',
+      '  for (;;) if (fork() < 0) usleep(10000);',
+      '}',
+    ].join('\n');
+    const timeoutMs = 15_000;
+    const r = await hostile(svc(), () => execute(svc(), { language: 'c', code, timeoutMs, compile: { timeoutMs: 10_000 }, limits: { pids: 64 } }));
+    expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(r.stdout).toContain('bombing\n');
+    expect(FORK_BOMB_ENDS, JSON.stringify(r.timing)).toContain(r.status);
+    expect(r.limits.pids).toBe(64);
+    expect(r.durationMs).toBeLessThan(timeoutMs + KILL_SLACK_MS);
+  }, 120_000);
+
   it.each([
     ['setsid', `setsid ${LINGER} &\necho started`],
     ['nohup', `nohup ${LINGER} >/dev/null 2>&1 &\necho started`],

@@ -223,7 +223,7 @@ const EVERY: Record<string, { judge: string; broken: string }> = {
   },
   java: {
     judge:
-      'import java.util.*;\npublic class Main {\n  public static void main(String[] a) throws Exception {\n    Scanner s = new Scanner(System.in);\n    String c = s.next();\n    if (c.equals("double")) System.out.println(2 * s.nextLong());\n    else if (c.equals("crash")) { System.out.println("before"); System.out.flush(); throw new RuntimeException("bad"); }\n    else if (c.equals("spin")) { long i = 0; while (true) { i++; } }\n    else if (c.equals("sleep")) { Thread.sleep(1500); System.out.println("slept"); }\n    else if (c.equals("hog")) { byte[] b = new byte[200 << 20]; for (int i = 0; i < b.length; i += 4096) b[i] = 1; System.out.println(b[4096] == 1 ? "hogged" : ""); }\n  }\n}\n',
+      'import java.util.*;\npublic class Main {\n  public static void main(String[] a) throws Exception {\n    Scanner s = new Scanner(System.in);\n    String c = s.next();\n    if (c.equals("double")) System.out.println(2 * s.nextLong());\n    else if (c.equals("crash")) { System.out.println("before"); System.out.flush(); throw new RuntimeException("bad"); }\n    else if (c.equals("spin")) { long i = 0; while (true) { i++; } }\n    else if (c.equals("sleep")) { Thread.sleep(1500); System.out.println("slept"); }\n    else if (c.equals("hog")) { List<byte[]> l = new ArrayList<>(); for (int k = 0; k < 200; k++) { byte[] b = new byte[1 << 20]; for (int i = 0; i < b.length; i += 4096) b[i] = 1; l.add(b); } System.out.println(l.size() == 200 ? "hogged" : ""); }\n  }\n}\n',
     broken: 'public class Main { public static void main(String[] a) { int x = ; } }\n',
   },
   typescript: {

@@ -35,7 +35,7 @@ describe('languages.ts: one entry per language', () => {
     expect(findLanguage('rust')!.command('/code/src/prog.rs')).toEqual(['/code/src/prog']);
     expect(findLanguage('java')!.command('/code/Main.java')).toEqual(expect.arrayContaining(['-cp', '/code', 'Main']));
     // The JVM's heap follows the run's memory limit (it does not see the sandbox's on runc).
-    expect(findLanguage('java')!.command('/code/Main.java', { memoryMb: 256 })).toContain('-Xmx192m');
+    expect(findLanguage('java')!.command('/code/Main.java', { memoryMb: 256 })).toEqual(expect.arrayContaining(['-Xms16m', '-Xmx256m']));
     expect(findLanguage('java')!.command('/code/Main.java').some((a) => a.startsWith('-Xmx'))).toBe(false);
     expect(findLanguage('c')!.command('/code/main.c', { memoryMb: 256 })).toEqual(['/code/main']);
     expect(findLanguage('typescript')!.command('/code/main.ts')).toEqual(['node', '/code/main.js']);

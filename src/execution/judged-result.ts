@@ -38,8 +38,9 @@ function limitOf(s: StepResult, r: SandboxResult): StepLimit | null {
   return null;
 }
 
-function compileStatusOf(s: StepResult, r: SandboxResult): CompileStatus {
-  switch (limitOf(s, r)) {
+/** The status a limit that ended a step gives it: a compile's and a run's alike. */
+function statusOfLimit(limit: StepLimit): 'timeout' | 'oom' | 'output_limit' {
+  switch (limit) {
     case 'wall':
     case 'cpu':
       return 'timeout';
@@ -48,27 +49,21 @@ function compileStatusOf(s: StepResult, r: SandboxResult): CompileStatus {
       return 'oom';
     case 'output':
       return 'output_limit';
-    case null:
-      return s.exitCode === 0 && s.signal === null ? 'ok' : 'error';
   }
+}
+
+function compileStatusOf(s: StepResult, r: SandboxResult): CompileStatus {
+  const limit = limitOf(s, r);
+  if (limit) return statusOfLimit(limit);
+  return s.exitCode === 0 && s.signal === null ? 'ok' : 'error';
 }
 
 /** The execution's status from the step that ran last, as statusOf says it of a single program. */
 function runStatusOf(s: StepResult | undefined, r: SandboxResult): ExecutionStatus {
   if (r.timedOut) return 'timeout';
   if (!s) return 'sandbox_error';
-  switch (limitOf(s, r)) {
-    case 'wall':
-    case 'cpu':
-      return 'timeout';
-    case 'memory':
-    case 'oom':
-      return 'oom';
-    case 'output':
-      return 'output_limit';
-    case null:
-      break;
-  }
+  const limit = limitOf(s, r);
+  if (limit) return statusOfLimit(limit);
   if (s.exitCode === 0) return 'ok';
   if (s.signal) return 'killed';
   if (s.exitCode === null) return 'sandbox_error';

@@ -133,6 +133,15 @@ export function useService(runtime: string, env: Record<string, string> = {}): (
   };
 }
 
+/** The sum of a metric's samples whose line holds `labels` (every sample when empty). */
+export async function counter(svc: RealService, name: string, labels = ''): Promise<number> {
+  const m = await svc.metrics.registry.getSingleMetricAsString(name);
+  return m
+    .split('\n')
+    .filter((l) => l.startsWith(name) && l.includes(labels))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
 export async function post(svc: RealService, body: unknown): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
   const res = await request(`${svc.url}/v1/execute`, {
     method: 'POST',

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { findLanguage } from '../../src/execution/languages.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { NO_LEAKS, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, counter, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** One program per language for each case; `stdin` picks what it does where a case needs two behaviours. */
@@ -142,14 +142,6 @@ describe.each(testRuntimes())('judging on %s', (runtime) => {
     });
   });
 });
-
-async function counter(svc: RealService, name: string): Promise<number> {
-  const m = await svc.metrics.registry.getSingleMetricAsString(name);
-  return m
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
 
 describe.each(pooledRuntimes())('judging in a warm sandbox on %s', (runtime) => {
   let svc: RealService;

@@ -5,17 +5,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, containerIds, ctr, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, containerIds, counter, ctr, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { KILL_SLACK_MS } from '../helpers/timing.js';
-
-async function counter(svc: RealService, name: string): Promise<number> {
-  const m = await svc.metrics.registry.getSingleMetricAsString(name);
-  return m
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
 
 describe.each(pooledRuntimes())('warm pool on %s', (runtime) => {
   let svc: RealService;

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { NO_LEAKS, containerIds, ctr, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, containerIds, counter, ctr, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
 import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { call, createSession, deleteSession, readTar, sessionExec } from '../helpers/sessions.js';
@@ -18,14 +18,6 @@ import { waitFor } from '../helpers/wait.js';
 
 const alice = bearer(TOKENS.alice);
 const bob = bearer(TOKENS.bob);
-
-async function counter(svc: RealService, name: string, labels = ''): Promise<number> {
-  const m = await svc.metrics.registry.getSingleMetricAsString(name);
-  return m
-    .split('\n')
-    .filter((l) => l.startsWith(name) && l.includes(labels))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
 
 describe.each(testRuntimes())('sessions on %s', (runtime) => {
   let svc: RealService;

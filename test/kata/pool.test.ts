@@ -3,18 +3,10 @@
  * destroyed, and replaced; a warm execution's answer excludes the VM boot.
  */
 import { describe, expect, it } from 'vitest';
-import { execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
+import { counter, execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
 import { leftoversOf, sandboxIds, settledLeftoversOf, useKataService, waitFor } from './kata-helpers.js';
 
 const T = 120_000;
-
-async function counter(svc: ReturnType<ReturnType<typeof useKataService>>, name: string): Promise<number> {
-  const m = await svc.metrics.registry.getSingleMetricAsString(name);
-  return m
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
 
 describe('Kata: the warm pool', () => {
   const svc = useKataService({

@@ -194,9 +194,12 @@ function containerdPid(): number | null {
 
 /**
  * qemu processes of this run's Kata VMs. In the kit's mode they live in containerd's own
- * mount namespace; elsewhere, their command line names a sandbox of ours (kx-...).
+ * mount namespace; on a Kata host, their command line names a sandbox of ours (kx-...). A run
+ * that tests no Kata has none: another run's VMs on the same host (a Kata tier beside an
+ * integration run) are not its leaks.
  */
 export function vmProcesses(): string[] {
+  if (!testRuntimes().includes('kata')) return [];
   const pid = containerdPid();
   let ns: string | null = null;
   try {

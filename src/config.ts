@@ -95,8 +95,11 @@ export const ConfigSchema = Type.Object({
   KATA_EXEC_HEADERS_TIMEOUT_MS: Int(10000, 1000, 600000, 'Time a client has to send the request headers.'),
   KATA_EXEC_REQUEST_TIMEOUT_MS: Int(30000, 1000, 3600000, 'Time a client has to send the whole request (headers and body); the execution itself is not counted.'),
   KATA_EXEC_KEEP_ALIVE_TIMEOUT_MS: Int(5000, 100, 600000, 'An idle keep-alive connection is closed after this long.'),
-  KATA_EXEC_POOL_SIZE: Int(2, 0, 64, 'Warm sandboxes kept ready per pooled profile (0: no pool). Each is used once.'),
-  KATA_EXEC_POOL_PROFILES: Str('standard', 'Comma-separated profiles to keep warm, with their default limits; other requests run cold.'),
+  KATA_EXEC_POOL_SIZE: Int(2, 0, 64, 'Warm sandboxes kept ready per pool class (0: no pool). Each is used once.'),
+  KATA_EXEC_POOL_PROFILES: Str(
+    'standard,standard:compiled',
+    'Comma-separated pool classes to keep warm: `PROFILE` (the profile at its default limits) or `PROFILE:compiled` (the profile at a compiled language\'s default limits: its sandbox has the larger of the profile\'s default memory and KATA_EXEC_COMPILE_MEMORY_MB_DEFAULT; kept only while the image holds a compiled language, and the same class as `PROFILE` when that memory is the same). Other requests run cold.',
+  ),
   KATA_EXEC_POOL_MAX_AGE_MS: Int(300000, 1000, 86400000, 'A warm sandbox older than this is replaced.'),
   KATA_EXEC_SESSIONS_PER_KEY: Int(4, 0, 100000, 'Sessions one key (or, without keys, one client address) may have at once; 0 turns sessions off. Past it: 429 SESSION_LIMIT with Retry-After.'),
   KATA_EXEC_SESSIONS_MAX: Int(16, 0, 100000, 'Sessions the whole service may have at once (each is a running sandbox). Past it: 429 SESSION_LIMIT with Retry-After.'),
@@ -138,7 +141,7 @@ export const ConfigSchema = Type.Object({
     512,
     MIN_MEMORY_MB,
     1048576,
-    "Default memory limit of a compile (`compile.memoryMb`), MiB; at most KATA_EXEC_MEMORY_MB_MAX. A compiled language's sandbox gets the largest of this and the runs' limits: with KATA_EXEC_MEMORY_MB_DEFAULT below it, compiled languages at default limits match no warm sandbox and run cold.",
+    "Default memory limit of a compile (`compile.memoryMb`), MiB; at most KATA_EXEC_MEMORY_MB_MAX. A compiled language's sandbox gets the largest of this and the runs' limits; the `PROFILE:compiled` pool classes (KATA_EXEC_POOL_PROFILES) keep sandboxes of that size warm.",
   ),
   KATA_EXEC_COMPILE_OUTPUT_BYTES_DEFAULT: Int(262144, 1024, 1073741824, "Default cap on each of a compiler's stdout and stderr (`compile.outputBytes`); at most KATA_EXEC_OUTPUT_BYTES_MAX."),
 });
@@ -146,6 +149,15 @@ export type ConfigEnv = Static<typeof ConfigSchema>;
 
 export type RuntimeSetting = ConfigEnv['KATA_EXEC_RUNTIME'];
 export type HypervisorSetting = ConfigEnv['KATA_EXEC_HYPERVISOR'];
+
+/**
+ * A class of the warm pool: a profile at its default limits ('default'), or at a compiled
+ * language's default limits ('compiled': the compile's memory when that is larger).
+ */
+export interface PoolClass {
+  profile: 'dev' | 'standard' | 'hardened';
+  kind: 'default' | 'compiled';
+}
 
 export interface LimitBounds {
   default: number;
@@ -173,7 +185,7 @@ export interface Config {
   queueDepth: number;
   bodyLimitBytes: number;
   shutdownGraceMs: number;
-  pool: { size: number; profiles: ('dev' | 'standard' | 'hardened')[]; maxAgeMs: number };
+  pool: { size: number; classes: PoolClass[]; maxAgeMs: number };
   sessions: {
     perKey: number;
     max: number;
@@ -356,9 +368,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const max = e[`KATA_EXEC_${envName}_MAX`];
     if (def > max) problems.push(`KATA_EXEC_${envName}_DEFAULT (${def}) is above KATA_EXEC_${envName}_MAX (${max}): lower the default or raise the maximum`);
   }
-  const poolProfiles = e.KATA_EXEC_POOL_PROFILES.split(',').map((p) => p.trim()).filter(Boolean);
-  const badProfile = poolProfiles.find((p) => !['dev', 'standard', 'hardened'].includes(p));
-  if (badProfile) problems.push(`KATA_EXEC_POOL_PROFILES has "${badProfile}": set a comma-separated list of dev, standard, hardened`);
+  const poolClasses: PoolClass[] = [];
+  for (const entry of e.KATA_EXEC_POOL_PROFILES.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(dev|standard|hardened)(?::(compiled))?$/.exec(entry);
+    if (!m) {
+      problems.push(`KATA_EXEC_POOL_PROFILES has "${entry}": set a comma-separated list of dev, standard, hardened, each alone or followed by :compiled`);
+      continue;
+    }
+    const c: PoolClass = { profile: m[1] as PoolClass['profile'], kind: m[2] ? 'compiled' : 'default' };
+    if (!poolClasses.some((x) => x.profile === c.profile && x.kind === c.kind)) poolClasses.push(c);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -397,7 +416,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     pool: {
       size: e.KATA_EXEC_POOL_SIZE,
-      profiles: [...new Set(poolProfiles)] as Config['pool']['profiles'],
+      classes: poolClasses,
       maxAgeMs: e.KATA_EXEC_POOL_MAX_AGE_MS,
     },
     sessions: {

@@ -81,29 +81,29 @@ export class Metrics {
 
   readonly poolHits = new Counter({
     name: 'kata_exec_pool_hits_total',
-    help: 'Executions served by a warm sandbox, by profile.',
-    labelNames: ['profile'] as const,
+    help: 'Executions served by a warm sandbox, by profile and pool class (default, compiled).',
+    labelNames: ['profile', 'class'] as const,
     registers: [this.registry],
   });
 
   readonly poolMisses = new Counter({
     name: 'kata_exec_pool_misses_total',
-    help: 'Executions of a pooled profile that found no warm sandbox and ran cold.',
-    labelNames: ['profile'] as const,
+    help: 'Executions of a pool class that found no warm sandbox and ran cold, by profile and class.',
+    labelNames: ['profile', 'class'] as const,
     registers: [this.registry],
   });
 
   readonly poolUnmatched = new Counter({
     name: 'kata_exec_pool_unmatched_total',
-    help: 'Executions that ran cold because their limits matched no pooled class (profile at its default limits), by profile.',
+    help: 'Executions that ran cold because their limits matched no pool class (a profile at its default limits, or at a compiled language\'s), by profile.',
     labelNames: ['profile'] as const,
     registers: [this.registry],
   });
 
   readonly poolLost = new Counter({
     name: 'kata_exec_pool_lost_total',
-    help: 'Pooled sandboxes found dead (VM or container gone, launcher ended) before their program started, by profile; their request ran cold.',
-    labelNames: ['profile'] as const,
+    help: 'Pooled sandboxes found dead (VM or container gone, launcher ended) before their program started, by profile and class; their request ran cold.',
+    labelNames: ['profile', 'class'] as const,
     registers: [this.registry],
   });
 

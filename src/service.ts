@@ -48,16 +48,18 @@ export async function createService(config: Config, logger: Logger, metrics: Met
   backend.runner.observeTeardowns((ms) => metrics.phase.observe({ runtime: backend.runtime.kind, phase: 'teardown' }, ms / 1000));
   // A pooled sandbox runs its program as a cold one does (under the launcher, its init, and
   // init's seccomp filter), so every runtime has a pool.
-  const profiles = config.pool.profiles.filter((p) => {
-    if (executor.supportsProfile(p)) return true;
-    logger.warn({ profile: p, runtime: backend.runtime.kind }, 'not pooling a profile this runtime cannot run');
+  const classes = config.pool.classes.filter((c) => {
+    if (executor.supportsProfile(c.profile)) return true;
+    logger.warn({ profile: c.profile, runtime: backend.runtime.kind }, 'not pooling a profile this runtime cannot run');
     return false;
   });
   const pool = new WarmPool(
-    { size: config.pool.size, profiles, maxAgeMs: config.pool.maxAgeMs },
+    { size: config.pool.size, classes, maxAgeMs: config.pool.maxAgeMs },
     {
       runner: backend.runner,
-      template: (p) => executor.template(p),
+      template: (c) => executor.template(c),
+      // A compiled class only once the image is known to hold a compiled language.
+      wanted: (c) => c.kind === 'default' || executor.imageHasCompiledLanguage() === true,
       canRefill: () => {
         const s = service.queue.stats();
         return s.waiting === 0 && s.running < service.queue.concurrency;

@@ -4,12 +4,12 @@
  * it, and its SandboxResult becomes an ExecuteResult.
  */
 import { randomBytes } from 'node:crypto';
-import type { Config } from '../config.js';
+import type { Config, PoolClass } from '../config.js';
 import { InvalidRequestError, LanguageNotAvailableError, NotSupportedError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
-import { findLanguage, IMAGE_OF_VARIANT, type ImageLanguages, isAvailable, knownLanguages } from './languages.js';
+import { findLanguage, IMAGE_OF_VARIANT, type ImageLanguages, isAvailable, knownLanguages, LANGUAGES } from './languages.js';
 import { decodeCapture } from '../sandbox/capture.js';
 import { mibToBytes } from '../units.js';
 import { parseOutValue } from './out-value.js';
@@ -17,7 +17,7 @@ import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
 import { globProblem } from '../sandbox/glob.js';
 import { worstCaseExecutionBytes } from '../config.js';
-import { needsSteps, planSteps, stepCaptureBytes, type StepPlan } from './plan.js';
+import { compileLimits, needsSteps, planSteps, sandboxMemoryMb, stepCaptureBytes, type StepPlan } from './plan.js';
 import { judgeSteps } from './judged-result.js';
 import { driverFor, isolationOf } from '../runtimes/registry.js';
 import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../sandbox/types.js';
@@ -68,9 +68,23 @@ export class Executor {
     this.pool = pool;
   }
 
-  /** What a pooled sandbox of this profile is made from: its default limits, no code yet. */
-  template(profile: Profile): SandboxSpec {
-    return this.prepare({ language: 'bash', code: '', profile }).spec;
+  /**
+   * What a pooled sandbox of a class is made from, no code yet: the profile at its default
+   * limits, or ('compiled') with the memory a compiled language's request at those defaults
+   * gets (the compile's, when larger): the same sandbox such a request gets cold.
+   */
+  template(c: PoolClass): SandboxSpec {
+    const base = { language: 'bash', code: '', profile: c.profile };
+    if (c.kind === 'default') return this.prepare(base).spec;
+    const runMb = this.prepare(base).limits.memoryMb;
+    return this.prepare({ ...base, limits: { memoryMb: sandboxMemoryMb(runMb, compileLimits(undefined, this.d.config), null) } }).spec;
+  }
+
+  /** Whether the running image holds a compiled language; null while its languages are not known. */
+  imageHasCompiledLanguage(): boolean | null {
+    const inImage = this.d.imageLanguages?.() ?? null;
+    if (inImage === null) return null;
+    return LANGUAGES.some((l) => l.compile !== undefined && isAvailable(l, inImage));
   }
 
   supportsProfile(profile: Profile): boolean {

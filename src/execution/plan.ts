@@ -122,11 +122,7 @@ export function planSteps(p: PlanInput): StepPlan {
   const steps: SandboxStep[] = [];
   let compile: StepPlan['compile'] = null;
   if (lang.compile) {
-    compile = {
-      timeoutMs: req.compile?.timeoutMs ?? Math.min(j.compile.timeoutMs, b.timeoutMs.max),
-      memoryMb: req.compile?.memoryMb ?? Math.min(j.compile.memoryMb, b.memoryMb.max),
-      outputBytes: req.compile?.outputBytes ?? Math.min(j.compile.outputBytes, b.outputBytes.max),
-    };
+    compile = compileLimits(req.compile, config);
     steps.push({
       command: lang.compile.command(p.entryPath, req.compile?.args ?? []),
       ...(lang.compile.env?.length ? { env: [...lang.compile.env] } : {}),
@@ -167,9 +163,29 @@ export function planSteps(p: PlanInput): StepPlan {
     steps.push(run(req.stdin, p.timeoutMs, cpuTimeMs, p.memoryMb));
   }
 
-  const memoryMb = Math.max(p.memoryMb, compile?.memoryMb ?? 0, ...(tests ?? []).map((t) => t.memoryMb));
+  const memoryMb = sandboxMemoryMb(p.memoryMb, compile, tests);
   const timeoutMs = deadline(p, compile, tests);
   return { steps, compile, tests, compare: req.compare ?? { mode: 'trailing_whitespace' }, memoryMb, timeoutMs, cpuTimeMs };
+}
+
+/** A compile's limits: the request's, else the server's defaults (each capped by its maximum). */
+export function compileLimits(asked: ExecuteRequest['compile'], config: PlanInput['config']): NonNullable<StepPlan['compile']> {
+  const b = config.limits;
+  const j = config.judge;
+  return {
+    timeoutMs: asked?.timeoutMs ?? Math.min(j.compile.timeoutMs, b.timeoutMs.max),
+    memoryMb: asked?.memoryMb ?? Math.min(j.compile.memoryMb, b.memoryMb.max),
+    outputBytes: asked?.outputBytes ?? Math.min(j.compile.outputBytes, b.outputBytes.max),
+  };
+}
+
+/**
+ * The sandbox's memory (MiB): the largest of the run's, the compile's and the tests'. The
+ * steps' own limits are the launcher's (peak RSS of each process, checked every 10 ms); the
+ * sandbox's memory is the hard bound on all of a step's processes together.
+ */
+export function sandboxMemoryMb(runMb: number, compile: StepPlan['compile'], tests: readonly PlannedTest[] | null): number {
+  return Math.max(runMb, compile?.memoryMb ?? 0, ...(tests ?? []).map((t) => t.memoryMb));
 }
 
 /** The sandbox's deadline; throws TIME_BUDGET_EXCEEDED when the steps cannot fit in it. */

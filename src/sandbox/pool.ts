@@ -1,10 +1,11 @@
 /**
  * The warm pool: sandboxes created and started ahead of time, their launcher waiting for
  * a request, untouched by user code, kept per class (runtime, image, profile and the
- * limits fixed at creation: one class per pooled profile, at its default limits). An
- * execution whose spec matches a class takes one, its request goes to that launcher, and
- * the sandbox is destroyed afterwards: never used twice, so isolation is exactly that of
- * a fresh sandbox. A request of no class (other limits) runs cold and is counted
+ * limits fixed at creation: a pooled profile at its default limits, or at a compiled
+ * language's default limits, whose sandbox has the compile's memory). An execution whose
+ * spec matches a class takes one, its request goes to that launcher, and the sandbox is
+ * destroyed afterwards: never used twice, so isolation is exactly that of a fresh
+ * sandbox. A request of no class (other limits) runs cold and is counted
  * (`kata_exec_pool_unmatched_total`); so does one whose class is empty. A pooled sandbox
  * that died (its VM or container gone, its launcher ended) is dropped before it is handed
  * out; one that dies between hand-out and its program's start has run nothing, and the
@@ -17,21 +18,27 @@
  * creation takes 1-1.8 s on a loaded 2-core host (docs/performance.md).
  */
 import { performance } from 'node:perf_hooks';
+import type { PoolClass } from '../config.js';
 import type { Metrics } from '../metrics.js';
-import type { Profile } from '../schemas/common.js';
 import { WarmSandboxLostError } from '../errors.js';
 import type { Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
 
 export interface PoolSettings {
+  /** Sandboxes kept ready per class. */
   size: number;
-  profiles: Profile[];
+  classes: PoolClass[];
   maxAgeMs: number;
 }
 
 export interface PoolDeps {
   runner: Pick<WarmSandboxRunner, 'run' | 'createWarm' | 'runWarm' | 'destroyWarm'>;
-  /** A spec for the profile with its default limits: what a pooled sandbox is made from. */
-  template: (profile: Profile) => SandboxSpec;
+  /** A spec of the class, no code yet: what a pooled sandbox is made from. */
+  template: (c: PoolClass) => SandboxSpec;
+  /**
+   * Whether a class is kept now (a compiled one: once the image is known to hold a compiled
+   * language); absent: every class. A class not wanted is not refilled, its sandboxes go.
+   */
+  wanted?: (c: PoolClass) => boolean;
   /** True when a slot is idle: refilling then costs the executions nothing. */
   canRefill: () => boolean;
   metrics: Metrics;
@@ -44,6 +51,11 @@ export function poolKey(spec: SandboxSpec): string {
   return JSON.stringify([spec.image, spec.runtime, spec.hypervisor, spec.kernelPath, spec.imagePath, spec.workingDir, spec.env, spec.security, fixed]);
 }
 
+/** A class's labels on the pool's metrics. */
+function labelsOf(c: PoolClass): { profile: string; class: string } {
+  return { profile: c.profile, class: c.kind };
+}
+
 const TICK_MS = 200;
 /** Pooled sandboxes created at once, at most. */
 export const MAX_PARALLEL_CREATES = 2;
@@ -52,7 +64,7 @@ const MAX_PENDING_DESTROYS = 2;
 
 export class WarmPool {
   private readonly ready = new Map<string, WarmSandbox[]>();
-  private readonly profileOfKey = new Map<string, Profile>();
+  private readonly classOfKey = new Map<string, PoolClass>();
   private readonly pending = new Set<Promise<unknown>>();
   /** Creations in flight (and in their back-off after a failure), per class. */
   private readonly creatingFor = new Map<string, number>();
@@ -66,7 +78,20 @@ export class WarmPool {
     private readonly s: PoolSettings,
     private readonly d: PoolDeps,
   ) {
-    for (const p of s.profiles) this.profileOfKey.set(poolKey(d.template(p)), p);
+    // A compiled class whose sandbox is the same as its profile's default one is that class.
+    for (const c of s.classes) {
+      const key = poolKey(d.template(c));
+      if (!this.classOfKey.has(key)) this.classOfKey.set(key, c);
+    }
+  }
+
+  /** The classes kept, after merging those whose sandboxes are the same. */
+  get classes(): PoolClass[] {
+    return [...this.classOfKey.values()];
+  }
+
+  private wanted(c: PoolClass): boolean {
+    return this.d.wanted?.(c) ?? true;
   }
 
   start(): void {
@@ -89,18 +114,19 @@ export class WarmPool {
   tryRun(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> | null {
     if (this.closed || this.s.size <= 0) return null;
     const key = poolKey(spec);
-    const profile = this.profileOfKey.get(key);
-    if (!profile) {
+    const cls = this.classOfKey.get(key);
+    if (!cls) {
       const asked = spec.labels['org.kata-exec.profile'] ?? 'unknown';
       this.d.metrics.poolUnmatched.inc({ profile: asked });
       return null;
     }
-    const warm = this.takeAlive(key);
+    const labels = labelsOf(cls);
+    const warm = this.takeAlive(key, cls);
     if (!warm) {
-      this.d.metrics.poolMisses.inc({ profile });
+      this.d.metrics.poolMisses.inc(labels);
       return null;
     }
-    this.d.metrics.poolHits.inc({ profile });
+    this.d.metrics.poolHits.inc(labels);
     this.d.metrics.poolAge.observe((Date.now() - warm.createdAt) / 1000);
     this.updateGauge();
     return this.d.runner.runWarm(warm, spec, opts).then(
@@ -111,7 +137,7 @@ export class WarmPool {
       (err: unknown) => {
         if (!(err instanceof WarmSandboxLostError)) throw err;
         // It died before the program started: nothing ran, so the request runs cold.
-        this.d.metrics.poolLost.inc({ profile });
+        this.d.metrics.poolLost.inc(labels);
         this.d.logger.warn({ err, sandbox: warm.id }, 'a pooled sandbox was gone at hand-out; running cold');
         return this.d.runner.run(spec, opts);
       },
@@ -119,18 +145,18 @@ export class WarmPool {
   }
 
   /** The oldest live sandbox of the class; the dead ones met on the way are destroyed. */
-  private takeAlive(key: string): WarmSandbox | undefined {
+  private takeAlive(key: string, cls: PoolClass): WarmSandbox | undefined {
     const list = this.ready.get(key);
     while (list && list.length > 0) {
       const w = list.shift()!;
       if (w.alive()) return w;
-      this.dropDead(w);
+      this.dropDead(w, cls);
     }
     return undefined;
   }
 
-  private dropDead(w: WarmSandbox): void {
-    this.d.metrics.poolLost.inc({ profile: w.template.labels['org.kata-exec.profile'] ?? 'unknown' });
+  private dropDead(w: WarmSandbox, cls: PoolClass): void {
+    this.d.metrics.poolLost.inc(labelsOf(cls));
     this.d.logger.warn({ sandbox: w.id }, 'a pooled sandbox died while idle; destroying it');
     this.track(this.d.runner.destroyWarm(w));
   }
@@ -152,20 +178,21 @@ export class WarmPool {
     if (this.creating >= MAX_PARALLEL_CREATES || !this.d.canRefill() || this.destroying > MAX_PENDING_DESTROYS) return;
     // After a failed creation, one at a time: its back-off holds the only place.
     if (this.failures > 0 && this.creating > 0) return;
-    for (const [key, profile] of this.profileOfKey) {
+    for (const [key, cls] of this.classOfKey) {
+      if (!this.wanted(cls)) continue;
       const have = (this.ready.get(key)?.length ?? 0) + (this.creatingFor.get(key) ?? 0);
       if (have >= this.s.size) continue;
-      this.create(key, profile);
+      this.create(key, cls);
       return;
     }
   }
 
-  private create(key: string, profile: Profile): void {
+  private create(key: string, cls: PoolClass): void {
     this.creating++;
     this.creatingFor.set(key, (this.creatingFor.get(key) ?? 0) + 1);
     const t0 = performance.now();
     const created = this.d.runner
-      .createWarm(this.d.template(profile))
+      .createWarm(this.d.template(cls))
       .then((warm) => {
         this.failures = 0;
         this.d.metrics.poolCreate.observe((performance.now() - t0) / 1000);
@@ -180,7 +207,7 @@ export class WarmPool {
       })
       .catch((err: unknown) => {
         this.failures++;
-        this.d.logger.warn({ err, profile }, 'creating a pooled sandbox failed');
+        this.d.logger.warn({ err, profile: cls.profile, class: cls.kind }, 'creating a pooled sandbox failed');
       })
       .finally(() => {
         // After failures, wait before the next try (up to 10 s) instead of spinning.
@@ -198,12 +225,14 @@ export class WarmPool {
 
   private expire(): void {
     const now = Date.now();
-    for (const list of this.ready.values()) {
+    for (const [key, list] of this.ready) {
+      const cls = this.classOfKey.get(key)!;
+      const wanted = this.wanted(cls);
       for (let i = list.length - 1; i >= 0; i--) {
         if (!list[i]!.alive()) {
           const [dead] = list.splice(i, 1);
-          this.dropDead(dead!);
-        } else if (now - list[i]!.createdAt > this.s.maxAgeMs) {
+          this.dropDead(dead!, cls);
+        } else if (!wanted || now - list[i]!.createdAt > this.s.maxAgeMs) {
           const [old] = list.splice(i, 1);
           this.track(this.d.runner.destroyWarm(old!));
         }

@@ -5,7 +5,7 @@
  * answer, in python and C; and a compiled submission served by a warm sandbox. Every
  * assertion is on verdicts, statuses and output, never on elapsed time.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findLanguage } from '../../src/execution/languages.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import { NO_LEAKS, counter, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
@@ -147,8 +147,11 @@ describe.each(pooledRuntimes())('judging in a warm sandbox on %s', (runtime) => 
   let svc: RealService;
 
   beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '1', KATA_EXEC_POOL_PROFILES: 'standard' });
-    await waitFor('the pool to fill', () => svc.pool.readyCount === 1);
+    svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '1', KATA_EXEC_POOL_PROFILES: 'standard,standard:compiled' });
+  });
+  beforeEach(async () => {
+    // One sandbox of each class: the profile's defaults, and a compiled language's (the compile's 512 MiB).
+    await waitFor('the pool to fill', () => svc.pool.readyCount === 2);
   });
   afterAll(async () => {
     await svc?.close();
@@ -171,6 +174,28 @@ describe.each(pooledRuntimes())('judging in a warm sandbox on %s', (runtime) => 
     expect(r.compile!.status).toBe('ok');
     expect(r.tests!.map((t) => t.verdict)).toEqual(['accepted', 'wrong_answer']);
     expect(r.summary).toEqual({ passed: 1, total: 2 });
+  });
+
+  it('a C submission with no limits at all (a judge site\'s defaults) is a pool hit, and each test keeps its own memory limit', async () => {
+    const hits = await counter(svc, 'kata_exec_pool_hits_total', 'class="compiled"');
+    const unmatched = await counter(svc, 'kata_exec_pool_unmatched_total');
+    const hog = String(200 * 1024 * 1024);
+    const r: ExecuteResult = await execute(svc, {
+      language: 'c',
+      code: PROGRAMS.c.hog,
+      tests: [{ memoryMb: 64, expectedOutput: hog }, { expectedOutput: hog }, { expectedOutput: '1' }],
+    });
+    expect(await counter(svc, 'kata_exec_pool_hits_total', 'class="compiled"'), 'served by the compiled class').toBe(hits + 1);
+    expect(await counter(svc, 'kata_exec_pool_unmatched_total')).toBe(unmatched);
+    expect(r.sandboxId).not.toBe(r.id);
+    expect(r.limits.memoryMb).toBe(512);
+    expect(r.compile!.status).toBe('ok');
+    expect(r.tests!.map((t) => [t.verdict, t.limits.memoryMb])).toEqual([
+      ['memory_limit', 64],
+      ['accepted', 256],
+      ['wrong_answer', 256],
+    ]);
+    expect(r.verdict).toBe('memory_limit');
   });
 });
 

@@ -51,6 +51,22 @@ describe('loadConfig: defaults', () => {
     });
   });
 
+  it('pools the standard profile at its defaults and at a compiled language\'s', () => {
+    expect(loadConfig({}).pool).toEqual({
+      size: 2,
+      classes: [
+        { profile: 'standard', kind: 'default' },
+        { profile: 'standard', kind: 'compiled' },
+      ],
+      maxAgeMs: 300000,
+    });
+    expect(loadConfig({ KATA_EXEC_POOL_PROFILES: 'hardened:compiled, standard,standard' }).pool.classes).toEqual([
+      { profile: 'hardened', kind: 'compiled' },
+      { profile: 'standard', kind: 'default' },
+    ]);
+    expect(problems({ KATA_EXEC_POOL_PROFILES: 'standard:big' })).toEqual([expect.stringMatching(/^KATA_EXEC_POOL_PROFILES has "standard:big".*:compiled/)]);
+  });
+
   it('ignores variables that are not KATA_EXEC_*', () => {
     expect(loadConfig({ PATH: '/bin', KATA_EXECUTOR: 'x', HOME: '/root' }).port).toBe(8080);
   });

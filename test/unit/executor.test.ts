@@ -10,6 +10,7 @@ import {
   newExecutionId,
   statusOf,
 } from '../../src/execution/executor.js';
+import { poolKey } from '../../src/sandbox/pool.js';
 import { validateSandboxSpec } from '../../src/sandbox/spec.js';
 import type { CapturedStream, SandboxResult } from '../../src/sandbox/types.js';
 import type { ExecuteRequest } from '../../src/schemas/execute.js';
@@ -209,6 +210,36 @@ describe('Executor.prepare: the spec', () => {
       expect(() => validateSandboxSpec(p.spec)).not.toThrow();
     }
     expect(newExecutionId()).not.toBe(newExecutionId());
+  });
+});
+
+describe('Executor.template: what a pool class is made from', () => {
+  it('a profile at its defaults; its compiled class is the sandbox a compiled request at the defaults gets, so that request matches it', () => {
+    const e = executor(RUNC);
+    const def = e.template({ profile: 'standard', kind: 'default' });
+    const compiled = e.template({ profile: 'standard', kind: 'compiled' });
+    expect(def.resources.memoryBytes).toBe(256 * MiB);
+    expect(compiled.resources.memoryBytes).toBe(512 * MiB);
+    const c = e.prepare({ language: 'c', code: 'int main(void){return 0;}', tests: [{ memoryMb: 64 }] });
+    expect(poolKey(c.spec)).toBe(poolKey(compiled));
+    expect(poolKey(e.prepare(req()).spec)).toBe(poolKey(def));
+    // Each step keeps its own memory limit, enforced by the launcher.
+    expect(c.spec.steps!.map((s) => s.memoryKb)).toEqual([512 * 1024, 64 * 1024]);
+  });
+
+  it('the compiled class of a profile whose defaults already hold the compile is the same sandbox', () => {
+    const big = new Executor({ config: loadConfig({ KATA_EXEC_MEMORY_MB_DEFAULT: '1024' }), runtime: RUNC, runner: null, instanceId: 'i' });
+    expect(poolKey(big.template({ profile: 'standard', kind: 'compiled' }))).toBe(poolKey(big.template({ profile: 'standard', kind: 'default' })));
+  });
+
+  it('knows whether the image holds a compiled language, once its languages are known', () => {
+    let langs: Record<string, string> | null = null;
+    const e = new Executor({ config: cfg, runtime: RUNC, runner: null, instanceId: 'i', imageLanguages: () => langs });
+    expect(e.imageHasCompiledLanguage()).toBeNull();
+    langs = { python: '3.11', bash: '5.2' };
+    expect(e.imageHasCompiledLanguage()).toBe(false);
+    langs = { python: '3.11', c: '12' };
+    expect(e.imageHasCompiledLanguage()).toBe(true);
   });
 });
 

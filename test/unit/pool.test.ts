@@ -1,6 +1,7 @@
 // The warm pool over the fake runner's warm side: filling, one use per sandbox, the cold
 // fallback, refilling only on idle slots, expiry, back-off and draining.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { PoolClass } from '../../src/config.js';
 import { Metrics } from '../../src/metrics.js';
 import type { Profile } from '../../src/schemas/common.js';
 import { MAX_PARALLEL_CREATES, poolKey, WarmPool } from '../../src/sandbox/pool.js';
@@ -42,7 +43,8 @@ describe('WarmPool', () => {
   let idle: boolean;
   let pool: WarmPool;
   const make = (size: number, profiles: Profile[] = ['standard'], maxAgeMs = 60_000) => {
-    pool = new WarmPool({ size, profiles, maxAgeMs }, { runner, template: (p) => spec(p), canRefill: () => idle, metrics, logger: quiet });
+    const classes = profiles.map((profile) => ({ profile, kind: 'default' as const }));
+    pool = new WarmPool({ size, classes, maxAgeMs }, { runner, template: (c) => spec(c.profile), canRefill: () => idle, metrics, logger: quiet });
     return pool;
   };
   /** Lets the pool's ticks and the fake's promises run. */
@@ -186,6 +188,62 @@ describe('WarmPool', () => {
     expect(runner.warm.created).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(pool.readyCount).toBe(1);
+  });
+
+  describe('a compiled class beside the default one', () => {
+    /** A compiled class's sandbox: the compile's memory (512 MiB) instead of the default 256. */
+    const template = (c: PoolClass, compiledMb = 512) => spec(c.profile, c.kind === 'compiled' ? { memoryBytes: compiledMb * MiB } : {});
+    const classes: PoolClass[] = [
+      { profile: 'standard', kind: 'default' },
+      { profile: 'standard', kind: 'compiled' },
+    ];
+    let wanted: boolean;
+    const makeTwo = (compiledMb = 512) => {
+      pool = new WarmPool(
+        { size: 1, classes, maxAgeMs: 60_000 },
+        { runner, template: (c) => template(c, compiledMb), wanted: (c) => c.kind === 'default' || wanted, canRefill: () => idle, metrics, logger: quiet },
+      );
+      return pool;
+    };
+    beforeEach(() => {
+      wanted = true;
+    });
+
+    it('keeps sandboxes of each; a request of the compiled size takes one of those, counted as the compiled class', async () => {
+      makeTwo().start();
+      await ticks(10);
+      expect(pool.readyCount).toBe(2);
+      expect(runner.warm.created.map((w) => w.template.resources.memoryBytes / MiB).sort()).toEqual([256, 512]);
+      const compiledId = runner.warm.created.find((w) => w.template.resources.memoryBytes === 512 * MiB)!.id;
+      runner.next({ stdout: 'built\n' });
+      const r = await pool.tryRun(spec('standard', { memoryBytes: 512 * MiB }), {});
+      expect(r?.stdout.data.toString()).toBe('built\n');
+      expect(runner.warm.runs.map((x) => x.sandbox)).toEqual([compiledId]);
+      const hits = (await metrics.registry.getSingleMetric('kata_exec_pool_hits_total')!.get()).values;
+      expect(hits).toEqual([{ value: 1, labels: { profile: 'standard', class: 'compiled' } }]);
+    });
+
+    it('is the default class when its sandbox is the same (the default memory already holds the compile)', async () => {
+      makeTwo(256).start();
+      await ticks(10);
+      expect(pool.classes).toEqual([{ profile: 'standard', kind: 'default' }]);
+      expect(pool.readyCount).toBe(1);
+    });
+
+    it('is not filled while not wanted (no compiled language in the image), and its sandboxes go when it stops being wanted', async () => {
+      wanted = false;
+      makeTwo().start();
+      await ticks(10);
+      expect(runner.warm.created.map((w) => w.template.resources.memoryBytes / MiB)).toEqual([256]);
+      wanted = true;
+      await ticks(10);
+      expect(pool.readyCount).toBe(2);
+      const compiledId = runner.warm.created.find((w) => w.template.resources.memoryBytes === 512 * MiB)!.id;
+      wanted = false;
+      await ticks(2);
+      expect(runner.warm.destroyed).toContain(compiledId);
+      expect(pool.readyCount).toBe(1);
+    });
   });
 
   it('drain destroys every ready sandbox and stops refilling', async () => {

@@ -44,6 +44,8 @@ export interface AppDeps {
     | 'timeouts'
     | 'sessions'
     | 'outputFiles'
+    | 'judge'
+    | 'memoryBudgetBytes'
   >;
   /** A pino logger, or false for none (tests). */
   logger: FastifyBaseLogger | false;
@@ -130,7 +132,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(sessionFileRoutes, { sessions, fileMaxBytes: deps.config.sessions.fileMaxBytes });
   await app.register(runtimesRoutes, { catalog: deps.catalog });
-  await app.register(judge0Routes, { service: deps.service, catalog: deps.catalog, admitExecution });
+  await app.register(judge0Routes, {
+    service: deps.service,
+    catalog: deps.catalog,
+    admitExecution,
+    config: { limits: deps.config.limits, judge: deps.config.judge, memoryBudgetBytes: deps.config.memoryBudgetBytes },
+  });
   await app.register(mcpRoutes, {
     service: deps.service,
     sessions,

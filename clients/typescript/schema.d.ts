@@ -225,7 +225,7 @@ export interface paths {
         put?: never;
         /**
          * Judge0: run a batch of submissions and answer with their results in order (wait=true)
-         * @description Judge0 CE's `POST /submissions/batch`, synchronous: every submission is checked first (one bad submission refuses the batch, its fields named under `/submissions/<i>`), then each runs, one after another, as one execution of its own (each counts against the rate limit). The answer is an array in the order of the request.
+         * @description Judge0 CE's `POST /submissions/batch`, synchronous: every submission is checked first (one bad submission refuses the batch, its fields named under `/submissions/<i>`). Submissions of the same program (same language, source_code, compiler_options, command_line_arguments and max_processes_and_or_threads; stdin, expected_output, number_of_runs, cpu_time_limit, wall_time_limit and memory_limit may differ) run together as one execution whose tests are their runs, in order: one sandbox, one compile, a fresh process per run with its own stdin and limits. That is several inputs judged against one compile (asked of Judge0 in its issues #19, #223 and #396): send one submission per input. A group past KATA_EXEC_MAX_TESTS runs, or whose compile and runs' wall-clock limits would not fit in the maximum timeout, is cut into several executions, in order (a submission is never cut). Executions run one after another; each counts once against the rate limit, all taken before anything runs. Each submission is answered from its own runs and the shared compile (a compile error: Compilation Error for each; the sandbox failing: Internal Error for each), with a token of its own (`<execution id>-<n>` when an execution ran several). The answer is an array in the order of the request.
          */
         post: operations["judge0CreateSubmissionBatch"];
         delete?: never;
@@ -6361,7 +6361,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description The execution id (kx-...). No submission is kept: it cannot be fetched later. */
+                        /** @description The execution id (kx-...); in a batch, `kx-...-<n>` for the n-th (from 0) of several submissions run by one execution. No submission is kept: it cannot be fetched later. */
                         token?: string;
                         stdout?: string | null;
                         stderr?: string | null;
@@ -6739,7 +6739,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Run one after another; answered in order. */
+                    /** @description Answered in order. Submissions of the same program (all but stdin, expected_output, number_of_runs and the per-run limits alike) run together as one execution: one sandbox, one compile, a run each. */
                     submissions: {
                         /** @description The program's source code (Base64 with base64_encoded=true). */
                         source_code: string;
@@ -6793,7 +6793,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description The execution id (kx-...). No submission is kept: it cannot be fetched later. */
+                        /** @description The execution id (kx-...); in a batch, `kx-...-<n>` for the n-th (from 0) of several submissions run by one execution. No submission is kept: it cannot be fetched later. */
                         token?: string;
                         stdout?: string | null;
                         stderr?: string | null;

@@ -16,8 +16,7 @@ import { parseOutValue } from './out-value.js';
 import { PROFILES } from './profiles.js';
 import { buildEnv, buildSources, checkArgs } from './sources.js';
 import { globProblem } from '../sandbox/glob.js';
-import { worstCaseExecutionBytes } from '../config.js';
-import { compileLimits, needsSteps, planSteps, sandboxMemoryMb, stepCaptureBytes, type StepPlan } from './plan.js';
+import { compileLimits, needsSteps, planSteps, sandboxMemoryMb, stepsWorstCaseBytes, type StepPlan } from './plan.js';
 import { judgeSteps } from './judged-result.js';
 import { driverFor, isolationOf } from '../runtimes/registry.js';
 import type { RunOptions, SandboxResult, SandboxRunner, SandboxSpec } from '../sandbox/types.js';
@@ -169,7 +168,7 @@ export class Executor {
    * here (400), not left to wait for a budget that cannot hold it (503).
    */
   private checkMemoryBudget(plan: StepPlan, outputBytes: number): void {
-    const worst = worstCaseExecutionBytes(outputBytes, true) + stepCaptureBytes(plan.steps);
+    const worst = stepsWorstCaseBytes(outputBytes, plan.steps);
     const budget = this.d.config.memoryBudgetBytes;
     if (worst <= budget) return;
     const runs = plan.tests?.length ?? 1;

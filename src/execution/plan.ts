@@ -13,10 +13,10 @@
  * Memory: the sandbox gets the largest of the compile's, limits.memoryMb and the tests'
  * memoryMb; each step's own limit is the launcher's (peak RSS).
  */
-import type { Config } from '../config.js';
+import { worstCaseExecutionBytes, type Config } from '../config.js';
 import { InvalidRequestError, LimitExceededError, NotSupportedError, TimeBudgetExceededError, type FieldError } from '../errors.js';
 import type { RuntimeKind } from '../schemas/common.js';
-import type { Compare, ExecuteRequest } from '../schemas/execute.js';
+import type { Compare, ExecuteRequest, TestCase } from '../schemas/execute.js';
 import type { SandboxStep } from '../sandbox/types.js';
 
 /** What planning needs of a language (execution/languages.ts's Language has it). */
@@ -113,11 +113,46 @@ function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['confi
   if (over.length) throw new LimitExceededError(over);
 }
 
+/** A test's wall-clock limit: its own, else KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT (within the maximum). */
+export function testTimeoutMs(t: Pick<TestCase, 'timeoutMs'>, config: PlanInput['config']): number {
+  return t.timeoutMs ?? Math.min(config.judge.testTimeoutMs, config.limits.timeoutMs.max);
+}
+
+/** What the compile's and the tests' wall-clock limits may add up to: the request's timeoutMs, else KATA_EXEC_TIMEOUT_MS_MAX. */
+export function stepBudgetMs(req: Pick<ExecuteRequest, 'timeoutMs'>, config: Pick<Config, 'limits'>): number {
+  return req.timeoutMs ?? config.limits.timeoutMs.max;
+}
+
+/**
+ * What an execution with these steps may make the service hold at worst, streamed: what
+ * the executor checks against KATA_EXEC_MEMORY_BUDGET_MB before it queues anything.
+ */
+export function stepsWorstCaseBytes(outputBytes: number, steps: readonly Pick<SandboxStep, 'outputBytes'>[]): number {
+  return worstCaseExecutionBytes(outputBytes, true) + stepCaptureBytes(steps);
+}
+
+/**
+ * Whether a request with tests is small enough to be taken, by the rules planSteps and the
+ * executor apply: at most KATA_EXEC_MAX_TESTS tests, the compile's and the tests' wall-clock
+ * limits within its budget (else TIME_BUDGET_EXCEEDED), their captures within the memory
+ * budget. Its other fields are not checked. For callers that build requests and must keep
+ * each one valid (judge0/batch.ts puts several submissions in one request).
+ */
+export function testsFit(req: ExecuteRequest, compiled: boolean, config: Pick<Config, 'limits' | 'judge' | 'memoryBudgetBytes'>): boolean {
+  const tests = req.tests ?? [];
+  if (tests.length > config.judge.maxTests) return false;
+  const compile = compiled ? compileLimits(req.compile, config) : null;
+  const wallMs = (compile?.timeoutMs ?? 0) + tests.reduce((s, t) => s + testTimeoutMs(t, config), 0);
+  if (wallMs > stepBudgetMs(req, config)) return false;
+  // A run's output cap is limits.outputBytes as the executor resolves it (no profile changes it).
+  const outputBytes = req.limits?.outputBytes ?? config.limits.outputBytes.default;
+  const steps = [...(compile ? [compile] : []), ...tests.map(() => ({ outputBytes }))];
+  return stepsWorstCaseBytes(outputBytes, steps) <= config.memoryBudgetBytes;
+}
+
 export function planSteps(p: PlanInput): StepPlan {
   const { req, lang, config } = p;
   check(req, lang, config);
-  const b = config.limits;
-  const j = config.judge;
 
   const steps: SandboxStep[] = [];
   let compile: StepPlan['compile'] = null;
@@ -150,7 +185,7 @@ export function planSteps(p: PlanInput): StepPlan {
   if (req.tests) {
     tests = req.tests.map((t) => ({
       expectedOutput: t.expectedOutput,
-      timeoutMs: t.timeoutMs ?? Math.min(j.testTimeoutMs, b.timeoutMs.max),
+      timeoutMs: testTimeoutMs(t, config),
       cpuTimeMs: t.cpuTimeMs ?? cpuTimeMs,
       memoryMb: t.memoryMb ?? p.memoryMb,
     }));
@@ -196,7 +231,7 @@ function deadline(p: PlanInput, compile: StepPlan['compile'], tests: PlannedTest
   const runsMs = tests ? tests.reduce((s, t) => s + t.timeoutMs, 0) : p.timeoutMs;
   // Without tests the one run may take whatever the deadline leaves it: only the compile must fit.
   const mustFit = tests ? compileMs + runsMs : compileMs;
-  const budget = asked ?? max;
+  const budget = stepBudgetMs(p.req, p.config);
   if (mustFit > budget) {
     const parts = [compile ? `the compile's ${compileMs} ms` : null, tests ? `${tests.length} tests' ${runsMs} ms` : null].filter(Boolean).join(' and ');
     const where = asked !== undefined ? `the request's timeoutMs (${asked} ms)` : `the server's maximum timeout (${max} ms, KATA_EXEC_TIMEOUT_MS_MAX)`;
@@ -223,6 +258,6 @@ export function answerBytesPerTest(outputBytes: number, tests: number): number {
  * (config.ts, worstCaseExecutionBytes): each step's two captures, held by the runner until
  * the end (2 x its cap), and their text and JSON in the answer (at most 4 x more).
  */
-export function stepCaptureBytes(steps: readonly SandboxStep[] | undefined): number {
+export function stepCaptureBytes(steps: readonly Pick<SandboxStep, 'outputBytes'>[] | undefined): number {
   return (steps ?? []).reduce((s, st) => s + 6 * st.outputBytes, 0);
 }

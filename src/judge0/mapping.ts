@@ -203,16 +203,20 @@ function inJudge0Units(field: string, message: string): string {
 
 /**
  * An error about the ExecuteRequest this endpoint built, told in the submission's terms:
- * its field paths become Judge0's names (under `prefix`), its maxima Judge0's units.
+ * its field paths become Judge0's names (under `prefix`, or under the prefix of the
+ * submission a path is about, for a request made of several: see judge0/batch.ts), its
+ * maxima Judge0's units.
  */
-export function inSubmissionTerms(err: unknown, prefix = ''): unknown {
+export function inSubmissionTerms(err: unknown, prefix: string | ((path: string) => string) = ''): unknown {
   if (!(err instanceof KataExecError) || !err.fields?.length) return err;
+  const under = typeof prefix === 'string' ? () => prefix : prefix;
   const fields = err.fields.map((f) => {
+    const pre = under(f.path);
     // Too many tests: too many runs (KATA_EXEC_MAX_TESTS below number_of_runs).
-    if (err.code === ErrorCode.LimitExceeded && f.path === '/tests') return { path: `${prefix}/number_of_runs`, message: f.message };
+    if (err.code === ErrorCode.LimitExceeded && f.path === '/tests') return { path: `${pre}/number_of_runs`, message: f.message };
     const hit = FIELD_OF_PATH.find(([re]) => re.test(f.path));
-    if (!hit) return { path: `${prefix}${f.path}`, message: f.message };
-    return { path: `${prefix}${hit[1]}`, message: inJudge0Units(hit[1], f.message) };
+    if (!hit) return { path: `${pre}${f.path}`, message: f.message };
+    return { path: `${pre}${hit[1]}`, message: inJudge0Units(hit[1], f.message) };
   });
   const lead = err.message.includes(':') ? err.message.slice(0, err.message.indexOf(':')) : err.message;
   const opts = { fields, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}), cause: err };
@@ -274,16 +278,17 @@ function statusAndMessage(t: TestOutcome): { status: number; message: string | n
  * the first that is not accepted and reports it, with time and memory averaged over the
  * runs made: here every run ran, and the same is read from them.
  */
-function outcomeOf(r: JudgeResult): Outcome {
+function outcomeOf(r: JudgeResult, runs: number): Outcome {
   const compile = compileOutput(r.compile);
   if (r.status === 'compile_error') {
     return { status: Status.compilationError, message: null, compileOutput: compile, ...NOTHING_RAN };
   }
   const tests = r.tests ?? [];
-  if (r.status === 'sandbox_error' || tests.length === 0) {
+  const failed = tests.findIndex((t) => t.verdict !== 'accepted');
+  // The sandbox failed, or stopped before every run was made with all made accepted.
+  if (r.status === 'sandbox_error' || tests.length === 0 || (failed === -1 && tests.length < runs)) {
     return { status: Status.internalError, message: 'the sandbox failed while running the program', compileOutput: compile, ...NOTHING_RAN };
   }
-  const failed = tests.findIndex((t) => t.verdict !== 'accepted');
   const made = failed === -1 ? tests : tests.slice(0, failed + 1);
   const t = made.at(-1)!;
   const avg = (xs: (number | null)[]): number | null => (xs.some((x) => x === null) ? null : xs.reduce<number>((a, x) => a + x!, 0) / xs.length);
@@ -314,7 +319,7 @@ export interface AnswerContext {
 
 /** Every attribute of the answer; `pickFields` keeps those asked for. */
 export function toSubmissionResult(r: JudgeResult, ctx: AnswerContext): Judge0SubmissionResult {
-  const o = outcomeOf(r);
+  const o = outcomeOf(r, ctx.plan.request.tests?.length ?? 1);
   const enc = (s: string | null) => (ctx.base64 ? encodeBase64Text(s) : s);
   return {
     token: r.id,

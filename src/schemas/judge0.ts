@@ -68,7 +68,7 @@ export const Judge0BatchQuery = Type.Object(
 );
 
 export const Judge0Batch = Type.Object(
-  { submissions: Type.Array(Judge0Submission, { minItems: 1, maxItems: 20, description: 'Run one after another; answered in order.' }) },
+  { submissions: Type.Array(Judge0Submission, { minItems: 1, maxItems: 20, description: 'Answered in order. Submissions of the same program (all but stdin, expected_output, number_of_runs and the per-run limits alike) run together as one execution: one sandbox, one compile, a run each.' }) },
   { additionalProperties: false },
 );
 export type Judge0Batch = Static<typeof Judge0Batch>;
@@ -82,7 +82,7 @@ const Bool = Type.Union([Type.Boolean(), Type.Null()]);
 
 /** A finished submission. Which attributes are present follows `fields`. */
 export const Judge0SubmissionResult = Type.Object({
-  token: Type.Optional(Type.String({ description: 'The execution id (kx-...). No submission is kept: it cannot be fetched later.' })),
+  token: Type.Optional(Type.String({ description: 'The execution id (kx-...); in a batch, `kx-...-<n>` for the n-th (from 0) of several submissions run by one execution. No submission is kept: it cannot be fetched later.' })),
   stdout: Type.Optional(Str),
   stderr: Type.Optional(Str),
   compile_output: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The compiler's output (stdout then stderr)." })),

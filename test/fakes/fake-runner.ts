@@ -7,7 +7,7 @@
  * - can hold calls until released (`hold`), to saturate the queue without sleeping;
  * - honours opts.signal: an aborted call resolves as a program killed by SIGKILL.
  */
-import type { CapturedStream, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from '../../src/sandbox/types.js';
+import type { CapturedStream, RunOptions, SandboxResult, SandboxSpec, StepResult, WarmSandbox, WarmSandboxRunner } from '../../src/sandbox/types.js';
 import { deferred, type Deferred } from '../helpers/wait.js';
 import { WarmSandboxLostError } from '../../src/errors.js';
 
@@ -58,6 +58,33 @@ export function sandboxResult(init: ResultInit = {}): SandboxResult {
 /** What a killed sandbox reports: SIGKILL, exit 137, nothing printed. */
 export function killedResult(): SandboxResult {
   return sandboxResult({ exitCode: 137, signal: 'SIGKILL', usage: null, timing: { runMs: 0, setupMs: 0 } });
+}
+
+/** A step's end, as the launcher reports it; omitted: exit 0, nothing printed, small usage. */
+export function stepResult(o: Partial<Omit<StepResult, 'stdout' | 'stderr'>> & { stdout?: string | CapturedStream; stderr?: string } = {}): StepResult {
+  const { stdout, stderr, ...rest } = o;
+  return {
+    exitCode: 0,
+    signal: null,
+    limit: null,
+    wallMs: 15,
+    usage: { cpuUserMs: 8, cpuSysMs: 2, maxRssKb: 9000 },
+    ...rest,
+    stdout: typeof stdout === 'object' ? stdout : captured(stdout ?? ''),
+    stderr: captured(stderr ?? ''),
+  };
+}
+
+/** A SandboxResult of these steps; the top level is the last step's, as the runner makes it. */
+export function ranSteps(steps: StepResult[], over: Partial<SandboxResult> = {}): SandboxResult {
+  const last = steps.at(-1);
+  return {
+    ...sandboxResult({ exitCode: last?.exitCode ?? null, signal: last?.signal ?? null, usage: last?.usage ?? null }),
+    stdout: last?.stdout ?? captured(''),
+    stderr: last?.stderr ?? captured(''),
+    steps,
+    ...over,
+  };
 }
 
 type Outcome = ResultInit | SandboxResult | Error;

@@ -9,7 +9,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Prepared } from '../../src/execution/executor.js';
 import type { JudgeRequest, JudgeResult, TestOutcome } from '../../src/judge0/mapping.js';
-import { sandboxResult } from '../fakes/fake-runner.js';
+import { ranSteps, sandboxResult, stepResult } from '../fakes/fake-runner.js';
+import type { SandboxResult, SandboxSpec, StepResult } from '../../src/sandbox/types.js';
 import { useTestApps } from '../helpers/test-apps.js';
 import type { TestApp, TestAppOptions } from '../helpers/build-test-app.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
@@ -203,25 +204,6 @@ describe('POST /judge0/submissions?wait=true', () => {
 });
 
 describe('POST /judge0/submissions/batch?wait=true', () => {
-  it('runs every submission, each an execution of its own, and answers in order', async () => {
-    const { t, requests, run } = await judge0App((req) =>
-      req.tests![0]!.stdin === '2' ? { tests: [accepted({ verdict: 'wrong_answer', stdout: '5\n' })] } : { tests: [accepted({ stdout: `${req.tests![0]!.stdin}\n` })] },
-    );
-    const res = await post(t, '/judge0/submissions/batch?wait=true', {
-      submissions: ['1', '2', '3'].map((stdin) => ({ source_code: 'print(input())', language_id: 71, stdin, expected_output: stdin })),
-    });
-    expect(res.statusCode).toBe(201);
-    const body = res.json<{ token: string; stdout: string; status: { id: number } }[]>();
-    expect(body.map((b) => [b.stdout, b.status.id])).toEqual([
-      ['1\n', 3],
-      ['5\n', 4],
-      ['3\n', 3],
-    ]);
-    expect(new Set(body.map((b) => b.token)).size).toBe(3);
-    expect(run).toHaveBeenCalledTimes(3);
-    expect(requests.map((r) => r.tests![0]!.stdin)).toEqual(['1', '2', '3']);
-  });
-
   it('refuses the whole batch when one submission is bad, naming it, and runs none', async () => {
     const { t, run } = await judge0App();
     const p = expectProblem(
@@ -240,11 +222,193 @@ describe('POST /judge0/submissions/batch?wait=true', () => {
     expect(run).not.toHaveBeenCalled();
   });
 
-  it('counts every submission against the rate limit', async () => {
-    const { t, run } = await judge0App(() => ({ tests: [accepted()] }), { env: { KATA_EXEC_RATE_LIMIT_PER_MINUTE: '2' } });
-    const three = { submissions: [1, 2, 3].map(() => ({ source_code: 'x', language_id: 71 })) };
-    expectProblem(await post(t, '/judge0/submissions/batch?wait=true', three), 429, 'RATE_LIMITED');
-    expect(run).not.toHaveBeenCalled();
+});
+
+// ---------------------------------------------------------------------------------------
+// Batches over the real executor: the fake runner plays the launcher, one StepResult per step.
+
+type Answer = { token: string; stdout: string | null; stderr: string | null; compile_output: string | null; message: string | null; time: string | null; status: { id: number } };
+
+/**
+ * A judge program as the fake launcher runs it: a compile step succeeds (or fails with
+ * `compileError`); a run reads a command on stdin: `double N` prints 2N, `crash` exits 1,
+ * `spin` is stopped at its CPU-time limit, `hog` at its memory limit. `lostAt`: the step
+ * (by index) under which the sandbox failed: it never ends, nothing after it runs.
+ */
+function judgeProgram(o: { compileError?: string; lostAt?: number } = {}) {
+  return (spec: SandboxSpec): SandboxResult => {
+    const out: StepResult[] = [];
+    for (const [i, s] of spec.steps!.entries()) {
+      if (i === o.lostAt) {
+        out.push(stepResult({ exitCode: null }));
+        break;
+      }
+      if (s.required) {
+        out.push(o.compileError ? stepResult({ exitCode: 1, stderr: o.compileError }) : stepResult());
+        if (o.compileError) break;
+        continue;
+      }
+      const [cmd, n] = (s.stdin?.toString() ?? '').split(' ');
+      if (cmd === 'double') out.push(stepResult({ stdout: `${2 * Number(n)}\n`, wallMs: 10 + i }));
+      else if (cmd === 'crash') out.push(stepResult({ exitCode: 1, stderr: 'bad\n' }));
+      else if (cmd === 'spin') out.push(stepResult({ exitCode: null, signal: 'SIGKILL', limit: 'cpu' }));
+      else if (cmd === 'hog') out.push(stepResult({ exitCode: null, signal: 'SIGKILL', limit: 'memory' }));
+      else out.push(stepResult());
+    }
+    return ranSteps(out);
+  };
+}
+
+/** The source of a C judge program (the fake launcher never reads it). */
+const C_JUDGE = '#include <stdio.h>\nint main(void){ /* double N, crash, spin, hog */ return 0; }';
+const PY_JUDGE = 'c, *n = input().split()\nprint(2 * int(n[0]))';
+
+async function batch(t: TestApp, submissions: Record<string, unknown>[], query = ''): Promise<Answer[]> {
+  const res = await post(t, `/judge0/submissions/batch?wait=true${query}`, { submissions });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json<Answer[]>();
+}
+
+/** The stdin of each run step of a call, in order. */
+const stdins = (spec: SandboxSpec) => spec.steps!.filter((s) => !s.required).map((s) => s.stdin?.toString() ?? '');
+
+describe('POST /judge0/submissions/batch?wait=true: one execution per program', () => {
+  it('runs the submissions of one program as one execution (one sandbox, one compile, a run per submission with its own limits) and answers each from its own runs, in order, under a token of its own', async () => {
+    const t = await setup();
+    t.runner.always(judgeProgram());
+    const answers = await batch(t, [
+      { language_id: 50, source_code: C_JUDGE, stdin: 'double 21', expected_output: '42', cpu_time_limit: 1, memory_limit: 65536 },
+      { language_id: 71, source_code: PY_JUDGE, stdin: 'double 1', expected_output: '2' },
+      { language_id: 50, source_code: C_JUDGE, stdin: 'double 5', expected_output: '11', wall_time_limit: 3 },
+      // Another id of the same language builds the same request: it runs with the others.
+      { language_id: 49, source_code: C_JUDGE, stdin: 'crash', number_of_runs: 2 },
+      { language_id: 50, source_code: C_JUDGE, compiler_options: '-O0', stdin: 'double 1', expected_output: '2' },
+      { language_id: 50, source_code: C_JUDGE, stdin: 'spin', cpu_time_limit: 0.5 },
+      { language_id: 50, source_code: C_JUDGE, stdin: 'hog', memory_limit: 32768 },
+    ]);
+
+    // Three programs, three sandboxes: C (five submissions), python, C with other compiler options.
+    expect(t.runner.calls).toHaveLength(3);
+    const [c, py, c0] = t.runner.specs as [SandboxSpec, SandboxSpec, SandboxSpec];
+    expect(c.steps!.filter((s) => s.required)).toHaveLength(1);
+    expect(stdins(c)).toEqual(['double 21', 'double 5', 'crash', 'crash', 'spin', 'hog']);
+    const runs = c.steps!.filter((s) => !s.required);
+    expect(runs.map((s) => [s.cpuMs, s.wallMs, s.memoryKb])).toEqual([
+      [1000, t.config.judge.testTimeoutMs, 65536],
+      [null, 3000, t.config.limits.memoryMb.default * 1024],
+      [null, t.config.judge.testTimeoutMs, t.config.limits.memoryMb.default * 1024],
+      [null, t.config.judge.testTimeoutMs, t.config.limits.memoryMb.default * 1024],
+      [500, t.config.judge.testTimeoutMs, t.config.limits.memoryMb.default * 1024],
+      [null, t.config.judge.testTimeoutMs, 32768],
+    ]);
+    expect(stdins(py)).toEqual(['double 1']);
+    expect(c0.steps![0]!.command).toContain('-O0');
+    expect(stdins(c0)).toEqual(['double 1']);
+
+    expect(answers.map((a) => [a.status.id, a.stdout, a.message])).toEqual([
+      [3, '42\n', null],
+      [3, '2\n', null],
+      [4, '10\n', null],
+      [11, null, 'Exited with error status 1'],
+      [3, '2\n', null],
+      [5, null, 'Time limit exceeded'],
+      [12, null, 'Memory limit exceeded'],
+    ]);
+    // Each answer is its own runs': the wall time of the first submission's run only.
+    expect(answers[0]!.time).toBe('0.010');
+    expect(answers.map((a) => a.token)).toEqual([`${c.id}-0`, py.id, `${c.id}-1`, `${c.id}-2`, c0.id, `${c.id}-3`, `${c.id}-4`]);
+    // One audit line per execution.
+    expect(t.logger.lines.filter((l) => typeof l.obj === 'object' && 'audit' in l.obj)).toHaveLength(3);
+  });
+
+  it('a compile error answers every submission of the program Compilation Error with the compiler output; the others run', async () => {
+    const t = await setup();
+    t.runner.always((spec) => (spec.labels['org.kata-exec.language'] === 'c' ? judgeProgram({ compileError: 'main.c:1:1: error: expected ;\n' })(spec) : judgeProgram()(spec)));
+    const answers = await batch(t, [
+      { language_id: 50, source_code: C_JUDGE, stdin: 'double 1', expected_output: '2' },
+      { language_id: 71, source_code: PY_JUDGE, stdin: 'double 2', expected_output: '4' },
+      { language_id: 50, source_code: C_JUDGE, stdin: 'double 2', expected_output: '4', number_of_runs: 3 },
+    ]);
+    expect(t.runner.calls).toHaveLength(2);
+    expect(answers.map((a) => [a.status.id, a.compile_output, a.stdout, a.time])).toEqual([
+      [6, 'main.c:1:1: error: expected ;\n', null, null],
+      [3, null, '4\n', '0.010'],
+      [6, 'main.c:1:1: error: expected ;\n', null, null],
+    ]);
+  });
+
+  it('a sandbox that fails answers every submission of its execution Internal Error (13), those whose runs were done too', async () => {
+    const t = await setup();
+    // Steps: the compile, then runs 1 to 3; the sandbox fails under the second run.
+    t.runner.always(judgeProgram({ lostAt: 2 }));
+    const answers = await batch(t, ['double 1', 'double 2', 'double 3'].map((stdin) => ({ language_id: 50, source_code: C_JUDGE, stdin })));
+    expect(t.runner.calls).toHaveLength(1);
+    expect(answers.map((a) => [a.status.id, a.message])).toEqual(Array.from({ length: 3 }, () => [13, 'the sandbox failed while running the program']));
+    expect(new Set(answers.map((a) => a.token)).size).toBe(3);
+  });
+
+  it('cuts a group at KATA_EXEC_MAX_TESTS, in order, never cutting a submission (number_of_runs)', async () => {
+    const t = await setup({ env: { KATA_EXEC_MAX_TESTS: '3' } });
+    t.runner.always(judgeProgram());
+    const runs = [1, 2, 1, 1, 3];
+    const answers = await batch(
+      t,
+      runs.map((n, i) => ({ language_id: 71, source_code: PY_JUDGE, stdin: `double ${i}`, expected_output: String(2 * i), number_of_runs: n })),
+    );
+    expect(t.runner.specs.map(stdins)).toEqual([
+      ['double 0', 'double 1', 'double 1'],
+      ['double 2', 'double 3'],
+      ['double 4', 'double 4', 'double 4'],
+    ]);
+    const [a, b, c] = t.runner.specs.map((s) => s.id);
+    expect(answers.map((x) => x.token)).toEqual([`${a}-0`, `${a}-1`, `${b}-0`, `${b}-1`, c]);
+    expect(answers.map((x) => [x.status.id, x.stdout])).toEqual(runs.map((_n, i) => [3, `${2 * i}\n`]));
+  });
+
+  it("cuts a group so that the compile and the runs' wall-clock limits fit in KATA_EXEC_TIMEOUT_MS_MAX", async () => {
+    const t = await setup({ env: { KATA_EXEC_TIMEOUT_MS_MAX: '10000', KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT: '4000' } });
+    t.runner.always(judgeProgram());
+    const answers = await batch(
+      t,
+      [1, 2, 3, 4, 5].map((n) => ({ language_id: 50, source_code: C_JUDGE, stdin: `double ${n}`, expected_output: String(2 * n), wall_time_limit: 2 })),
+    );
+    // 4 s of compile and three runs of 2 s fill 10 s: three, then two.
+    expect(t.runner.specs.map(stdins)).toEqual([['double 1', 'double 2', 'double 3'], ['double 4', 'double 5']]);
+    for (const spec of t.runner.specs) {
+      expect(spec.steps!.reduce((s, st) => s + st.wallMs, 0)).toBeLessThanOrEqual(10000);
+      expect(spec.timeoutMs).toBeLessThanOrEqual(10000);
+    }
+    expect(answers.map((a) => a.status.id)).toEqual([3, 3, 3, 3, 3]);
+  });
+
+  it('takes one rate-limit token per execution, all before anything runs', async () => {
+    const t = await setup({ env: { KATA_EXEC_RATE_LIMIT_PER_MINUTE: '2' } });
+    t.runner.always(judgeProgram());
+    // Three submissions of one program: one execution, one token.
+    await batch(t, [1, 2, 3].map((n) => ({ language_id: 71, source_code: PY_JUDGE, stdin: `double ${n}` })));
+    expect(t.runner.calls).toHaveLength(1);
+    // Two programs need two more tokens: one is left.
+    const two = [PY_JUDGE, `${PY_JUDGE}\n`].map((source_code) => ({ language_id: 71, source_code, stdin: 'double 1' }));
+    expectProblem(await post(t, '/judge0/submissions/batch?wait=true', { submissions: two }), 429, 'RATE_LIMITED');
+    expect(t.runner.calls).toHaveLength(1);
+  });
+
+  it("names a limit of an execution's run under the submission it belongs to", async () => {
+    const t = await setup();
+    const tooMuch = (t.config.limits.memoryMb.max + 1) * 1024;
+    const p = expectProblem(
+      await post(t, '/judge0/submissions/batch?wait=true', {
+        submissions: [
+          { language_id: 71, source_code: PY_JUDGE, stdin: 'double 1' },
+          { language_id: 71, source_code: PY_JUDGE, stdin: 'double 2', number_of_runs: 2 },
+          { language_id: 71, source_code: PY_JUDGE, stdin: 'double 3', memory_limit: tooMuch },
+        ],
+      }),
+      400,
+      'LIMIT_EXCEEDED',
+    );
+    expect(p.errors).toEqual([{ path: '/submissions/2/memory_limit', message: `must be at most ${t.config.limits.memoryMb.max * 1024} (KATA_EXEC_MEMORY_MB_MAX) (kilobytes)` }]);
+    expect(t.runner.calls).toHaveLength(0);
   });
 });
 

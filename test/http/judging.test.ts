@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { START_ALLOWANCE_MS } from '../../src/execution/plan.js';
-import type { CapturedStream, SandboxResult, SandboxSpec, StepResult } from '../../src/sandbox/types.js';
+import type { SandboxSpec, StepResult } from '../../src/sandbox/types.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { captured, sandboxResult } from '../fakes/fake-runner.js';
+import { captured, ranSteps, stepResult } from '../fakes/fake-runner.js';
 import { useTestApps } from '../helpers/test-apps.js';
 import { execute, expectProblem } from '../helpers/problem.js';
 import { parseSse } from '../helpers/sse.js';
@@ -50,33 +50,6 @@ describe('POST /v1/execute: tests, compile and compare that the schema refuses',
 
 // ---------------------------------------------------------------------------------------
 // Requests that run: the fake runner plays the launcher, one StepResult per step.
-
-/** A step's end, as the launcher reports it; omitted: exit 0, nothing printed, small usage. */
-function stepResult(o: Partial<Omit<StepResult, 'stdout' | 'stderr'>> & { stdout?: string | CapturedStream; stderr?: string } = {}): StepResult {
-  const { stdout, stderr, ...rest } = o;
-  return {
-    exitCode: 0,
-    signal: null,
-    limit: null,
-    wallMs: 15,
-    usage: { cpuUserMs: 8, cpuSysMs: 2, maxRssKb: 9000 },
-    ...rest,
-    stdout: typeof stdout === 'object' ? stdout : captured(stdout ?? ''),
-    stderr: captured(stderr ?? ''),
-  };
-}
-
-/** A SandboxResult of these steps; the top level is the last step's, as the runner makes it. */
-function ranSteps(steps: StepResult[], over: Partial<SandboxResult> = {}): SandboxResult {
-  const last = steps.at(-1);
-  return {
-    ...sandboxResult({ exitCode: last?.exitCode ?? null, signal: last?.signal ?? null, usage: last?.usage ?? null }),
-    stdout: last?.stdout ?? captured(''),
-    stderr: last?.stderr ?? captured(''),
-    steps,
-    ...over,
-  };
-}
 
 /** A fake program run per step: its stdin doubled, as a number ("21\n" -> "42\n"). */
 const doubles = (spec: SandboxSpec) =>

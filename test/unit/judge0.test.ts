@@ -317,6 +317,13 @@ describe('toSubmissionResult', () => {
     expect(answer(result({ status: 'sandbox_error', exitCode: null, tests: [] })).status).toEqual({ id: 13, description: 'Internal Error' });
   });
 
+  it('answers Internal Error when the sandbox stopped before every run was made and those made were accepted', () => {
+    const three: Judge0Submission = { source_code: 'x', language_id: 71, number_of_runs: 3 };
+    expect(answer(result({ status: 'timeout', tests: [test1({}), test1({})] }), false, three).status?.id).toBe(13);
+    // One not accepted among those made is the answer, as when every run was made.
+    expect(answer(result({ status: 'timeout', tests: [test1({ verdict: 'wrong_answer' })] }), false, three).status?.id).toBe(4);
+  });
+
   it('encodes stdout, stderr, compile_output and message with base64_encoded=true', () => {
     const a = answer(result({ tests: [test1({ verdict: 'runtime_error', exitCode: 2, stdout: 'hello, Judge0\n', stderr: 'é' })] }), true);
     expect(a.stdout).toBe('aGVsbG8sIEp1ZGdlMAo=');

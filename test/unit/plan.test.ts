@@ -1,8 +1,9 @@
 /** A request with a compile phase or tests becomes the sandbox's steps (src/execution/plan.ts). */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ErrorCode, type KataExecError } from '../../src/errors.js';
-import { answerBytesPerTest, MIN_TEST_ANSWER_BYTES, planSteps, START_ALLOWANCE_MS, type PlanInput, type PlanLanguage } from '../../src/execution/plan.js';
+import { answerBytesPerTest, MIN_TEST_ANSWER_BYTES, planSteps, START_ALLOWANCE_MS, stepsWorstCaseBytes, testsFit, type PlanInput, type PlanLanguage } from '../../src/execution/plan.js';
 import type { ExecuteRequest } from '../../src/schemas/execute.js';
 
 const config = loadConfig({});
@@ -127,5 +128,40 @@ describe('answerBytesPerTest', () => {
     expect(answerBytesPerTest(1048576, 4)).toBe(262144);
     expect(answerBytesPerTest(1048576, 1024)).toBe(MIN_TEST_ANSWER_BYTES);
     expect(answerBytesPerTest(1024, 64)).toBe(1024);
+  });
+});
+
+describe('testsFit', () => {
+  it('says of a request with tests what planSteps and the memory check decide for its size', () => {
+    const cfg = loadConfig({ KATA_EXEC_MAX_TESTS: '40', KATA_EXEC_MEMORY_BUDGET_MB: '128', KATA_EXEC_OUTPUT_BYTES_MAX: '1048576' });
+    const outputBytes = cfg.limits.outputBytes.default;
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.array(fc.option(fc.integer({ min: 1, max: 30000 }), { nil: undefined }), { minLength: 1, maxLength: 50 }),
+        fc.option(fc.integer({ min: 1, max: 60000 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 1, max: 60000 }), { nil: undefined }),
+        (compiled, timeouts, compileMs, timeoutMs) => {
+          const req: ExecuteRequest = {
+            language: compiled ? 'c' : 'python',
+            code: 'x',
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+            ...(compiled && compileMs !== undefined ? { compile: { timeoutMs: compileMs } } : {}),
+            tests: timeouts.map((t) => (t === undefined ? {} : { timeoutMs: t })),
+          };
+          let taken: boolean;
+          try {
+            const p = planSteps(input(req, compiled ? C : PY, { config: cfg, outputBytes }));
+            taken = stepsWorstCaseBytes(outputBytes, p.steps) <= cfg.memoryBudgetBytes;
+          } catch (e) {
+            const code = (e as KataExecError).code;
+            if (code !== ErrorCode.TimeBudgetExceeded && code !== ErrorCode.LimitExceeded) throw e;
+            taken = false;
+          }
+          expect(testsFit(req, compiled, cfg)).toBe(taken);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -22,7 +22,8 @@ import {
   Judge0SubmissionQuery,
   Judge0SubmissionResult,
 } from '../../schemas/judge0.js';
-import { inSubmissionTerms, parseFields, pickFields, toExecuteRequest, toSubmissionResult, type JudgeResult, type Plan } from '../../judge0/mapping.js';
+import { inSubmissionTerms, parseFields, pickFields, toExecuteRequest, toSubmissionResult, type JudgeRequest, type Plan } from '../../judge0/mapping.js';
+import { groupBatch, memberResult, submissionPrefix, type BatchBounds } from '../../judge0/batch.js';
 import { judge0Name, languageOfJudge0Id, primaryJudge0Id } from '../../judge0/languages.js';
 import { JUDGE0_STATUSES } from '../../judge0/statuses.js';
 import { problemFor } from '../error-handler.js';
@@ -31,8 +32,10 @@ import { problemResponses } from '../responses.js';
 export interface Judge0RouteOptions {
   service: ExecutionService;
   catalog: Catalog;
-  /** The per-key execution rate: one call per execution (a batch makes several). */
+  /** The per-key execution rate: one call per execution (a batch may make several). */
   admitExecution: (request: FastifyRequest) => Promise<void>;
+  /** What a batch's executions must stay within (KATA_EXEC_MAX_TESTS, the maximum timeout, the memory budget). */
+  config: BatchBounds;
 }
 
 const runErrors = problemResponses(
@@ -86,18 +89,18 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
     return reply.code(p.body.status).type('application/problem+json').send({ ...p.body, error: p.body.detail });
   });
 
-  const run = async (plan: Plan, ctx: ReturnType<typeof executionContext>, base64: boolean, fields: readonly string[], prefix = '') => {
-    const createdAt = new Date();
-    let result: JudgeResult;
+  /** Runs a request built from submissions; its errors are told in their terms. */
+  const execute = async (request: JudgeRequest, ctx: ReturnType<typeof executionContext>, prefix: string | ((path: string) => string)) => {
     try {
-      result = await opts.service.execute(plan.request, ctx);
+      return await opts.service.execute(request, ctx);
     } catch (err) {
       throw inSubmissionTerms(err, prefix);
     }
-    // The catalog reads the image: only when `language` {id, name} is asked for.
+  };
+  /** The language's name with its version; the catalog reads the image, so only when `language` {id, name} is asked for. */
+  const languageName = async (plan: Plan, fields: readonly string[]) => {
     const version = fields.includes('language') ? ((await catalogLanguages(opts.catalog)).get(plan.language)?.version ?? null) : null;
-    const languageName = judge0Name(plan.language, version);
-    return toSubmissionResult(result, { plan, languageName, base64, createdAt, finishedAt: new Date() });
+    return judge0Name(plan.language, version);
   };
 
   app.post(
@@ -120,7 +123,9 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       const fields = parseFields(request.query.fields);
       const base64 = request.query.base64_encoded === 'true';
       const plan = toExecuteRequest(request.body, base64);
-      const answer = await run(plan, executionContext(request, reply, true), base64, fields);
+      const createdAt = new Date();
+      const result = await execute(plan.request, executionContext(request, reply, true), '');
+      const answer = toSubmissionResult(result, { plan, languageName: await languageName(plan, fields), base64, createdAt, finishedAt: new Date() });
       return reply.code(201).send(pickFields(answer, fields));
     },
   );
@@ -133,7 +138,7 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
         operationId: 'judge0CreateSubmissionBatch',
         summary: 'Judge0: run a batch of submissions and answer with their results in order (wait=true)',
         description:
-          "Judge0 CE's `POST /submissions/batch`, synchronous: every submission is checked first (one bad submission refuses the batch, its fields named under `/submissions/<i>`), then each runs, one after another, as one execution of its own (each counts against the rate limit). The answer is an array in the order of the request.",
+          "Judge0 CE's `POST /submissions/batch`, synchronous: every submission is checked first (one bad submission refuses the batch, its fields named under `/submissions/<i>`). Submissions of the same program (same language, source_code, compiler_options, command_line_arguments and max_processes_and_or_threads; stdin, expected_output, number_of_runs, cpu_time_limit, wall_time_limit and memory_limit may differ) run together as one execution whose tests are their runs, in order: one sandbox, one compile, a fresh process per run with its own stdin and limits. That is several inputs judged against one compile (asked of Judge0 in its issues #19, #223 and #396): send one submission per input. A group past KATA_EXEC_MAX_TESTS runs, or whose compile and runs' wall-clock limits would not fit in the maximum timeout, is cut into several executions, in order (a submission is never cut). Executions run one after another; each counts once against the rate limit, all taken before anything runs. Each submission is answered from its own runs and the shared compile (a compile error: Compilation Error for each; the sandbox failing: Internal Error for each), with a token of its own (`<execution id>-<n>` when an execution ran several). The answer is an array in the order of the request.",
         tags: ['judge0'],
         querystring: Judge0BatchQuery,
         body: Judge0Batch,
@@ -145,13 +150,24 @@ export const judge0Routes: FastifyPluginAsyncTypebox<Judge0RouteOptions> = async
       const fields = parseFields(request.query.fields);
       const base64 = request.query.base64_encoded === 'true';
       const plans = request.body.submissions.map((s, i) => toExecuteRequest(s, base64, `/submissions/${i}`));
-      // The request itself was admitted once; each further execution is admitted too.
-      for (let i = 1; i < plans.length; i++) await opts.admitExecution(request);
+      // Submissions of the same program run together: one execution, one compile (judge0/batch.ts).
+      const executions = groupBatch(plans, opts.config);
+      // The request itself was admitted once; each further execution is admitted too, all
+      // before any runs (a batch is refused whole, never cut short by the rate limit).
+      for (let i = 1; i < executions.length; i++) await opts.admitExecution(request);
       // One at a time: each releases its place in the key's quota when it ends, so a batch
       // never needs more than one; their answers wait here until the whole batch is sent.
       const ctx = executionContext(request, reply, false);
-      const answers = [];
-      for (const [i, plan] of plans.entries()) answers.push(pickFields(await run(plan, ctx, base64, fields, `/submissions/${i}`), fields));
+      const answers: Judge0SubmissionResult[] = new Array(plans.length);
+      for (const ex of executions) {
+        const createdAt = new Date();
+        const result = await execute(ex.request, ctx, submissionPrefix(ex));
+        const finishedAt = new Date();
+        for (const m of ex.members) {
+          const answer = toSubmissionResult(memberResult(result, ex, m), { plan: m.plan, languageName: await languageName(m.plan, fields), base64, createdAt, finishedAt });
+          answers[m.index] = pickFields(answer, fields);
+        }
+      }
       return reply.code(201).send(answers);
     },
   );

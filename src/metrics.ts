@@ -18,6 +18,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly pidsLimitKills = new Counter({
+    name: 'kata_exec_pids_limit_kills_total',
+    help: "Executions whose whole sandbox ended at its pids cgroup (gVisor's host backstop of limits.pids), by runtime: answered as the program's limit (killedBy pids_limit), never as sandbox_error.",
+    labelNames: ['runtime'] as const,
+    registers: [this.registry],
+  });
+
   readonly duration = new Histogram({
     name: 'kata_exec_execution_duration_seconds',
     help: 'Wall-clock duration of an execution, queue included, by runtime and status.',

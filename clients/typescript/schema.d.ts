@@ -488,12 +488,17 @@ export interface operations {
                         id: string;
                         /** @description The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with. */
                         sandboxId: string;
-                        /** @description `compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
+                        /** @description `compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`), or, with `killedBy: pids_limit` and no signal, ended with its whole sandbox when its processes passed limits.pids (see `killedBy`). `sandbox_error`: the sandbox itself failed after the program started. */
                         status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error" | "compile_error";
                         /** @description The exit code; 128+N when ended by signal N; null when it never exited by itself. */
                         exitCode: number | null;
                         /** @description The signal that ended the program, e.g. SIGKILL. */
                         signal: string | null;
+                        /**
+                         * @description Present when the sandbox as a whole was ended by a limit of the program's rather than by a signal to it. `pids_limit`: its processes passed limits.pids and the host's pids cgroup ended the sandbox (gVisor, whose Sentry cannot outlive that backstop; runc and Kata refuse the fork instead, and the program goes on). Told by the host, never by the sandbox. The status is then `killed` (`compile_error` when it was the compile), `exitCode` and `signal` null; a test it ended is a `runtime_error`.
+                         * @enum {string}
+                         */
+                        killedBy?: "pids_limit";
                         /** @description Standard output, as UTF-8; invalid bytes are replaced by U+FFFD. */
                         stdout: string;
                         stderr: string;
@@ -587,7 +592,7 @@ export interface operations {
                         outputFilesTruncated?: boolean;
                         /** @description A compiled language: how its compile went. Absent for an interpreted one. */
                         compile?: {
-                            /** @description `ok`: the compiler exited 0. `error`: it failed (non-zero exit, or a signal). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox's memory. `output_limit`: it wrote far past compile.outputBytes. */
+                            /** @description `ok`: the compiler exited 0. `error`: it failed (non-zero exit, a signal, or its processes passed limits.pids: see `killedBy`). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox's memory. `output_limit`: it wrote far past compile.outputBytes. */
                             status: "ok" | "error" | "timeout" | "oom" | "output_limit";
                             exitCode: number | null;
                             signal: string | null;
@@ -610,7 +615,7 @@ export interface operations {
                         };
                         /** @description With `tests`: one result per test that ran, in order (none after a failed compile). The top-level stdout, stderr and exitCode are then those of the last run. */
                         tests?: {
-                            /** @description `accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit or a signal. `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole). */
+                            /** @description `accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit, a signal, or its processes passed limits.pids (the result's `killedBy`). `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole). */
                             verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "runtime_error" | "output_limit";
                             exitCode: number | null;
                             signal: string | null;
@@ -2619,12 +2624,17 @@ export interface operations {
                         id: string;
                         /** @description The id of the container the program ran in: `id` on the cold path; a warm sandbox keeps the id it was created with. */
                         sandboxId: string;
-                        /** @description `compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started. */
+                        /** @description `compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`), or, with `killedBy: pids_limit` and no signal, ended with its whole sandbox when its processes passed limits.pids (see `killedBy`). `sandbox_error`: the sandbox itself failed after the program started. */
                         status: "ok" | "error" | "timeout" | "oom" | "output_limit" | "killed" | "sandbox_error" | "compile_error";
                         /** @description The exit code; 128+N when ended by signal N; null when it never exited by itself. */
                         exitCode: number | null;
                         /** @description The signal that ended the program, e.g. SIGKILL. */
                         signal: string | null;
+                        /**
+                         * @description Present when the sandbox as a whole was ended by a limit of the program's rather than by a signal to it. `pids_limit`: its processes passed limits.pids and the host's pids cgroup ended the sandbox (gVisor, whose Sentry cannot outlive that backstop; runc and Kata refuse the fork instead, and the program goes on). Told by the host, never by the sandbox. The status is then `killed` (`compile_error` when it was the compile), `exitCode` and `signal` null; a test it ended is a `runtime_error`.
+                         * @enum {string}
+                         */
+                        killedBy?: "pids_limit";
                         /** @description Standard output, as UTF-8; invalid bytes are replaced by U+FFFD. */
                         stdout: string;
                         stderr: string;
@@ -2718,7 +2728,7 @@ export interface operations {
                         outputFilesTruncated?: boolean;
                         /** @description A compiled language: how its compile went. Absent for an interpreted one. */
                         compile?: {
-                            /** @description `ok`: the compiler exited 0. `error`: it failed (non-zero exit, or a signal). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox's memory. `output_limit`: it wrote far past compile.outputBytes. */
+                            /** @description `ok`: the compiler exited 0. `error`: it failed (non-zero exit, a signal, or its processes passed limits.pids: see `killedBy`). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox's memory. `output_limit`: it wrote far past compile.outputBytes. */
                             status: "ok" | "error" | "timeout" | "oom" | "output_limit";
                             exitCode: number | null;
                             signal: string | null;
@@ -2741,7 +2751,7 @@ export interface operations {
                         };
                         /** @description With `tests`: one result per test that ran, in order (none after a failed compile). The top-level stdout, stderr and exitCode are then those of the last run. */
                         tests?: {
-                            /** @description `accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit or a signal. `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole). */
+                            /** @description `accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit, a signal, or its processes passed limits.pids (the result's `killedBy`). `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole). */
                             verdict: "accepted" | "wrong_answer" | "time_limit" | "memory_limit" | "runtime_error" | "output_limit";
                             exitCode: number | null;
                             signal: string | null;

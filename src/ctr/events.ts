@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import { globalArgs, type CtrTarget } from './argv.js';
 import { spawnStreaming, type SpawnedProcess } from './exec.js';
-import { parseEventLine, parseKernelOomLine } from './parse.js';
+import { parseEventLine, parseKernelOomLine, parseKernelPidsLine } from './parse.js';
 
 export function eventsArgv(t: CtrTarget): string[] {
   // `ctr events` subscribes to every namespace; lines are filtered by ours.
@@ -136,21 +136,27 @@ export class ContainerdEvents {
 }
 
 /**
- * The kernel's own OOM reports (`dmesg --follow-new`), for runc and gVisor sandboxes: the
- * report names the memory cgroup, /<namespace>/<id>. A second source beside containerd's
- * event, which the runc shim of containerd 1.6 stops sending on a host where other cgroup
- * hierarchies appeared after boot (seen here once podman had run). Needs CAP_SYSLOG; when
- * dmesg cannot run, only the events remain. Both monitors die with the service, even by
- * kill -9 (spawnStreaming's tiedToParent): none lives on under PID 1.
+ * The kernel's own reports about our sandboxes' cgroups (`dmesg --follow-new`), for runc and
+ * gVisor sandboxes; each names the cgroup, /<namespace>/<id>:
+ *   - OOM kills: a second source beside containerd's event, which the runc shim of
+ *     containerd 1.6 stops sending on a host where other cgroup hierarchies appeared after
+ *     boot (seen here once podman had run);
+ *   - the first fork a sandbox's pids cgroup refused: under gVisor that cgroup is only a
+ *     backstop above the program's limit, and a sandbox that reaches it dies whole
+ *     (sandbox/pids-limit.ts). The report outlives the cgroup, which is gone by the time
+ *     the service learns that the sandbox ended.
+ * Needs CAP_SYSLOG; when dmesg cannot run, only the other sources remain. Both monitors die
+ * with the service, even by kill -9 (spawnStreaming's tiedToParent): none lives on under PID 1.
+ * Lines a host process wrote to /dev/kmsg could look alike; no sandbox can write there.
  */
-export class KernelOomWatch {
+export class KernelLogWatch {
   private proc: SpawnedProcess | null = null;
   private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly namespace: string,
-    private readonly onOom: (id: string) => void,
+    private readonly on: { oom(id: string): void; pidsRefused(id: string): void },
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
@@ -159,8 +165,10 @@ export class KernelOomWatch {
     const proc = spawnStreaming('dmesg', ['--follow-new'], { tiedToParent: true });
     this.proc = proc;
     createInterface({ input: proc.stdout }).on('line', (line) => {
-      const id = parseKernelOomLine(line, this.namespace);
-      if (id) this.onOom(id);
+      const oom = parseKernelOomLine(line, this.namespace);
+      if (oom) return this.on.oom(oom);
+      const pids = parseKernelPidsLine(line, this.namespace);
+      if (pids) this.on.pidsRefused(pids);
     });
     proc.stderr.resume();
     void proc.done.then((exit) => {

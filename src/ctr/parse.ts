@@ -147,8 +147,33 @@ export function parseEventLine(line: string): ContainerdEvent | null {
 export function parseKernelOomLine(line: string, namespace: string): string | null {
   if (!line.includes('oom-kill:')) return null;
   const m = /\boom_memcg=\/([^,\s]+)/.exec(line) ?? /\btask_memcg=\/([^,\s]+)/.exec(line);
-  if (!m) return null;
-  const parts = m[1]!.split('/');
+  return m ? sandboxOfCgroup(m[1]!, namespace) : null;
+}
+
+/**
+ * The container id in the kernel's report of a fork that a pids cgroup of one of our
+ * sandboxes refused: `cgroup: fork rejected by pids controller in /kata-exec/kx-1`. The
+ * kernel writes it once per cgroup, at the first refusal, and it stays in its log after the
+ * cgroup is gone (cgroup v1 and v2 alike). Null for any other line.
+ */
+export function parseKernelPidsLine(line: string, namespace: string): string | null {
+  const m = /\bcgroup: fork rejected by pids controller in \/(\S+)\s*$/.exec(line);
+  return m ? sandboxOfCgroup(m[1]!, namespace) : null;
+}
+
+/** The id of `/<namespace>/<id>[/...]` (a sandbox's cgroup, sandbox/ctr-spec.ts), given without its leading slash. */
+function sandboxOfCgroup(cgroup: string, namespace: string): string | null {
+  const parts = cgroup.split('/');
   const at = parts.indexOf(namespace);
   return at >= 0 && parts[at + 1] ? parts[at + 1]! : null;
+}
+
+/**
+ * The `max` counter of a pids cgroup's `pids.events` ("max 3\n"): forks the cgroup refused
+ * (cgroup v1, and v2 before Linux 6.13: refused in this cgroup; v2 since: refused because
+ * this cgroup's limit was reached, here or below). Null when the text has no such line.
+ */
+export function parsePidsEvents(text: string): number | null {
+  const m = /^max (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : null;
 }

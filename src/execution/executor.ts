@@ -267,6 +267,7 @@ export class Executor {
       limits: p.limits,
       limitsEnforced: this.limitsEnforced(p),
     };
+    if (r.pidsLimitHit) result.killedBy = 'pids_limit';
     if (out.found && judged?.status !== 'compile_error') result.value = out.value;
     if (judged) {
       if (judged.compile) result.compile = judged.compile;
@@ -304,6 +305,7 @@ export function statusOf(r: SandboxResult): ExecutionStatus {
   if (r.timedOut) return 'timeout';
   if (r.outputLimitHit) return 'output_limit';
   if (r.oomKilled) return 'oom';
+  if (r.pidsLimitHit) return 'killed';
   if (r.exitCode === 0) return 'ok';
   if (r.signal) return 'killed';
   if (r.exitCode === null) return 'sandbox_error';

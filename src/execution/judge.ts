@@ -100,6 +100,9 @@ export function verdictOf(run: RunOutcome, limits: RunLimits, expected: string |
       return 'memory_limit';
     case 'output':
       return 'output_limit';
+    case 'pids':
+      // Its processes passed the pids limit and the sandbox ended (gVisor's backstop).
+      return 'runtime_error';
     case null:
       break;
   }

@@ -26,7 +26,8 @@ function answerText(c: CapturedStream, cap: number, budget: number): { text: str
 /**
  * Which limit ended a step. A step whose end was never seen (no exit code, no signal, no
  * limit) was in progress when the sandbox itself was stopped: at its deadline, that is the
- * time the step had; otherwise the sandbox failed under it.
+ * time the step had; at its pids cgroup (gVisor's backstop), the step's processes passed
+ * its pids limit; otherwise the sandbox failed under it.
  */
 function limitOf(s: StepResult, r: SandboxResult): StepLimit | null {
   if (s.limit !== null) return s.limit;
@@ -34,12 +35,17 @@ function limitOf(s: StepResult, r: SandboxResult): StepLimit | null {
     if (r.timedOut) return 'wall';
     if (r.oomKilled) return 'oom';
     if (r.outputLimitHit) return 'output';
+    if (r.pidsLimitHit) return 'pids';
   }
   return null;
 }
 
-/** The status a limit that ended a step gives it: a compile's and a run's alike. */
-function statusOfLimit(limit: StepLimit): 'timeout' | 'oom' | 'output_limit' {
+/**
+ * The status a limit that ended a step gives it: a compile's and a run's alike, but for the
+ * pids limit, which ends the whole sandbox: `killed` for a run, `error` for a compile
+ * (CompileStatus has no `killed`: a compiler ended by a signal is an `error` too).
+ */
+function statusOfLimit(limit: StepLimit): 'timeout' | 'oom' | 'output_limit' | 'killed' {
   switch (limit) {
     case 'wall':
     case 'cpu':
@@ -49,12 +55,17 @@ function statusOfLimit(limit: StepLimit): 'timeout' | 'oom' | 'output_limit' {
       return 'oom';
     case 'output':
       return 'output_limit';
+    case 'pids':
+      return 'killed';
   }
 }
 
 function compileStatusOf(s: StepResult, r: SandboxResult): CompileStatus {
   const limit = limitOf(s, r);
-  if (limit) return statusOfLimit(limit);
+  if (limit) {
+    const status = statusOfLimit(limit);
+    return status === 'killed' ? 'error' : status;
+  }
   return s.exitCode === 0 && s.signal === null ? 'ok' : 'error';
 }
 

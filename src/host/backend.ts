@@ -9,11 +9,13 @@ import path from 'node:path';
 import { privateContainerdSocket, SYSTEM_CONTAINERD_SOCKET, type Config } from '../config.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import { CtrClient } from '../ctr/client.js';
-import { ContainerdEvents, KernelOomWatch } from '../ctr/events.js';
+import { ContainerdEvents, KernelLogWatch } from '../ctr/events.js';
 import type { OciSeccomp } from '../ctr/oci-spec.js';
 import { DaemonUnavailableError } from '../errors.js';
 import { CtrSandboxRunner, type SeccompProvider } from '../sandbox/ctr-runner.js';
+import { PidsCgroupWatcher } from '../sandbox/pids-limit.js';
 import { CtrSessionRunner } from '../sandbox/session-runner.js';
+import { findPidsHierarchy, pidsEventsReader } from './cgroups.js';
 import { detectHostRuntimes, type HostDetector } from './detect.js';
 import { LABEL_MANAGED } from '../execution/executor.js';
 import { CtrHealthChecker } from './health.js';
@@ -129,9 +131,18 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
   await seccomp.profile('default').catch((err: unknown) => logger.warn({ err }, 'seccomp profile not read yet'));
   const events = new ContainerdEvents(config.ctrPath, target, (err) => logger.warn({ err }, 'containerd event stream'));
   events.start();
-  const kernelOom = new KernelOomWatch(config.namespace, (id) => events.noteOom(id), (err) => logger.warn({ err }, 'kernel OOM reports'));
-  kernelOom.start();
-  const runnerDeps = { ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events, mountNs };
+  // A sandbox that its pids cgroup ended (gVisor's backstop) is told by its pids.events and
+  // the kernel's report; each is the host's, never the sandbox's (sandbox/pids-limit.ts).
+  const pidsHierarchy = await findPidsHierarchy();
+  if (pidsHierarchy === null) logger.warn('no pids cgroup hierarchy found in /proc/self/mountinfo: only the kernel log tells a sandbox that its pids cgroup ended');
+  const pids = new PidsCgroupWatcher(pidsEventsReader(pidsHierarchy, config.namespace));
+  const kernelLog = new KernelLogWatch(
+    config.namespace,
+    { oom: (id) => events.noteOom(id), pidsRefused: (id) => pids.noteKernelReport(id) },
+    (err) => logger.warn({ err }, 'kernel reports (OOM kills, refused forks)'),
+  );
+  kernelLog.start();
+  const runnerDeps = { ctr, ctrPath: config.ctrPath, target, runtime, images, seccomp, workDir, logger, events, pids, mountNs };
   const runner = new CtrSandboxRunner(runnerDeps);
   const sessionRunner = new CtrSessionRunner(runnerDeps, runner);
   // Sandboxes that could not be deleted while containerd was away are deleted when it is back.
@@ -155,7 +166,7 @@ async function createLockedBackend(config: Config, logger: Logger, address: stri
     close: async () => {
       clearInterval(sweeper);
       events.stop();
-      kernelOom.stop();
+      kernelLog.stop();
       await runner.drainTeardowns();
       const left = await reconcile(ctr, workDir, logger, driverFor(runtime.kind), mountNs).catch(() => null);
       // Live sessions keep running on the shared rootfs (runc's exec starts in its directory):

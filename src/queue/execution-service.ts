@@ -121,10 +121,21 @@ export class ExecutionService {
       boundAnswer(result, prepared.spec.resources.outputBytes);
       if (req.metadata) result.metadata = req.metadata;
       this.metrics.executions.inc({ runtime, language: result.language, status: result.status });
+      if (result.killedBy === 'pids_limit') this.metrics.pidsLimitKills.inc({ runtime });
       this.metrics.duration.observe({ runtime, status: result.status }, result.durationMs / 1000);
       for (const [phase, v] of Object.entries(result.timing)) this.metrics.phase.observe({ runtime, phase: phase.replace(/Ms$/, '') }, v / 1000);
       log.info(
-        { audit: { ...audit, executionId: result.id, status: result.status, exitCode: result.exitCode, durationMs: result.durationMs, limits: result.limits } },
+        {
+          audit: {
+            ...audit,
+            executionId: result.id,
+            status: result.status,
+            ...(result.killedBy ? { killedBy: result.killedBy } : {}),
+            exitCode: result.exitCode,
+            durationMs: result.durationMs,
+            limits: result.limits,
+          },
+        },
         'execution',
       );
       return result;

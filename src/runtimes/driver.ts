@@ -89,6 +89,14 @@ export interface RuntimeDriver {
   prepareHost?(s: RuntimeSettings, host: HostRuntimes): Promise<void>;
   /** The pids cgroup limit and RLIMIT_NPROC for a user pids limit (0: none). */
   pidLimits(pids: number): { pids: number; nproc: number };
+  /**
+   * The pids cgroup is only a host backstop above the program's own limit (enforced inside
+   * the sandbox), and the runtime dies whole when it reaches it (gVisor's Sentry). A sandbox
+   * that ends so is answered as the program's pids limit (sandbox/pids-limit.ts). False
+   * where the cgroup is the limit itself and refuses the program's fork (runc), or is not
+   * the program's (Kata: the guest's).
+   */
+  readonly pidsBackstop: boolean;
   /** The seccomp profile as this runtime's enforcer needs it (Kata 1.x's agent knows no errnoRet; gVisor's Sentry, clone3). */
   seccomp?(profile: OciSeccomp): OciSeccomp;
   /** OCI annotations of a sandbox (Kata sizes its VM from them). */

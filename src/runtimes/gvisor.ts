@@ -19,6 +19,10 @@ const SHIM = shimBinary(RUNC_SHIM_RUNTIME);
  * Python fork bomb held at 16 and 32 processes peaked at 417 and 779 host pids (~24 per
  * process; `test/hostile/processes.test.ts`). A backstop of 512 in all killed the Sentry
  * of every such bomb (sandbox_error); this one leaves it room for every process it may have.
+ * A C fork bomb still gets past it (a dying process's host threads linger), and one that
+ * never does would be 256 per process, half of a default pid_max for one sandbox: so a
+ * sandbox that ends at the backstop is told by the host (sandbox/pids-limit.ts) and
+ * answered as the program's pids limit, never as the sandbox failing.
  */
 export const GVISOR_PIDS_HEADROOM = 512;
 /** Host pids the backstop allows per process of the user's limit (measured ~24). */
@@ -71,6 +75,7 @@ export const gvisorDriver: RuntimeDriver = {
     await chmod(s.runscWrapperPath, 0o755);
   },
   pidLimits: (pids) => ({ pids: gvisorPidsBackstop(pids), nproc: pids }),
+  pidsBackstop: true,
   annotations: () => ({}),
   limitsEnforced: limitsOfLaunch,
   seccomp: seccompForGvisor,

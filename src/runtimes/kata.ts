@@ -108,6 +108,7 @@ export const kataDriver: RuntimeDriver = {
   // Kata 1.x drops the pids cgroup in the guest (kata_agent.go constraintGRPCSpec): the limit
   // is RLIMIT_NPROC, per uid in the guest kernel, and one VM holds one sandbox.
   pidLimits: (pids) => ({ pids, nproc: pids }),
+  pidsBackstop: false,
   seccomp: forKata1Agent,
   annotations: kataAnnotations,
   // The guest applies the filter only when its configuration sets disable_guest_seccomp = false

@@ -25,6 +25,7 @@ export const runcDriver: RuntimeDriver = {
   missing: (_s, host) => (host.runcPath && host.shims.includes(SHIM) ? null : 'runc is not available: apt-get install runc containerd'),
   unavailable: (message) => new RuntimeUnavailableError(message),
   pidLimits: (pids) => ({ pids, nproc: 0 }),
+  pidsBackstop: false,
   annotations: () => ({}),
   limitsEnforced: limitsOfLaunch,
   catalogRow: (_s, host, active) => ({

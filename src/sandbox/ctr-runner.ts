@@ -32,6 +32,7 @@ import { endDeletedSandboxes, type ContainerdNamespaceView } from './leftovers.j
 import { executionDir, makeExecutionDir, removeExecutionDir, type ExecutionDir } from './files.js';
 import { newNonce } from './marker.js';
 import type { OomEvents } from './oom.js';
+import type { PidsReports } from './pids-limit.js';
 import { driverFor } from '../runtimes/registry.js';
 import { LauncherSession } from './session.js';
 import { validateSandboxSpec } from './spec.js';
@@ -60,6 +61,8 @@ export interface CtrRunnerDeps {
   workDir: string;
   logger: Logger;
   events: OomEvents | null;
+  /** Whether a sandbox's pids cgroup ended it (pids-limit.ts); absent: never asked. */
+  pids?: PidsReports | null;
   /**
    * containerd's mount namespace, where the overlay of a writable root must be mounted for a
    * Kata 1.x shim to see it (host/containerd-ns.ts). Absent: ours.
@@ -140,7 +143,9 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
   }
 
   private get watchDeps(): WatchDeps {
-    return { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events };
+    // Only where the pids cgroup is a backstop whose end is the program's (gVisor).
+    const pids = driverFor(this.d.runtime.kind).pidsBackstop ? (this.d.pids ?? null) : null;
+    return { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events, pids };
   }
 
   /**
@@ -347,6 +352,7 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
       }
     }
     this.d.events?.forget(id);
+    this.d.pids?.forget(id);
     if (overlayMounted) {
       const nsPid = await this.nsPid();
       for (const m of [dir.overlay.merged, dir.overlay.scratch]) await umount(m, nsPid).catch((err: unknown) => log.error({ err, m }, 'umount failed'));

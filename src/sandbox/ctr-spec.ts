@@ -70,6 +70,14 @@ export function programInit(spec: SandboxSpec, command: string[]): SandboxInit {
   return { command, uid, gid, capabilities: [] };
 }
 
+/**
+ * A sandbox's cgroup, relative to each hierarchy's root: the runtime (runc, runsc) creates it
+ * and deletes it with the task. host/cgroups.ts reads its pids.events from there.
+ */
+export function sandboxCgroupsPath(namespace: string, id: string): string {
+  return `/${namespace}/${id}`;
+}
+
 /** The OCI spec input of a sandbox in config mode: its spec, its init and its rootfs. */
 export function ociSpecInput(
   spec: SandboxSpec,
@@ -91,7 +99,7 @@ export function ociSpecInput(
     gid: o.init.gid,
     capabilities: o.init.capabilities,
     hostname: 'sandbox',
-    cgroupsPath: `/${o.namespace}/${spec.id}`,
+    cgroupsPath: sandboxCgroupsPath(o.namespace, spec.id),
     memoryBytes: spec.resources.memoryBytes,
     cpuQuota: cpuQuotaOf(spec),
     cpuPeriod: CPU_PERIOD_US,

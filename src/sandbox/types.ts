@@ -94,8 +94,12 @@ export interface SandboxStep {
   required: boolean;
 }
 
-/** Which limit of a step ended it. 'oom': the kernel's OOM killer (the sandbox's memory). */
-export type StepLimit = 'wall' | 'cpu' | 'memory' | 'output' | 'oom';
+/**
+ * Which limit of a step ended it. 'oom': the kernel's OOM killer (the sandbox's memory).
+ * 'pids': the sandbox's pids cgroup ended the whole sandbox under the step (gVisor's
+ * backstop; SandboxResult.pidsLimitHit); never a word of the launcher's.
+ */
+export type StepLimit = 'wall' | 'cpu' | 'memory' | 'output' | 'oom' | 'pids';
 
 /** What one step did (`SandboxResult.steps`). */
 export interface StepResult {
@@ -135,6 +139,13 @@ export interface SandboxResult {
   oomKilled: boolean;
   /** The sandbox was stopped because its output went far past the cap. */
   outputLimitHit: boolean;
+  /**
+   * The sandbox ended, with no end from the launcher, at its pids cgroup: under gVisor a host
+   * backstop above the program's pids limit, which the Sentry cannot pass and live
+   * (sandbox/pids-limit.ts). Told by the host (the cgroup's pids.events, the kernel's
+   * report), never by the sandbox. Absent: false.
+   */
+  pidsLimitHit?: boolean;
   /** Null when the program's end was not seen (a timeout, the output cap, a sandbox that died). */
   usage: Usage | null;
   /** Deleting the sandbox happens after the answer: its time is a metric, not part of this. */

@@ -3,7 +3,8 @@
  * sandbox has its own file: the deadline (deadline.ts), the caller going away (abort.ts),
  * runaway output (output-cap.ts); each kills through kill.ts. Output comes in the
  * launcher's frames (launch-protocol.ts) into bounded captures (capture.ts); a death by a
- * signal nobody sent asks oom.ts.
+ * signal nobody sent asks oom.ts, and a sandbox that ended with no end frame asks
+ * pids-limit.ts whether its pids cgroup ended it.
  *
  * The result is ready at the launcher's end frame, when the program ended: the sandbox's
  * deletion is not waited for (the runner does it after the answer).
@@ -28,6 +29,7 @@ import { SandboxKiller } from './kill.js';
 import { encodeRequest, parseEnd, parseStepBegin, parseStepEnd, type EndOfRun, type EndOfStep } from './launch-protocol.js';
 import { oomKilledSteps, wasOomKilled, type OomEvents } from './oom.js';
 import { OutputCapWatch, outputKillThreshold } from './output-cap.js';
+import { endedAtPidsLimit, PIDS_REPORT_WAIT_MS, type PidsEvidence, type PidsReports, type PidsWatch } from './pids-limit.js';
 import type { LauncherSession } from './session.js';
 import type { Logger, RunOptions, SandboxResult, SandboxSpec, StepResult } from './types.js';
 
@@ -50,6 +52,8 @@ export interface WatchDeps {
   ctr: CtrClient;
   runtime: RuntimeKind;
   events: OomEvents | null;
+  /** The host's count of forks refused in a sandbox's pids cgroup; absent: never asked. */
+  pids?: PidsReports | null;
 }
 
 export const ms = (a: number, b: number) => Math.max(0, Math.round((b - a) * 10) / 10);
@@ -73,6 +77,7 @@ export async function watchSandbox(
   let started = false;
   let end: EndOfRun | null = null;
   let forged: string | null = null;
+  let pidsWatch: PidsWatch | null = null;
   const stdout = new CappedCapture(spec.resources.outputBytes);
   const stderr = new CappedCapture(spec.resources.outputBytes);
   // With steps: each step's own captures; the launcher kills a step far past its cap, and
@@ -104,6 +109,8 @@ export async function watchSandbox(
           if (started || f.payload.toString('latin1') !== run.nonce) return distrust("a start frame that is not this run's");
           started = true;
           tStart = performance.now();
+          // From now on the program runs: the host counts what its pids cgroup refuses.
+          if (spec.resources.pids > 0) pidsWatch = d.pids?.watch(run.sandboxId) ?? null;
           return;
         case 'O':
         case 'E': {
@@ -192,6 +199,9 @@ export async function watchSandbox(
   if (!endSeen && started && !killer.requested) {
     log.warn({ exitCode: exit?.exitCode ?? null, signal: exit?.signal ?? null, stderr: session.stderr.slice(-600) }, 'the launcher ended without its end frame');
   }
+  // Asked at once, answered below (beside the OOM question): did its pids cgroup end it?
+  const stoppedByUs = killer.requested || deadline.expired || abort.aborted || broken !== null;
+  const pidsEvidence = pidsEnd(pidsWatch, { started, endSeen, stoppedByUs });
 
   if (exit?.spawnError) throw new VmCreationFailedError('the ctr client could not be started', { cause: exit.spawnError });
   // ctr ended with no end frame, and nothing of ours stopped it: is containerd still there?
@@ -208,10 +218,24 @@ export async function watchSandbox(
   // The end frame's status; without it the program's end is unknown (null): the launcher
   // was killed (the deadline, the output cap) or died, which is never a made-up exit 0.
   const exitCode = endSeen ? end!.exitCode : null;
-  if (spec.steps) return stepsResult(d, run.sandboxId, steps, { endSeen, end, killer, deadline, outputCap: stepCap?.hit ?? false, started, t0, tStart, tEnd, tDone });
+  const pidsLimit = async (oomKilled: boolean) => {
+    // An OOM kill explains the end by itself; refused forks are then a detail.
+    if (oomKilled) return false;
+    const evidence = await pidsEvidence;
+    const hit = endedAtPidsLimit({ started, endSeen, stoppedByUs, evidence });
+    if (hit) {
+      log.warn(
+        { pidsLimit: spec.resources.pids, refusedForks: evidence!.refusedForks, kernelReport: evidence!.kernelReport },
+        "the sandbox ended at its pids cgroup (the host's backstop of the pids limit): answered as the program's pids limit",
+      );
+    }
+    return hit;
+  };
+  if (spec.steps) return stepsResult(d, run.sandboxId, steps, { endSeen, end, killer, deadline, outputCap: stepCap?.hit ?? false, started, t0, tStart, tEnd, tDone, pidsLimit });
   const oomKilled = endSeen
     ? await wasOomKilled(d.events, run.sandboxId, { started, exitCode, killRequested: killer.requested })
     : await wasOomKilled(d.events, run.sandboxId, { started, exitCode: killer.requested ? null : 137, killRequested: killer.requested });
+  const pidsLimitHit = await pidsLimit(oomKilled);
   return {
     needsForceDelete: !endSeen || killer.requested,
     result: {
@@ -222,6 +246,7 @@ export async function watchSandbox(
       timedOut: deadline.expired,
       oomKilled,
       outputLimitHit: outputCap.hit,
+      ...(pidsLimitHit ? { pidsLimitHit } : {}),
       usage: endSeen ? end!.usage : null,
       timing: {
         setupMs: ms(t0, tStart || tDone),
@@ -269,6 +294,8 @@ async function stepsResult(
     tStart: number;
     tEnd: number;
     tDone: number;
+    /** Whether the sandbox's pids cgroup ended it (asked once the OOM question is answered). */
+    pidsLimit: (oomKilled: boolean) => Promise<boolean>;
   },
 ): Promise<Watched> {
   const killed = steps.flatMap((s, index) => (s.end && s.end.limit === null && s.end.signal === SIGKILL ? [{ index, startedAt: s.startedAt }] : []));
@@ -285,6 +312,7 @@ async function stepsResult(
   const last = results[results.length - 1];
   // The sandbox as a whole: ended by the OOM killer when its end was not seen and nothing of ours killed it.
   const sandboxOom = !w.endSeen && (await wasOomKilled(d.events, sandboxId, { started: w.started, exitCode: w.killer.requested ? null : 137, killRequested: w.killer.requested }));
+  const pidsLimitHit = await w.pidsLimit(sandboxOom);
   const empty = { data: Buffer.alloc(0), totalBytes: 0, droppedBytes: 0 };
   return {
     needsForceDelete: !w.endSeen || w.killer.requested,
@@ -296,11 +324,26 @@ async function stepsResult(
       timedOut: w.deadline.expired,
       oomKilled: w.endSeen ? last?.limit === 'oom' : sandboxOom,
       outputLimitHit: w.outputCap,
+      ...(pidsLimitHit ? { pidsLimitHit } : {}),
       usage: w.endSeen ? w.end!.usage : null,
       timing: { setupMs: ms(w.t0, w.tStart || w.tDone), runMs: w.tStart ? ms(w.tStart, w.tEnd || w.tDone) : 0 },
       steps: results,
     },
   };
+}
+
+/**
+ * What the host counted of the sandbox's pids cgroup, when its end is to be explained: a
+ * program that started, no end frame, nothing of ours that stopped it. Otherwise the watch
+ * just stops (null).
+ */
+function pidsEnd(w: PidsWatch | null, o: { started: boolean; endSeen: boolean; stoppedByUs: boolean }): Promise<PidsEvidence | null> {
+  if (!w) return Promise.resolve(null);
+  if (!o.started || o.endSeen || o.stoppedByUs) {
+    w.stop();
+    return Promise.resolve(null);
+  }
+  return w.finish(PIDS_REPORT_WAIT_MS);
 }
 
 function reachable(ctr: WatchDeps['ctr']): Promise<boolean> {

@@ -203,7 +203,7 @@ export const ExecutionStatus = Type.Union(
   ],
   {
     description:
-      '`compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`). `sandbox_error`: the sandbox itself failed after the program started.',
+      '`compile_error`: the compile failed (`compile` says how; its messages are in compile.stderr) and nothing ran. Otherwise, of the program (with tests: of its last run): `ok`: exit 0. `error`: non-zero exit. `timeout`: killed at the deadline. `oom`: out of memory. `output_limit`: stopped for writing far past the output cap. `killed`: ended by a signal (see `signal`), or, with `killedBy: pids_limit` and no signal, ended with its whole sandbox when its processes passed limits.pids (see `killedBy`). `sandbox_error`: the sandbox itself failed after the program started.',
   },
 );
 export type ExecutionStatus = Static<typeof ExecutionStatus>;
@@ -291,7 +291,7 @@ export const CompileStatus = Type.Union(
   [Type.Literal('ok'), Type.Literal('error'), Type.Literal('timeout'), Type.Literal('oom'), Type.Literal('output_limit')],
   {
     description:
-      '`ok`: the compiler exited 0. `error`: it failed (non-zero exit, or a signal). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox\'s memory. `output_limit`: it wrote far past compile.outputBytes.',
+      '`ok`: the compiler exited 0. `error`: it failed (non-zero exit, a signal, or its processes passed limits.pids: see `killedBy`). `timeout`: past compile.timeoutMs. `oom`: past compile.memoryMb or the sandbox\'s memory. `output_limit`: it wrote far past compile.outputBytes.',
   },
 );
 export type CompileStatus = Static<typeof CompileStatus>;
@@ -322,7 +322,7 @@ export const Verdict = Type.Union(
   ],
   {
     description:
-      '`accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit or a signal. `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole).',
+      '`accepted`: ended by itself with exit 0 and, with expectedOutput, the same output (per `compare`). `wrong_answer`: a different output. `time_limit`: past its wall-clock or CPU-time limit. `memory_limit`: past its memory limit. `runtime_error`: a non-zero exit, a signal, or its processes passed limits.pids (the result\'s `killedBy`). `output_limit`: stdout or stderr past limits.outputBytes (the output cannot be judged whole).',
   },
 );
 export type Verdict = Static<typeof Verdict>;
@@ -362,6 +362,12 @@ export const ExecuteResult = Type.Object({
   status: ExecutionStatus,
   exitCode: Type.Union([Type.Integer(), Type.Null()], { description: 'The exit code; 128+N when ended by signal N; null when it never exited by itself.' }),
   signal: Type.Union([Type.String(), Type.Null()], { description: 'The signal that ended the program, e.g. SIGKILL.' }),
+  killedBy: Type.Optional(
+    Type.Literal('pids_limit', {
+      description:
+        "Present when the sandbox as a whole was ended by a limit of the program's rather than by a signal to it. `pids_limit`: its processes passed limits.pids and the host's pids cgroup ended the sandbox (gVisor, whose Sentry cannot outlive that backstop; runc and Kata refuse the fork instead, and the program goes on). Told by the host, never by the sandbox. The status is then `killed` (`compile_error` when it was the compile), `exitCode` and `signal` null; a test it ended is a `runtime_error`.",
+    }),
+  ),
   stdout: Type.String({ description: 'Standard output, as UTF-8; invalid bytes are replaced by U+FFFD.' }),
   stderr: Type.String(),
   truncated: Type.Boolean({ description: 'True when either stream exceeded limits.outputBytes; the head and the tail were kept.' }),

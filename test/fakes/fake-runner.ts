@@ -28,6 +28,7 @@ export interface ResultInit {
   timedOut?: boolean;
   oomKilled?: boolean;
   outputLimitHit?: boolean;
+  pidsLimitHit?: boolean;
   usage?: SandboxResult['usage'];
   timing?: Partial<SandboxResult['timing']>;
   /** With spec.steps: what each step did (the top level is then the last one's). */
@@ -49,6 +50,7 @@ export function sandboxResult(init: ResultInit = {}): SandboxResult {
     timedOut: init.timedOut ?? false,
     oomKilled: init.oomKilled ?? false,
     outputLimitHit: init.outputLimitHit ?? false,
+    ...(init.pidsLimitHit ? { pidsLimitHit: true } : {}),
     usage: init.usage === undefined ? { cpuUserMs: 21, cpuSysMs: 4, maxRssKb: 9000 } : init.usage,
     timing: { setupMs: 12, runMs: 34, ...init.timing },
     ...(init.steps ? { steps: init.steps } : {}),

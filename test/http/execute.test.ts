@@ -141,12 +141,14 @@ describe('POST /v1/execute: a program that ran', () => {
     { name: 'killed by a signal', init: { exitCode: 143, signal: 'SIGTERM' }, status: 'killed', exitCode: 143, signal: 'SIGTERM' },
     { name: 'output far past the cap', init: { exitCode: 137, signal: 'SIGKILL', outputLimitHit: true }, status: 'output_limit', exitCode: 137, signal: 'SIGKILL' },
     { name: 'sandbox lost the program', init: { exitCode: null }, status: 'sandbox_error', exitCode: null, signal: null },
+    { name: 'sandbox ended at its pids cgroup', init: { exitCode: null, usage: null, pidsLimitHit: true }, status: 'killed', exitCode: null, signal: null },
   ] as const)('a program that failed ($name) is a 200 with status $status, never a 4xx/5xx', async ({ init, status, exitCode, signal }) => {
     const t = await setup();
     t.runner.next(init);
     const res = await execute(t.app, { language: 'python', code: 'raise ValueError()' });
     expect(res.statusCode).toBe(200);
     expect(res.json<ExecuteResult>()).toMatchObject({ status, exitCode, signal });
+    expect(res.json<ExecuteResult>().killedBy).toBe('pidsLimitHit' in init ? 'pids_limit' : undefined);
   });
 
   it('keeps the stderr of a failed program', async () => {

@@ -33,6 +33,17 @@ describe('GET /metrics', () => {
     expect(text).toContain('kata_exec_failures_total{code="UNKNOWN_LANGUAGE"} 1');
   });
 
+  it("counts a sandbox that its pids cgroup ended (gVisor's backstop) apart, as the program's limit", async () => {
+    const t = await setup();
+    t.runner.next({ exitCode: null, usage: null, pidsLimitHit: true });
+    const r = await execute(t.app, { language: 'python', code: 'x', limits: { pids: 64 } });
+    expect(r.json()).toMatchObject({ status: 'killed', killedBy: 'pids_limit', exitCode: null, signal: null });
+    const text = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toContain('# TYPE kata_exec_pids_limit_kills_total counter');
+    expect(text).toContain('kata_exec_pids_limit_kills_total{runtime="gvisor"} 1');
+    expect(text).toContain('kata_exec_executions_total{runtime="gvisor",language="python",status="killed"} 1');
+  });
+
   it('a client cannot invent label values: unknown languages never become a label', async () => {
     const t = await setup();
     await execute(t.app, { language: 'evil"label', code: 'x' });

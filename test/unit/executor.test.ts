@@ -280,6 +280,8 @@ describe('statusOf', () => {
     ['killed by a signal', { exitCode: 137, signal: 'SIGKILL' }, 'killed'],
     ['killed by SIGSEGV', { exitCode: 139, signal: 'SIGSEGV' }, 'killed'],
     ['no exit code', { exitCode: null }, 'sandbox_error'],
+    ['no exit code, its pids cgroup ended it', { exitCode: null, pidsLimitHit: true }, 'killed'],
+    ['an OOM kill explains an end before its pids cgroup', { exitCode: null, oomKilled: true, pidsLimitHit: true }, 'oom'],
   ])('%s -> %s', (_n, over, want) => {
     expect(statusOf(result(over))).toBe(want);
   });

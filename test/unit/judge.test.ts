@@ -180,6 +180,8 @@ describe('verdictOf', () => {
   it('time_limit: ended by the wall clock or the CPU limit, or past its CPU limit when it ended', () => {
     expect(verdictOf(ran({ limit: 'wall', exitCode: null, signal: 'SIGKILL' }), noLimits, '3')).toBe('time_limit');
     expect(verdictOf(ran({ limit: 'cpu', exitCode: null, signal: 'SIGKILL' }), { cpuMs: 100, memoryKb: null }, '3')).toBe('time_limit');
+    // Its processes passed the pids limit and the sandbox ended with them (gVisor's backstop).
+    expect(verdictOf(ran({ limit: 'pids', exitCode: null, signal: null, usage: null }), noLimits, '3')).toBe('runtime_error');
     expect(verdictOf(ran({ usage: { cpuUserMs: 90, cpuSysMs: 20, maxRssKb: 1 } }), { cpuMs: 100, memoryKb: null }, '3')).toBe('time_limit');
     expect(verdictOf(ran({ usage: { cpuUserMs: 90, cpuSysMs: 10, maxRssKb: 1 } }), { cpuMs: 100, memoryKb: null }, '3')).toBe('accepted');
   });

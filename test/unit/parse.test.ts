@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   parseKernelOomLine,
+  parseKernelPidsLine,
+  parsePidsEvents,
   classifyCtrError,
   lastCtrLine,
   parseIdList,
@@ -147,6 +149,34 @@ describe('parseKernelOomLine', () => {
     expect(parseKernelOomLine(line, 'kata-exec-test')).toBeNull();
     expect(parseKernelOomLine('[ 1.0] Memory cgroup out of memory: Killed process 15566 (exe)', 'kata-exec')).toBeNull();
     expect(parseKernelOomLine('[ 1.0] oom-kill:constraint=CONSTRAINT_NONE,task_memcg=/,task=x', 'kata-exec')).toBeNull();
+  });
+});
+
+describe('parseKernelPidsLine', () => {
+  it("finds our sandbox in the kernel's report of a fork its pids cgroup refused", () => {
+    expect(parseKernelPidsLine('[ 3955.684932] cgroup: fork rejected by pids controller in /kata-exec-test/kx-55821cbce91a1b0749b9', 'kata-exec-test')).toBe(
+      'kx-55821cbce91a1b0749b9',
+    );
+  });
+
+  it('ignores reports of other namespaces and other lines', () => {
+    expect(parseKernelPidsLine('[ 1.0] cgroup: fork rejected by pids controller in /kata-exec-test/kx-1', 'kata-exec')).toBeNull();
+    expect(parseKernelPidsLine('[ 1.0] cgroup: fork rejected by pids controller in /system.slice/x.service', 'kata-exec')).toBeNull();
+    expect(parseKernelPidsLine('[ 1.0] cgroup: fork rejected by pids controller in /kata-exec', 'kata-exec')).toBeNull();
+    expect(parseKernelPidsLine('[ 1.0] oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=/kata-exec/kx-1', 'kata-exec')).toBeNull();
+  });
+});
+
+describe('parsePidsEvents', () => {
+  it("reads the max counter: cgroup v1's and v2's pids.events", () => {
+    expect(parsePidsEvents('max 0\n')).toBe(0);
+    expect(parsePidsEvents('max 12\n')).toBe(12);
+  });
+
+  it('null for anything else', () => {
+    expect(parsePidsEvents('')).toBeNull();
+    expect(parsePidsEvents('max -1\n')).toBeNull();
+    expect(parsePidsEvents('maximum 3\n')).toBeNull();
   });
 });
 

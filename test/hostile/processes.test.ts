@@ -4,7 +4,7 @@
  * container or task of ours may be left.
  */
 import { describe, expect, it } from 'vitest';
-import { execute, testRuntimes } from '../helpers/real-service.js';
+import { counter, execute, testRuntimes } from '../helpers/real-service.js';
 import { KILL_SLACK_MS, STARTED_DEADLINE_MS } from '../helpers/timing.js';
 import { hostProcesses, hostile, useService } from './hostile-case.js';
 
@@ -19,7 +19,8 @@ const LINGER = 'sleep 317';
  * 64 interpreters may exhaust the memory limit first: an OOM kill is contained as well.
  * (Under gVisor, the pids cgroup backstop was once too tight for the Sentry's own host
  * threads, ~24 per sandbox process: the Sentry died, and every bomb was a sandbox_error;
- * src/runtimes/gvisor.ts now sizes it per process.)
+ * src/runtimes/gvisor.ts now sizes it per process. A bomb that still reaches it ends the
+ * sandbox, and is answered as its pids limit: `killed`, `killedBy: pids_limit`.)
  */
 const FORK_BOMB_ENDS = ['timeout', 'error', 'killed', 'oom'];
 
@@ -51,15 +52,15 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
     expect(r.durationMs).toBeLessThan(5000 + KILL_SLACK_MS);
   }, 120_000);
 
-  // BUG (gvisor, open): a C fork bomb forks far faster than Python's or bash's, and under the
-  // ptrace platform each dying process's host threads linger: the Sentry passes the host pids
-  // backstop (512 + 32 per process, src/runtimes/gvisor.ts) and dies, so the answer is
-  // sandbox_error (5 runs of 5). 256 per process contained it (2 of 2, status timeout), but
-  // that is 16,896 host pids for one sandbox, half of this host's pid_max (32,768): a
-  // backstop that lets one sandbox take the host's pids protects nothing. To fix: tell a
-  // Sentry killed at the backstop from other sandbox failures (the cgroup's pids.events) and
-  // answer it as the program's own limit.
-  (runtime === 'gvisor' ? it.fails : it)('survives a C fork bomb under a pids limit of 64 (compiled in the sandbox first)', async () => {
+  // A C fork bomb forks far faster than Python's or bash's. On gVisor (ptrace platform) each
+  // dying process's host threads linger, and the Sentry passes the host pids backstop (512 +
+  // 32 per process, src/runtimes/gvisor.ts) and dies with the whole sandbox (5 runs of 5).
+  // A backstop it never reaches would be half of this host's pid_max (256 per process:
+  // 16,896 of 32,768). So the service tells that end by the host's count (the cgroup's
+  // pids.events, the kernel's report: src/sandbox/pids-limit.ts) and answers it as the
+  // program's pids limit (`killed`, `killedBy: pids_limit`, the metric), never
+  // `sandbox_error`. runc and Kata refuse the forks and the bomb runs to its deadline.
+  it('survives a C fork bomb under a pids limit of 64 (compiled in the sandbox first)', async () => {
     const code = [
       '#include <stdio.h>',
       '#include <unistd.h>',
@@ -70,12 +71,55 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
       '}',
     ].join('\n');
     const timeoutMs = 15_000;
+    const kills = await counter(svc(), 'kata_exec_pids_limit_kills_total');
     const r = await hostile(svc(), () => execute(svc(), { language: 'c', code, timeoutMs, compile: { timeoutMs: 10_000 }, limits: { pids: 64 } }));
     expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
     expect(r.stdout).toContain('bombing\n');
     expect(FORK_BOMB_ENDS, JSON.stringify(r.timing)).toContain(r.status);
+    // Ended at the pids limit by the host's count: killed, no signal, and the metric says so.
+    expect({ status: r.status, killedBy: r.killedBy }).toEqual(r.killedBy === undefined ? { status: r.status, killedBy: undefined } : { status: 'killed', killedBy: 'pids_limit' });
+    expect(await counter(svc(), 'kata_exec_pids_limit_kills_total')).toBe(kills + (r.killedBy === undefined ? 0 : 1));
     expect(r.limits.pids).toBe(64);
     expect(r.durationMs).toBeLessThan(timeoutMs + KILL_SLACK_MS);
+  }, 120_000);
+
+  it('judges a C fork bomb among tests as the program\'s failure: the tests before it stand, never a sandbox_error', async () => {
+    // The second test's input sets the bomb off. On runc and Kata its run ends at its own
+    // wall clock (time_limit) and the third runs; on gVisor the bomb may take the whole
+    // sandbox down at the host backstop: its run is then a runtime_error (killedBy
+    // pids_limit) and the third never runs.
+    const code = [
+      '#include <stdio.h>',
+      '#include <string.h>',
+      '#include <unistd.h>',
+      'int main(void) {',
+      '  char in[16] = {0};',
+      '  if (!fgets(in, sizeof in, stdin)) return 1;',
+      '  if (strncmp(in, "bomb", 4) == 0) for (;;) if (fork() < 0) usleep(10000);',
+      '  fputs(in, stdout);',
+      '  return 0;',
+      '}',
+    ].join('\n');
+    const tests = [
+      { stdin: '1\n', expectedOutput: '1\n' },
+      { stdin: 'bomb\n', expectedOutput: '2\n', timeoutMs: 5000 },
+      { stdin: '3\n', expectedOutput: '3\n' },
+    ];
+    const r = await hostile(svc(), () => execute(svc(), { language: 'c', code, compile: { timeoutMs: 10_000 }, tests, limits: { pids: 64 } }));
+    expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(r.status).not.toBe('sandbox_error');
+    expect(r.tests?.[0]?.verdict).toBe('accepted');
+    const bomb = r.tests?.[1];
+    expect(['time_limit', 'runtime_error'], JSON.stringify(bomb)).toContain(bomb?.verdict);
+    expect(r.verdict).toBe(bomb?.verdict);
+    // Either the sandbox ended at its pids limit (the bomb's run a runtime_error, the last
+    // test never ran), or it did not (the bomb's run ended at its wall clock, the last passed).
+    const summary = r.killedBy === undefined ? { passed: 2, total: 3 } : { passed: 1, total: 3 };
+    expect({ killedBy: r.killedBy, verdict: r.verdict, summary: r.summary, tests: r.tests?.length }).toEqual(
+      r.killedBy === undefined
+        ? { killedBy: undefined, verdict: 'time_limit', summary, tests: 3 }
+        : { killedBy: 'pids_limit', verdict: 'runtime_error', summary, tests: 2 },
+    );
   }, 120_000);
 
   it.each([

@@ -253,7 +253,7 @@ function compileOutput(c: CompileResult | undefined): string | null {
   return null;
 }
 
-function statusAndMessage(t: TestOutcome): { status: number; message: string | null } {
+function statusAndMessage(t: TestOutcome, killedBy: JudgeResult['killedBy']): { status: number; message: string | null } {
   switch (t.verdict) {
     case 'accepted':
       return { status: Status.accepted, message: null };
@@ -268,6 +268,8 @@ function statusAndMessage(t: TestOutcome): { status: number; message: string | n
       // Judge0's programs that write past max_file_size get SIGXFSZ.
       return { status: Status.sigxfsz, message: 'Output limit exceeded' };
     case 'runtime_error':
+      // Ended with its sandbox for passing limits.pids (gVisor's backstop): no exit, no signal of its own.
+      if (killedBy === 'pids_limit' && t.exitCode === null && !t.signal) return { status: Status.otherRuntimeError, message: 'Process limit exceeded' };
       if (t.signal) return { status: statusOfSignal(t.signal), message: `Caught fatal signal ${signalNumber(t.signal) ?? t.signal}` };
       return { status: Status.nzec, message: `Exited with error status ${t.exitCode ?? '?'}` };
   }
@@ -293,7 +295,7 @@ function outcomeOf(r: JudgeResult, runs: number): Outcome {
   const t = made.at(-1)!;
   const avg = (xs: (number | null)[]): number | null => (xs.some((x) => x === null) ? null : xs.reduce<number>((a, x) => a + x!, 0) / xs.length);
   const memory = avg(made.map((x) => x.maxRssKb));
-  const { status, message } = statusAndMessage(t);
+  const { status, message } = statusAndMessage(t, r.killedBy);
   return {
     status,
     message,

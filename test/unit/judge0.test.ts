@@ -291,6 +291,14 @@ describe('toSubmissionResult', () => {
     expect(one({ verdict: 'output_limit' })).toEqual([8, 'Output limit exceeded', 0, null]);
   });
 
+  it('answers a run that ended with its sandbox at the pids limit (gVisor) as Runtime Error (Other), not an exit status', () => {
+    const t = test1({ verdict: 'runtime_error', exitCode: null, signal: null });
+    const a = answer(result({ status: 'killed', exitCode: null, killedBy: 'pids_limit', tests: [t] }));
+    expect([a.status!.id, a.message, a.exit_code, a.exit_signal]).toEqual([12, 'Process limit exceeded', 0, null]);
+    // Without the service's word for it, the same run is an exit status it never had: the message says so.
+    expect(answer(result({ status: 'error', exitCode: null, tests: [t] })).message).toBe('Exited with error status ?');
+  });
+
   it("answers a compile error as Judge0 does: status 6, the compiler's output, nothing of a run", () => {
     const a = answer(
       result({ status: 'compile_error', exitCode: null, compile: { status: 'error', exitCode: 1, signal: null, stdout: '', stderr: "main.c:4:1: error: expected ';'\n", truncated: false, usage: null, durationMs: 80 } }),

@@ -121,6 +121,40 @@ static void send_frame(char type, const void *data, uint32_t len) {
   if (write_all(1, h, 5) < 0 || write_all(1, data, len) < 0) _exit(3);
 }
 
+/*
+ * Session mode (kx-session.c, included at the end) runs its calls through the same code as
+ * a one-shot request: run_program, run_steps, run_one. What differs is behind these hooks:
+ * where frames go (the session's connection, whose loss abandons the call, never the
+ * launcher), which processes are the call's (not the attach process, not the background
+ * ones), and what else the launcher listens to while a call runs (the service's K, a newer
+ * attach, the call's deadline, the session's end).
+ */
+static int in_session;
+/* The call is over (session mode: the service's K, its deadline, nobody left to answer to):
+   its processes are killed and no further step runs. */
+static int call_over;
+/* Session mode: nobody to send the call's frames to any more. */
+static int call_abandoned;
+/* CPU time (µs) of reaped processes that were not a call's (session mode: background keepers). */
+static long long foreign_user_us, foreign_sys_us;
+static int kxs_send(char type, const void *data, uint32_t len);
+static void kxs_kill_call(void);
+static int kxs_protected(pid_t pid);
+static int kxs_reaped(pid_t pid, int status);
+static int kxs_call_fds(struct pollfd *p);
+static void kxs_call_events(struct pollfd *p);
+static int kxs_call_timeout(int timeout);
+
+/* A frame of a run: on stdout (one-shot), or on the session's connection while it lasts. */
+static void emit(char type, const void *data, uint32_t len) {
+  if (!in_session) {
+    send_frame(type, data, len);
+    return;
+  }
+  if (call_abandoned) return;
+  if (kxs_send(type, data, len) < 0) call_abandoned = call_over = 1;
+}
+
 static int read_all(int fd, void *buf, size_t n) {
   char *p = buf;
   while (n > 0) {
@@ -225,6 +259,85 @@ static void step_stdin(struct step *st, const char *data, uint32_t len) {
   st->in_len += len;
 }
 
+/*
+ * One frame of a request (`data` is ours to keep or free). Returns 1 at G, its end. A
+ * session's nonce came before (its N is not taken here); an unknown frame ends a one-shot
+ * launcher and is ignored by a session's, which must live on.
+ */
+static int request_frame(char type, char *data, uint32_t len) {
+  struct step *st = nsteps ? &steps[nsteps - 1] : NULL;
+  switch (type) {
+    case 'N':
+      if (in_session) break;
+      nonce = data;
+      return 0;
+    case 'F': add(files, &nfiles, data, len); return 0;
+    case 'P': step_frame(data); break;
+    case 'M': {
+      char extra;
+      if (sscanf(data, "%lld%c", &mem_guard_kb, &extra) != 1 || mem_guard_kb < 0) die("a bad memory guard frame");
+      break;
+    }
+    case 'A':
+      if (st) add_dyn(&st->argv, &st->nargv, data, len);
+      else add(argv_items, &nargs, data, len);
+      return 0;
+    case 'E':
+      if (st) add_dyn(&st->env, &st->nenv, data, len);
+      else add(env_items, &nenv, data, len);
+      return 0;
+    case 'I':
+      if (st) {
+        step_stdin(st, data, len);
+        break;
+      }
+      {
+        char *b = realloc(stdin_buf, stdin_len + len + 1);
+        if (!b) die("out of memory");
+        memcpy(b + stdin_len, data, len);
+        stdin_buf = b;
+        stdin_len += len;
+      }
+      break;
+    case 'G': free(data); return 1;
+    default:
+      if (!in_session) die("unknown frame type %d", type);
+  }
+  free(data);
+  return 0;
+}
+
+/* What is wrong with the request's shape, or NULL: a program or steps, each with its argv. */
+static const char *request_problem(void) {
+  if (!nonce) return "a request without its nonce";
+  if (nsteps == 0 && nargs == 0) return "a request without its program";
+  if (nsteps > 0 && nargs > 0) return "a request with both a program and steps";
+  for (int i = 0; i < nsteps; i++)
+    if (steps[i].nargv == 0) return "a step without its program";
+  return NULL;
+}
+
+/* A session forgets its last call's request (a one-shot launcher has only one). */
+static void forget_request(void) {
+  for (int i = 0; i < nfiles; i++) free(files[i].data);
+  for (int i = 0; i < nargs; i++) free(argv_items[i].data);
+  for (int i = 0; i < nenv; i++) free(env_items[i].data);
+  nfiles = nargs = nenv = 0;
+  for (int i = 0; i < nsteps; i++) {
+    for (int j = 0; j < steps[i].nargv; j++) free(steps[i].argv[j].data);
+    for (int j = 0; j < steps[i].nenv; j++) free(steps[i].env[j].data);
+    free(steps[i].argv);
+    free(steps[i].env);
+  }
+  nsteps = 0;
+  free(stdin_buf);
+  stdin_buf = NULL;
+  stdin_len = 0;
+  if (stdin_store >= 0) close(stdin_store);
+  stdin_store = -1;
+  mem_guard_kb = 0;
+}
+
 /* Reads frames until G. End of input before it: nobody will send a request (exit quietly). */
 static void read_request(void) {
   size_t total = 0;
@@ -239,46 +352,7 @@ static void read_request(void) {
     if (!data) die("out of memory");
     if (len && read_all(0, data, len) != 1) die("request cut short");
     data[len] = '\0';
-    struct step *st = nsteps ? &steps[nsteps - 1] : NULL;
-    switch (h[0]) {
-      case 'N': nonce = data; break;
-      case 'F': add(files, &nfiles, data, len); break;
-      case 'P':
-        step_frame(data);
-        free(data);
-        break;
-      case 'M': {
-        char extra;
-        if (sscanf(data, "%lld%c", &mem_guard_kb, &extra) != 1 || mem_guard_kb < 0) die("a bad memory guard frame");
-        free(data);
-        break;
-      }
-      case 'A':
-        if (st) add_dyn(&st->argv, &st->nargv, data, len);
-        else add(argv_items, &nargs, data, len);
-        break;
-      case 'E':
-        if (st) add_dyn(&st->env, &st->nenv, data, len);
-        else add(env_items, &nenv, data, len);
-        break;
-      case 'I':
-        if (st) {
-          step_stdin(st, data, len);
-          free(data);
-          break;
-        }
-        {
-        char *b = realloc(stdin_buf, stdin_len + len + 1);
-        if (!b) die("out of memory");
-        memcpy(b + stdin_len, data, len);
-        stdin_buf = b;
-        stdin_len += len;
-        free(data);
-        break;
-      }
-      case 'G': free(data); return;
-      default: die("unknown frame type %d", h[0]);
-    }
+    if (request_frame((char)h[0], data, len)) return;
   }
 }
 
@@ -339,7 +413,9 @@ static const char *write_files_as_is(char *msg, size_t msgsz) {
       return msg;
     }
     free(f->data);
+    f->data = NULL;
   }
+  nfiles = 0;
   return NULL;
 }
 
@@ -448,8 +524,12 @@ static void on_child(int s) {
   errno = e;
 }
 
-/* Every process but this one: what the program left behind ends with it. */
+/* Every process but this one (a session's: but its own): what the program left behind ends with it. */
 static void kill_others(void) {
+  if (in_session) {
+    kxs_kill_call();
+    return;
+  }
   for (int round = 0; round < 50; round++) {
     int found = 0;
     DIR *d = opendir("/proc");
@@ -507,10 +587,21 @@ static long long tv_us(struct timeval t) {
 }
 
 /*
+ * In a child: the program's user for good (every capability goes with root: no keep-caps, no
+ * new privileges), when the launcher is root and the program is not. -1 and errno on failure.
+ */
+static int become_program_user(void) {
+  if (!switch_user) return 0;
+  if (setgroups(1, &prog_gid) < 0 || setresgid(prog_gid, prog_gid, prog_gid) < 0 || setresuid(prog_uid, prog_uid, prog_uid) < 0) return -1;
+  return 0;
+}
+
+/*
  * In the child: becomes the program. Fresh stdio, no descriptor of ours, default signals,
- * the OOM killer's first choice, its CPU-time backstop (cpu_ms > 0: RLIMIT_CPU a second past
- * it, SIGKILL a second later), the program's user for good, /code. The one way every
- * program and every step starts.
+ * a session of its own in a session sandbox (not the launcher's process group), the OOM
+ * killer's first choice, its CPU-time backstop (cpu_ms > 0: RLIMIT_CPU a second past it,
+ * SIGKILL a second later), the program's user for good, /code. The one way every program
+ * and every step starts, one-shot and in a session.
  */
 static void exec_program(int in, int out, int err, char **argv, char **env, int64_t cpu_ms) __attribute__((noreturn));
 static void exec_program(int in, int out, int err, char **argv, char **env, int64_t cpu_ms) {
@@ -518,6 +609,7 @@ static void exec_program(int in, int out, int err, char **argv, char **env, int6
   close_inherited();
   signal(SIGPIPE, SIG_DFL);
   signal(SIGCHLD, SIG_DFL);
+  if (in_session) setsid();
   /* Under memory pressure the kernel picks the program, never the launcher. */
   int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   if (oom >= 0) {
@@ -531,8 +623,7 @@ static void exec_program(int in, int out, int err, char **argv, char **env, int6
     struct rlimit want = {soft, rl.rlim_max == RLIM_INFINITY || soft + 1 <= rl.rlim_max ? soft + 1 : rl.rlim_max};
     (void)setrlimit(RLIMIT_CPU, &want);
   }
-  /* The program's user, for good: every capability goes with root (no keep-caps, no new privileges). */
-  if (switch_user && (setgroups(1, &prog_gid) < 0 || setresgid(prog_gid, prog_gid, prog_gid) < 0 || setresuid(prog_uid, prog_uid, prog_uid) < 0)) {
+  if (become_program_user() < 0) {
     dprintf(2, "kx-launch: becoming %u:%u: %s\n", (unsigned)prog_uid, (unsigned)prog_gid, strerror(errno));
     _exit(126);
   }
@@ -559,6 +650,10 @@ static void reap(void) {
       cur_status = st;
       cur_ru = r1;
       cur_done = 1;
+    } else if (in_session && kxs_reaped(w, st)) {
+      /* A background keeper: its time (and its descendants') is not the call's. */
+      foreign_user_us += tv_us(r1.ru_utime);
+      foreign_sys_us += tv_us(r1.ru_stime);
     }
   }
 }
@@ -578,15 +673,22 @@ struct run {
   long long cpu_user_us, cpu_sys_us;
   long peak_kb;
   struct rusage base;
+  long long base_foreign_user_us, base_foreign_sys_us;
 };
 
 /*
  * Every process of the run: all but this one, as only one runs at a time. kill(-1) from a
  * PID namespace's init reaches all of them at once, a process forking meanwhile included.
+ * A session's spares its attach process and its background processes.
  */
+static void kill_call(void) {
+  if (in_session) kxs_kill_call();
+  else (void)kill(-1, SIGKILL);
+}
+
 static void kill_run(struct run *r, const char *why) {
   if (!r->limit) r->limit = why;
-  (void)kill(-1, SIGKILL);
+  kill_call();
 }
 
 /*
@@ -597,7 +699,8 @@ static void kill_run(struct run *r, const char *why) {
 static long long run_cpu_us(const struct run *r, long *peak_kb) {
   struct rusage now;
   getrusage(RUSAGE_CHILDREN, &now);
-  long long us = tv_us(now.ru_utime) - tv_us(r->base.ru_utime) + tv_us(now.ru_stime) - tv_us(r->base.ru_stime);
+  long long us = tv_us(now.ru_utime) - tv_us(r->base.ru_utime) + tv_us(now.ru_stime) - tv_us(r->base.ru_stime) -
+                (foreign_user_us - r->base_foreign_user_us) - (foreign_sys_us - r->base_foreign_sys_us);
   static long tick, page_kb;
   if (!tick) tick = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
   if (!page_kb) page_kb = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) / 1024 : 4;
@@ -609,6 +712,7 @@ static long long run_cpu_us(const struct run *r, long *peak_kb) {
     char *end;
     long pid = strtol(e->d_name, &end, 10);
     if (*end || pid <= 1) continue;
+    if (in_session && kxs_protected((pid_t)pid) != 0) continue;
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -663,6 +767,17 @@ static int check_limits(struct run *r, int64_t t0_us) {
 }
 
 /*
+ * Once the program was reaped: its wall time, and what it left ends now (its last bytes are
+ * read for a moment more, until *drain_until).
+ */
+static void noted_end(struct run *r, int64_t t0, int64_t *drain_until) {
+  if (!cur_done || *drain_until) return;
+  r->wall_us = now_us() - t0;
+  kill_others();
+  *drain_until = now_us() / 1000 + 2000;
+}
+
+/*
  * Runs one program to its end: relays its output in frames, enforces the run's limits (when
  * it has any) every POLL_MS, reaps it with wait4; what it left ends with it, and its last
  * bytes are read for a moment more. Returns -1 when it could not be started (fork).
@@ -671,6 +786,8 @@ static int run_program(struct run *r) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
   getrusage(RUSAGE_CHILDREN, &r->base);
+  r->base_foreign_user_us = foreign_user_us;
+  r->base_foreign_sys_us = foreign_sys_us;
   int64_t t0 = now_us();
   cur_done = 0;
   cur_child = fork();
@@ -682,12 +799,16 @@ static int run_program(struct run *r) {
   close(out[1]);
   close(err[1]);
 
-  struct pollfd p[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {sig_pipe[0], POLLIN, 0}};
+  /* A session also listens to its connection and its socket (p[3], p[4]) while a call runs. */
+  struct pollfd p[5] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {sig_pipe[0], POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}};
+  int np = 3 + (in_session ? kxs_call_fds(p + 3) : 0);
   char buf[65536];
   int64_t drain_until = 0, next_tick = now_us() + POLL_MS * 1000;
   uint64_t counts[2] = {0, 0};
   int ticking = r->wall_ms > 0 || r->cpu_ms > 0 || r->mem_kb > 0 || r->guard_kb > 0;
   while (p[0].fd >= 0 || p[1].fd >= 0 || !cur_done) {
+    /* Reaped here or by a kill (a session's reaps as it kills). */
+    noted_end(r, t0, &drain_until);
     int timeout = -1;
     if (cur_done) {
       int64_t left = drain_until - now_us() / 1000;
@@ -697,16 +818,19 @@ static int run_program(struct run *r) {
       int64_t left = (next_tick - now_us() + 999) / 1000;
       timeout = left > 0 ? (int)left : 0;
     }
-    int n = poll(p, 3, timeout);
+    if (in_session && !cur_done) timeout = kxs_call_timeout(timeout);
+    int n = poll(p, (nfds_t)np, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("poll: %s", strerror(errno));
     }
+    /* K, a newer attach, the call's deadline or the session's end (may set call_over). */
+    if (in_session) kxs_call_events(p + 3);
     for (int i = 0; i < 2; i++) {
       if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = read(p[i].fd, buf, sizeof buf);
       if (got > 0) {
-        send_frame(i == 0 ? 'O' : 'E', buf, (uint32_t)got);
+        emit(i == 0 ? 'O' : 'E', buf, (uint32_t)got);
         counts[i] += (uint64_t)got;
         if (r->out_kill && counts[i] > (uint64_t)r->out_kill && !cur_done) kill_run(r, "output");
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -718,13 +842,10 @@ static int run_program(struct run *r) {
       while (read(sig_pipe[0], buf, sizeof buf) > 0) {
       }
       reap();
-      if (cur_done && !drain_until) {
-        r->wall_us = now_us() - t0;
-        /* What the program left ends now; its last bytes are read for a moment more. */
-        kill_others();
-        drain_until = now_us() / 1000 + 2000;
-      }
+      noted_end(r, t0, &drain_until);
     }
+    /* The call is over: its processes go, now and at each turn until the program's end. */
+    if (call_over && !cur_done) kill_call();
     if (!cur_done && ticking && now_us() >= next_tick) {
       int again = POLL_MS;
       /* Once killed, the kill goes on until its end (a process forked meanwhile included). */
@@ -735,13 +856,14 @@ static int run_program(struct run *r) {
   }
   for (int i = 0; i < 2; i++)
     if (p[i].fd >= 0) close(p[i].fd);
+  noted_end(r, t0, &drain_until);
   kill_others();
   r->status = cur_status;
   r->ru = cur_ru;
   struct rusage after;
   getrusage(RUSAGE_CHILDREN, &after);
-  r->cpu_user_us = tv_us(after.ru_utime) - tv_us(r->base.ru_utime);
-  r->cpu_sys_us = tv_us(after.ru_stime) - tv_us(r->base.ru_stime);
+  r->cpu_user_us = tv_us(after.ru_utime) - tv_us(r->base.ru_utime) - (foreign_user_us - r->base_foreign_user_us);
+  r->cpu_sys_us = tv_us(after.ru_stime) - tv_us(r->base.ru_stime) - (foreign_sys_us - r->base_foreign_sys_us);
   if (r->ru.ru_maxrss > r->peak_kb) r->peak_kb = r->ru.ru_maxrss;
   cur_child = -1;
   return 0;
@@ -761,25 +883,26 @@ static const char *status_word(int st, int *n) {
 static void step_not_started(int i, const char *why) {
   char line[4700];
   int n = snprintf(line, sizeof line, "kx-launch: %s\n", why);
-  send_frame('E', line, (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+  emit('E', line, (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
   char d[100];
   n = snprintf(d, sizeof d, "%d exit 126 0 0 0 0 -", i);
-  send_frame('D', d, (uint32_t)n);
+  emit('D', d, (uint32_t)n);
 }
 
 /*
  * Runs the request's steps in order, each a fresh child with its own limits; a required one
- * that does not exit 0 ends the run. Writes the last step's X payload into `end`.
+ * that does not exit 0 ends the run, and so does the end of a session's call (its step was
+ * killed, and has its D). Writes the last step's X payload into `end`.
  */
 static int run_steps(const char *bad, char *end, size_t endsz) {
   int status = 126 << 8;
   struct rusage last = {0};
   long last_rss = 0;
-  for (int i = 0; i < nsteps; i++) {
+  for (int i = 0; i < nsteps && !call_over; i++) {
     struct step *st = &steps[i];
     char b[16];
     int bn = snprintf(b, sizeof b, "%d", i);
-    send_frame('B', b, (uint32_t)bn);
+    emit('B', b, (uint32_t)bn);
     if (bad) {
       step_not_started(i, bad);
       status = 126 << 8;
@@ -822,7 +945,7 @@ static int run_steps(const char *bad, char *end, size_t endsz) {
     const char *word = status_word(r.status, &n);
     char d[300];
     int dn = snprintf(d, sizeof d, "%d %s %d %lld %lld %ld %lld %s", i, word, n, r.cpu_user_us, r.cpu_sys_us, r.peak_kb, (long long)r.wall_us, r.limit ? r.limit : "-");
-    send_frame('D', d, (uint32_t)dn);
+    emit('D', d, (uint32_t)dn);
     status = r.status;
     last.ru_utime.tv_sec = r.cpu_user_us / 1000000, last.ru_utime.tv_usec = r.cpu_user_us % 1000000;
     last.ru_stime.tv_sec = r.cpu_sys_us / 1000000, last.ru_stime.tv_usec = r.cpu_sys_us % 1000000;
@@ -832,6 +955,45 @@ static int run_steps(const char *bad, char *end, size_t endsz) {
   int n;
   const char *word = status_word(status, &n);
   return snprintf(end, endsz, "%s %s %d %lld %lld %ld", nonce, word, n, tv_us(last.ru_utime), tv_us(last.ru_stime), last_rss);
+}
+
+/*
+ * Runs the request's one program (no steps: the service watches it, the launcher holds it
+ * to no limit of its own). Writes its X payload into `end`. `bad`: why it cannot start.
+ */
+static int run_one(const char *bad, char *end, size_t endsz) {
+  char msg[200];
+  int in = bad ? -1 : stdin_fd();
+  if (!bad && in < 0) {
+    snprintf(msg, sizeof msg, "stdin: %s", strerror(errno));
+    bad = msg;
+  }
+  struct run r = {0};
+  if (!bad) {
+    char **argv = calloc((size_t)nargs + 1, sizeof *argv);
+    if (!argv) die("out of memory");
+    for (int i = 0; i < nargs; i++) argv[i] = argv_items[i].data;
+    r.argv = argv;
+    r.env = child_env();
+    r.in = in;
+    if (run_program(&r) < 0) {
+      snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
+      bad = msg;
+    }
+    free(argv);
+    free(r.env);
+  }
+  if (in >= 0) close(in);
+  if (bad) {
+    /* The program could not be started: its stderr says why, as a shell's would. */
+    char line[4700];
+    int n = snprintf(line, sizeof line, "kx-launch: %s\n", bad);
+    emit('E', line, (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    return snprintf(end, endsz, "%s exit 126 0 0 0", nonce);
+  }
+  int code;
+  const char *word = status_word(r.status, &code);
+  return snprintf(end, endsz, "%s %s %d %lld %lld %ld", nonce, word, code, tv_us(r.ru.ru_utime), tv_us(r.ru.ru_stime), r.ru.ru_maxrss);
 }
 
 int main(int argc, char **argv_in) {
@@ -863,10 +1025,8 @@ int main(int argc, char **argv_in) {
   send_frame('R', ready, sizeof ready - 1);
 
   read_request();
-  if (!nonce || (nsteps == 0 && nargs == 0)) die("a request without its nonce or program");
-  if (nsteps > 0 && nargs > 0) die("a request with both a program and steps");
-  for (int i = 0; i < nsteps; i++)
-    if (steps[i].nargv == 0) die("step %d without its program", i);
+  const char *problem = request_problem();
+  if (problem) die("%s", problem);
   send_frame('S', nonce, (uint32_t)strlen(nonce));
 
   char msg[4600];
@@ -878,43 +1038,7 @@ int main(int argc, char **argv_in) {
   sigaction(SIGCHLD, &sa, NULL);
 
   char end[400];
-  int n;
-  if (nsteps > 0) {
-    n = run_steps(bad, end, sizeof end);
-    send_frame('X', end, (uint32_t)n);
-    await_ack();
-    return 0;
-  }
-
-  int in = bad ? -1 : stdin_fd();
-  if (!bad && in < 0) die("stdin: %s", strerror(errno));
-  char **argv = calloc((size_t)nargs + 1, sizeof *argv);
-  if (!argv) die("out of memory");
-  for (int i = 0; i < nargs; i++) argv[i] = argv_items[i].data;
-  struct run r = {0};
-  r.argv = argv;
-  r.env = child_env();
-  r.in = in;
-  if (!bad && run_program(&r) < 0) {
-    snprintf(msg, sizeof msg, "fork: %s", strerror(errno));
-    bad = msg;
-  }
-  if (in >= 0) close(in);
-
-  if (bad) {
-    /* The program could not be started: its stderr says why, as a shell's would. */
-    char line[4700];
-    n = snprintf(line, sizeof line, "kx-launch: %s\n", bad);
-    send_frame('E', line, (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-    n = snprintf(end, sizeof end, "%s exit 126 0 0 0", nonce);
-    send_frame('X', end, (uint32_t)n);
-    await_ack();
-    return 0;
-  }
-
-  int code;
-  const char *word = status_word(r.status, &code);
-  n = snprintf(end, sizeof end, "%s %s %d %lld %lld %ld", nonce, word, code, tv_us(r.ru.ru_utime), tv_us(r.ru.ru_stime), r.ru.ru_maxrss);
+  int n = nsteps > 0 ? run_steps(bad, end, sizeof end) : run_one(bad, end, sizeof end);
   send_frame('X', end, (uint32_t)n);
   await_ack();
   return 0;

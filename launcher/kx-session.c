@@ -17,10 +17,17 @@
  * one before (its ctr client died with it, and the shim never ends its stdin).
  *
  * A request, in frames (as in one-shot mode): N nonce, then either the one-shot frames
- * (F, A, E, I, then G: run a program), or Q op and the op's frames, then G:
- *   run        (no Q) the program; its processes end with it, except background ones.
- *              While it runs, K from the service kills it (the deadline, the output cap,
- *              the caller gone). Answers S, O*, E*, X as in one-shot mode.
+ * (F, A, E, I, or M and steps P A* E* I*, then G: run a program or steps), or Q op and the
+ * op's frames, then G:
+ *   run        (no Q) the program, or its steps (a compile, then tests), by the one-shot
+ *              mode's own code (run_one, run_steps), each step held to its limits by the
+ *              launcher; the request's files are written first, by a child as the
+ *              program's user, through no link. Its processes end with it, except
+ *              background ones, which neither count in a step's CPU time or memory nor are
+ *              killed by its limits. While it runs, K from the service ends the call (the
+ *              deadline, the output cap, the caller gone): its step is killed and has its D,
+ *              and no further step runs. Answers S, O*, E* (B, D per step), X as in one-shot
+ *              mode.
  *   put        P path, D bytes*  (the file is replaced; parents made)
  *   get        P path, M max     answers D* then Y "<nonce> ok file|dir"
  *   tar        P path, M max     a ustar archive of the directory (links as links)
@@ -30,6 +37,8 @@
  *   bglist                       "id\tpid\tstate\tcode\tcommand\0" per process
  *   bgstop     P id
  *   deadline   P ms              the next run is ended this long after now, service or not
+ *   ping                         answers Y "<nonce> ok steps": what it can do (a launcher
+ *                                that answers a bare "ok" runs no steps)
  * Every op but run answers Y "<nonce> ok ..." or Z "<nonce> <ERRNO> <text>".
  *
  * Paths are relative to the workspace (/code) and walked one component at a time with
@@ -44,17 +53,17 @@
 #include <sys/un.h>
 
 #define KXS_HELLO "kx-session 1"
+/* What `ping` answers this launcher can do beyond protocol 1: `steps` (a run may carry P
+   frames: a compile, tests). A launcher without it answers a bare "ok". */
+#define KXS_CAPS "steps"
 #define KXS_DIR "/run/kx-launch"
 #define KXS_DIR_FALLBACK "/tmp/.kx-launch"
 #define KXS_MAX_BG 32
 #define KXS_MAX_LIST 4096
 #define KXS_MAX_DEPTH 32
 
-static int kxs_conn = -1;
+static int kxs_conn = -1, kxs_listen_fd = -1;
 static pid_t kxs_attach_pid = -1, kxs_attach_pid2 = -1;
-static uid_t kxs_uid;
-static gid_t kxs_gid;
-static int kxs_have_user;
 static char kxs_sock[96];
 
 struct kxs_bg {
@@ -72,13 +81,8 @@ static int kxs_next_bg = 1;
  */
 static int64_t kxs_expires_at, kxs_idle_ms, kxs_last_request;
 /* The next call's own deadline (monotonic ms, 0: none), from a `deadline` op: a call whose
-   service went away is still ended at its time. */
-static int64_t kxs_next_deadline;
-/* The program of the call running now: its status is taken by whichever reap sees it end. */
-static pid_t kxs_call_pid = -1;
-static int kxs_call_done;
-static int kxs_call_status;
-static struct rusage kxs_call_ru;
+   service went away is still ended at its time. The running call's, once it began. */
+static int64_t kxs_next_deadline, kxs_call_deadline;
 
 /* A frame to the service; -1 when the connection is gone (never fatal: pid 1 must live). */
 static int kxs_send(char type, const void *data, uint32_t len) {
@@ -144,8 +148,7 @@ static void kxs_fail(const char *nonce, int e, const char *what) {
 
 /* In a child: the program's user, when the launcher may switch to it. */
 static void kxs_become_user(void) {
-  if (!kxs_have_user || getuid() != 0 || kxs_uid == 0) return;
-  if (setgroups(1, &kxs_gid) < 0 || setresgid(kxs_gid, kxs_gid, kxs_gid) < 0 || setresuid(kxs_uid, kxs_uid, kxs_uid) < 0) _exit(125);
+  if (become_program_user() < 0) _exit(125);
 }
 
 /* ELOOP when the thing at `last` is a link: the answer the service maps to "a link, refused". */
@@ -606,9 +609,7 @@ static int kxs_protected(pid_t pid) {
   return 0;
 }
 
-static void kxs_reap(void);
 static void kxs_accept(int listen_fd);
-static void kxs_kill_call(void);
 
 static int64_t kxs_wall_ms(void) {
   struct timespec t;
@@ -650,31 +651,22 @@ static void kxs_kill_call(void) {
       if (kill((pid_t)pid, SIGKILL) == 0) found = 1;
     }
     closedir(d);
-    kxs_reap();
+    reap();
     if (!found) return;
     usleep(2000);
   }
 }
 
-/* Reaps what ended: the call's program (its status), background keepers, orphans. */
-static void kxs_reap(void) {
-  for (;;) {
-    int st;
-    struct rusage ru;
-    pid_t w = wait4(-1, &st, WNOHANG, &ru);
-    if (w <= 0) return;
-    if (w == kxs_call_pid && !kxs_call_done) {
-      kxs_call_done = 1;
-      kxs_call_status = st;
-      kxs_call_ru = ru;
-    }
-    for (int i = 0; i < KXS_MAX_BG; i++) {
-      if (kxs_bgs[i].running && kxs_bgs[i].keeper == w) {
-        kxs_bgs[i].running = 0;
-        kxs_bgs[i].status = st;
-      }
+/* reap() found `pid` ended: a background keeper's status is kept. 1: it was one (not the call's). */
+static int kxs_reaped(pid_t pid, int status) {
+  for (int i = 0; i < KXS_MAX_BG; i++) {
+    if (kxs_bgs[i].running && kxs_bgs[i].keeper == pid) {
+      kxs_bgs[i].running = 0;
+      kxs_bgs[i].status = status;
+      return 1;
     }
   }
+  return 0;
 }
 
 static char **kxs_env_of(struct item *env, int n) {
@@ -713,209 +705,128 @@ static int kxs_write_run_file(struct item *f) {
 }
 
 /*
- * run: the rest of the request is the one-shot's frames (the first already read). Relays
- * the program's output; K kills the call; a new connection abandons it (its service is gone).
+ * The request's files, written under the workspace by a child as the program's user, through
+ * no link (kxs_walk), replacing what is there. NULL, or why they could not be.
  */
-static void kxs_op_run(const char *nonce, char ftype, char *fdata, uint32_t flen, int listen_fd) {
-  nfiles = nargs = nenv = 0;
-  free(stdin_buf);
-  stdin_buf = NULL;
-  stdin_len = 0;
+static const char *kxs_write_files(char *msg, size_t msgsz) {
+  if (nfiles == 0) return NULL;
+  pid_t c = fork();
+  if (c < 0) {
+    snprintf(msg, msgsz, "fork: %s", strerror(errno));
+    return msg;
+  }
+  if (c == 0) {
+    signal(SIGCHLD, SIG_DFL);
+    if (become_program_user() < 0) _exit(125);
+    for (int i = 0; i < nfiles; i++)
+      if (kxs_write_run_file(&files[i]) < 0) _exit(errno > 0 && errno < 125 ? errno : EIO);
+    _exit(0);
+  }
+  int st = 0;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return NULL;
+  int code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+  snprintf(msg, msgsz, "writing a file of the request: %s", code && code < 125 ? strerror(code) : "the program's user could not");
+  return msg;
+}
+
+/* While a call runs, the launcher also listens to the service (K, or the end of its
+   connection) and to its socket (a newer attach): run_program polls these too. */
+static int kxs_call_fds(struct pollfd *p) {
+  p[0] = (struct pollfd){kxs_conn, POLLIN, 0};
+  p[1] = (struct pollfd){kxs_listen_fd, POLLIN, 0};
+  return 2;
+}
+
+/* How long run_program may wait: no later than the call's deadline or a look at the session's end. */
+static int kxs_call_timeout(int timeout) {
+  if (kxs_call_deadline) {
+    int64_t left = kxs_call_deadline - now_ms();
+    if (left < 0) left = 0;
+    if (timeout < 0 || left < timeout) timeout = (int)(left > 1000 ? 1000 : left);
+  }
+  return kxs_expiry_timeout(timeout);
+}
+
+/*
+ * What happened while a call runs (p: its kxs_call_fds after poll). The call is over (its
+ * processes killed, no further step) at K from the service, at its own deadline (the service
+ * did not end it: it is gone), when its connection ends, or when a newer service attaches:
+ * then the call's client is gone, and nothing more of it is sent to anyone. The new attach
+ * process is taken in (and so spared) before the call's processes are ended.
+ */
+static void kxs_call_events(struct pollfd *p) {
+  kxs_check_expiry(1);
+  if (kxs_call_deadline && now_ms() >= kxs_call_deadline) {
+    kxs_call_deadline = 0;
+    call_over = 1;
+  }
+  if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    char kt;
+    char *kd;
+    uint32_t kn;
+    if (kxs_read_frame(kxs_conn, &kt, &kd, &kn, 4096) != 1) {
+      p[0].fd = -1;
+      close(kxs_conn);
+      kxs_conn = -1;
+      call_abandoned = call_over = 1;
+    } else {
+      if (kt == 'K') call_over = 1;
+      free(kd);
+    }
+  }
+  if (p[1].revents & POLLIN) {
+    kxs_accept(kxs_listen_fd);
+    p[0].fd = -1;
+    call_abandoned = call_over = 1;
+  }
+}
+
+/*
+ * run: the rest of the request is the one-shot's frames (the first already read): one
+ * program, or steps (a compile, tests), run by the one-shot's own code (run_one, run_steps)
+ * with the session's hooks, answered with the same frames. Its processes end with it,
+ * background ones aside.
+ */
+static void kxs_op_run(char *call_nonce, char ftype, char *fdata, uint32_t flen) {
+  forget_request();
+  nonce = call_nonce;
   size_t total = flen;
   char t = ftype;
   char *d = fdata;
   uint32_t n = flen;
-  for (;;) {
-    if (t == 'G') {
-      free(d);
-      break;
-    }
-    switch (t) {
-      case 'F': add(files, &nfiles, d, n); break;
-      case 'A': add(argv_items, &nargs, d, n); break;
-      case 'E': add(env_items, &nenv, d, n); break;
-      case 'I': {
-        char *b = realloc(stdin_buf, stdin_len + n + 1);
-        if (!b) _exit(5);
-        memcpy(b + stdin_len, d, n);
-        stdin_buf = b;
-        stdin_len += n;
-        free(d);
-        break;
-      }
-      default: free(d);
-    }
-    if (kxs_read_frame(kxs_conn, &t, &d, &n, MAX_FRAME) != 1 || (total += n) > MAX_TOTAL) {
+  while (!request_frame(t, d, n)) {
+    int r = kxs_read_frame(kxs_conn, &t, &d, &n, MAX_FRAME);
+    if (r == 1 && (total += n) > MAX_TOTAL) free(d);
+    if (r != 1 || total > MAX_TOTAL) {
       close(kxs_conn);
       kxs_conn = -1;
+      forget_request();
+      nonce = NULL;
       return;
     }
   }
-  if (nargs == 0) {
-    kxs_sendf('Z', "%s EINVAL a run without its program", nonce);
-    return;
-  }
-  int64_t deadline = kxs_next_deadline;
-  kxs_next_deadline = 0;
-  if (kxs_sendf('S', "%s", nonce) < 0) return;
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
-    kxs_sendf('X', "%s exit 126 0 0 0", nonce);
-    return;
-  }
-  int in = stdin_fd();
-  char **argv = calloc((size_t)nargs + 1, sizeof *argv);
-  if (!argv) _exit(5);
-  for (int i = 0; i < nargs; i++) argv[i] = argv_items[i].data;
-  char **env = child_env();
-  kxs_call_done = 0;
-  pid_t child = fork();
-  if (child == 0) {
-    if (dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(126);
-    close_inherited();
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
-    setsid();
-    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (oom >= 0) {
-      (void)write(oom, "1000", 4);
-      close(oom);
-    }
-    kxs_become_user();
-    for (int i = 0; i < nfiles; i++) {
-      if (kxs_write_run_file(&files[i]) < 0) {
-        dprintf(2, "kx-launch: writing a file of the request: %s\n", strerror(errno));
-        _exit(126);
-      }
-    }
-    if (chdir(WORKDIR) < 0) _exit(126);
-    execve(argv[0], argv, env);
-    if (!strchr(argv[0], '/')) execvpe(argv[0], argv, env);
-    dprintf(2, "kx-launch: %s: %s\n", argv[0], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
-  }
-  close(out[1]);
-  close(err[1]);
-  if (in >= 0) close(in);
-  free(argv);
-  free(env);
-  for (int i = 0; i < nfiles; i++) free(files[i].data);
-  for (int i = 0; i < nargs; i++) free(argv_items[i].data);
-  for (int i = 0; i < nenv; i++) free(env_items[i].data);
-  nfiles = nargs = nenv = 0;
-  kxs_call_pid = child;
-  if (child < 0) {
-    close(out[0]);
-    close(err[0]);
-    kxs_sendf('E', "kx-launch: fork: %s\n", strerror(errno));
-    kxs_sendf('X', "%s exit 126 0 0 0", nonce);
-    return;
-  }
-
-  struct pollfd p[5] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {sig_pipe[0], POLLIN, 0}, {kxs_conn, POLLIN, 0}, {listen_fd, POLLIN, 0}};
-  char buf[65536];
-  int abandoned = 0, drained = 0;
-  int64_t drain_until = 0;
-  while (p[0].fd >= 0 || p[1].fd >= 0 || !kxs_call_done) {
-    int timeout = -1;
-    if (kxs_call_done && !drained) {
-      /* What the program left ends now; its last bytes are read for a moment more. */
-      drained = 1;
-      kxs_kill_call();
-      drain_until = now_ms() + 2000;
-    }
-    if (kxs_call_done) {
-      int64_t left = drain_until - now_ms();
-      if (left <= 0) break;
-      timeout = (int)left;
-    }
-    if (deadline && !kxs_call_done) {
-      int64_t left = deadline - now_ms();
-      if (left <= 0) {
-        /* Past its deadline and its grace: the service did not end it (it is gone). */
-        deadline = 0;
-        kxs_kill_call();
-        left = 0;
-      }
-      if (timeout < 0 || left < timeout) timeout = (int)(left > 1000 ? 1000 : left);
-    }
-    int r = poll(p, 5, kxs_expiry_timeout(timeout));
-    kxs_check_expiry(1);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t k = read(p[i].fd, buf, sizeof buf);
-      if (k > 0) {
-        if (!abandoned && kxs_send(i == 0 ? 'O' : 'E', buf, (uint32_t)k) < 0) {
-          abandoned = 1;
-          kxs_kill_call();
-        }
-      } else if (k == 0 || (errno != EINTR && errno != EAGAIN)) {
-        close(p[i].fd);
-        p[i].fd = -1;
-      }
-    }
-    if (p[3].fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) {
-      /* From the service while the program runs: K (kill it), or the end of the connection. */
-      char kt;
-      char *kd;
-      uint32_t kn;
-      if (kxs_read_frame(kxs_conn, &kt, &kd, &kn, 4096) != 1) {
-        p[3].fd = -1;
-        close(kxs_conn);
-        kxs_conn = -1;
-        abandoned = 1;
-        kxs_kill_call();
-      } else {
-        if (kt == 'K') kxs_kill_call();
-        free(kd);
-      }
-    }
-    if (p[4].revents & POLLIN) {
-      /* A new service attached: this call's client is gone. Its attach process is taken in
-         (and so spared) before the call's processes are ended; nothing of the call goes to it. */
-      kxs_accept(listen_fd);
-      p[3].fd = -1;
-      if (!abandoned) {
-        abandoned = 1;
-        kxs_kill_call();
-      }
-    }
-    if (p[2].revents & POLLIN) {
-      while (read(sig_pipe[0], buf, sizeof buf) > 0) {
-      }
-      kxs_reap();
+  const char *problem = request_problem();
+  if (problem) {
+    kxs_sendf('Z', "%s EINVAL %s", call_nonce, problem);
+  } else {
+    kxs_call_deadline = kxs_next_deadline;
+    call_over = call_abandoned = 0;
+    if (kxs_sendf('S', "%s", call_nonce) == 0) {
+      char msg[4600];
+      const char *bad = kxs_write_files(msg, sizeof msg);
+      /* Not held while the program runs (a child forked now would start with them resident). */
+      for (int i = 0; i < nfiles; i++) free(files[i].data);
+      nfiles = 0;
+      char end[400];
+      int en = nsteps > 0 ? run_steps(bad, end, sizeof end) : run_one(bad, end, sizeof end);
+      if (!call_abandoned) kxs_send('X', end, (uint32_t)en);
     }
   }
-  if (p[0].fd >= 0) close(p[0].fd);
-  if (p[1].fd >= 0) close(p[1].fd);
-  while (!kxs_call_done) {
-    kxs_kill_call();
-    int st;
-    struct rusage r1;
-    pid_t w = wait4(child, &st, 0, &r1);
-    if (w == child) {
-      kxs_call_done = 1;
-      kxs_call_status = st;
-      kxs_call_ru = r1;
-    } else if (w < 0 && errno != EINTR) {
-      break;
-    }
-  }
-  kxs_kill_call();
-  kxs_call_pid = -1;
-  int status = kxs_call_status;
-  struct rusage ru = kxs_call_ru;
-  if (abandoned || kxs_conn < 0) return;
-  long long user_us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
-  long long sys_us = (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-  if (WIFSIGNALED(status))
-    kxs_sendf('X', "%s signal %d %lld %lld %ld", nonce, WTERMSIG(status), user_us, sys_us, ru.ru_maxrss);
-  else
-    kxs_sendf('X', "%s exit %d %lld %lld %ld", nonce, WEXITSTATUS(status), user_us, sys_us, ru.ru_maxrss);
+  kxs_next_deadline = kxs_call_deadline = 0;
+  forget_request();
+  nonce = NULL;
 }
 
 /* bg: A*, E*, P logfile?, G. The keeper is a subreaper: whatever the process starts stays below it. */
@@ -1099,16 +1010,16 @@ static void kxs_in_child(const char *op, const char *nonce, char *path, uint64_t
 }
 
 /* One request: N, then Q op and its frames, or the run's frames. */
-static void kxs_request_1(int listen_fd);
+static void kxs_request_1(void);
 
 /* The idle clock counts from the start and the end of each request. */
-static void kxs_request(int listen_fd) {
+static void kxs_request(void) {
   kxs_last_request = kxs_wall_ms();
-  kxs_request_1(listen_fd);
+  kxs_request_1();
   kxs_last_request = kxs_wall_ms();
 }
 
-static void kxs_request_1(int listen_fd) {
+static void kxs_request_1(void) {
   char t;
   char *d;
   uint32_t n;
@@ -1117,19 +1028,19 @@ static void kxs_request_1(int listen_fd) {
     kxs_conn = -1;
     return;
   }
-  char nonce[130];
-  snprintf(nonce, sizeof nonce, "%s", d);
+  char rq[130];
+  snprintf(rq, sizeof rq, "%s", d);
   free(d);
   if (kxs_read_frame(kxs_conn, &t, &d, &n, MAX_FRAME) != 1) {
     close(kxs_conn);
     kxs_conn = -1;
     return;
   }
-  if (t != 'Q') return kxs_op_run(nonce, t, d, n, listen_fd);
+  if (t != 'Q') return kxs_op_run(rq, t, d, n);
   char op[16];
   snprintf(op, sizeof op, "%s", d);
   free(d);
-  if (!strcmp(op, "bg")) return kxs_op_bg(nonce);
+  if (!strcmp(op, "bg")) return kxs_op_bg(rq);
   /* The other ops: P path, M max, R, up to G (put: its D frames follow P, read by the op). */
   char *path = NULL;
   uint64_t max = 0;
@@ -1154,18 +1065,18 @@ static void kxs_request_1(int listen_fd) {
   }
   if (!path) path = strdup("");
   if (!strcmp(op, "put") || !strcmp(op, "get") || !strcmp(op, "tar") || !strcmp(op, "list") || !strcmp(op, "delete")) {
-    kxs_in_child(op, nonce, path, max, recursive);
+    kxs_in_child(op, rq, path, max, recursive);
   } else if (!strcmp(op, "bglist")) {
-    kxs_op_bglist(nonce);
+    kxs_op_bglist(rq);
   } else if (!strcmp(op, "bgstop")) {
-    kxs_op_bgstop(nonce, path);
+    kxs_op_bgstop(rq, path);
   } else if (!strcmp(op, "deadline")) {
     kxs_next_deadline = now_ms() + strtoll(path, NULL, 10);
-    kxs_sendf('Y', "%s ok", nonce);
+    kxs_sendf('Y', "%s ok", rq);
   } else if (!strcmp(op, "ping")) {
-    kxs_sendf('Y', "%s ok", nonce);
+    kxs_sendf('Y', "%s ok %s", rq, KXS_CAPS);
   } else {
-    kxs_sendf('Z', "%s EINVAL unknown op %s", nonce, op);
+    kxs_sendf('Z', "%s EINVAL unknown op %s", rq, op);
   }
   free(path);
 }
@@ -1205,7 +1116,10 @@ static void kxs_accept(int listen_fd) {
 
 static int kxs_session_main(int argc, char **argv) {
   if (getpid() != 1) die("--session must be the init process of a sandbox (pid 1), not pid %d", (int)getpid());
+  in_session = 1;
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* As in one-shot mode: a request's large buffers go back to the kernel when freed. */
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -1213,9 +1127,10 @@ static int kxs_session_main(int argc, char **argv) {
   for (int i = 2; i + 1 < argc; i++) {
     unsigned u, g;
     if (!strcmp(argv[i], "--user") && sscanf(argv[i + 1], "%u:%u", &u, &g) == 2) {
-      kxs_uid = u;
-      kxs_gid = g;
-      kxs_have_user = 1;
+      /* Root switches to the program's user (one-shot mode's rule). */
+      prog_uid = (uid_t)u;
+      prog_gid = (gid_t)g;
+      switch_user = getuid() == 0 && u != 0;
     }
     if (!strcmp(argv[i], "--expires")) kxs_expires_at = strtoll(argv[i + 1], NULL, 10);
     if (!strcmp(argv[i], "--idle-ms")) kxs_idle_ms = strtoll(argv[i + 1], NULL, 10);
@@ -1236,6 +1151,7 @@ static int kxs_session_main(int argc, char **argv) {
   snprintf(a.sun_path, sizeof a.sun_path, "%s", kxs_sock);
   if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0) die("listening on %s: %s", kxs_sock, strerror(errno));
   chmod(kxs_sock, 0600);
+  kxs_listen_fd = l;
   if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) die("pipe: %s", strerror(errno));
   struct sigaction sa = {0};
   sa.sa_handler = on_child;
@@ -1250,13 +1166,13 @@ static int kxs_session_main(int argc, char **argv) {
       char buf[256];
       while (read(sig_pipe[0], buf, sizeof buf) > 0) {
       }
-      kxs_reap();
+      reap();
     }
     if (p[0].revents & POLLIN) {
       kxs_accept(l);
       continue;
     }
-    if (kxs_conn >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) kxs_request(l);
+    if (kxs_conn >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) kxs_request();
   }
   return 0;
 }

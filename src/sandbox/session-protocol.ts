@@ -1,15 +1,23 @@
 /**
  * The session launcher's protocol (launcher/kx-session.c): pure. A session sandbox's init
  * serves many requests on a socket, reached through an attach process (session-runner.ts).
- * A run is the one-shot request (launch-protocol.ts's encodeRequest) and answers the same
- * frames; every other op starts with `Q op` and answers D* (bytes) then one Y (ok) or Z
- * (refused, with an errno name), each repeating the request's nonce.
+ * A run is the one-shot request (launch-protocol.ts's encodeRequest, steps included) and
+ * answers the same frames; every other op starts with `Q op` and answers D* (bytes) then one
+ * Y (ok) or Z (refused, with an errno name), each repeating the request's nonce. `ping`
+ * answers what the launcher can do beyond protocol 1 (launcherCan).
  */
 
 /** What the session launcher's ready frame says. */
 export const SESSION_HELLO = 'kx-session 1';
-/** The frame types a session launcher sends. */
-export const SESSION_FRAME_TYPES = 'RSOEXYZD';
+/** The frame types a session launcher sends (B and D of steps; D also an op's bytes). */
+export const SESSION_FRAME_TYPES = 'RSOEBXYZD';
+/** What a launcher that runs steps (a compile, tests) says in its ping answer. */
+export const CAN_RUN_STEPS = 'steps';
+
+/** The capabilities in a ping's answer ("ok steps"); none from a launcher older than them. */
+export function launcherCan(answer: OpAnswer): string[] {
+  return answer.ok ? answer.info.split(' ').filter(Boolean) : [];
+}
 /** The largest frame taken from it (a listing of 4096 entries fits). */
 export const SESSION_MAX_FRAME = 4 << 20;
 

@@ -1,7 +1,7 @@
 /** The pure parts of sessions: labels and expiry, the session launcher's protocol, outputFiles' globs. */
 import { describe, expect, it } from 'vitest';
 import { expiredBecause, expiresAt, sessionFromLabels, sessionLabels, type SessionState } from '../../src/sessions/labels.js';
-import { encodeOp, parseListing, parseOpEnd, parseProcesses } from '../../src/sandbox/session-protocol.js';
+import { CAN_RUN_STEPS, encodeOp, launcherCan, parseListing, parseOpEnd, parseProcesses } from '../../src/sandbox/session-protocol.js';
 import { globProblem, matchGlobs } from '../../src/sandbox/glob.js';
 
 const state: SessionState = {
@@ -48,6 +48,11 @@ describe('session protocol', () => {
     expect(parseOpEnd('Y', Buffer.from('n1 ok 1 42'), 'n1')).toEqual({ ok: true, info: '1 42', body: Buffer.alloc(0) });
     expect(parseOpEnd('Z', Buffer.from('n1 ELOOP walking: Too many levels'), 'n1')).toEqual({ ok: false, errno: 'ELOOP', message: 'walking: Too many levels' });
     expect(parseOpEnd('Y', Buffer.from('n2 ok'), 'n1')).toBeNull();
+  });
+  it("reads what a launcher can do from its ping's answer: an older one says a bare ok", () => {
+    expect(launcherCan(parseOpEnd('Y', Buffer.from('n1 ok steps'), 'n1')!)).toEqual([CAN_RUN_STEPS]);
+    expect(launcherCan(parseOpEnd('Y', Buffer.from('n1 ok'), 'n1')!)).toEqual([]);
+    expect(launcherCan(parseOpEnd('Z', Buffer.from('n1 EINVAL unknown op ping'), 'n1')!)).toEqual([]);
   });
   it('parses listings and processes', () => {
     expect(parseListing(Buffer.from('file\t3\t10\ta b\0symlink\t11\t10\tpw\0bogus\t1\t1\tx\0'))).toEqual([

@@ -81,7 +81,7 @@ export interface paths {
         put?: never;
         /**
          * Run code in a session's sandbox
-         * @description As POST /v1/execute (the same fields, statuses, usage and streaming with `Accept: text/event-stream`), in the session's sandbox: `code` and `files` are written into /code over what is there, and what the program writes there stays. The call's processes end with it (start a background process for one that must outlive it). Calls into one session run one at a time. The result has `session` {id, expiresAt}.
+         * @description As POST /v1/execute (the same fields, statuses, usage and streaming with `Accept: text/event-stream`), in the session's sandbox: `code` and `files` are written into /code over what is there, and what the program writes there stays. A compiled language is compiled there first, and `tests` run there, as in POST /v1/execute (their memory limits at most the session's). The call's processes end with it (start a background process for one that must outlive it). Calls into one session run one at a time. The result has `session` {id, expiresAt}.
          */
         post: operations["executeInSession"];
         delete?: never;
@@ -2559,7 +2559,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description As POST /v1/execute, in the session's sandbox: `code` and `files` are written under /code, the workspace, over what is there; files the program writes there stay for the next calls. The call's processes end with it. */
+        /** @description As POST /v1/execute, in the session's sandbox: `code` and `files` are written under /code, the workspace, over what is there; files the program writes there stay for the next calls. The call's processes end with it. A compiled language is compiled there first (`compile` in the answer; its binary stays in /code), and `tests` run there, each a fresh process with its own limits, as in POST /v1/execute; the compile's and the tests' memoryMb are at most the session's memoryMb (the compile's defaults to the smaller of the two), and background processes neither count in a run's CPU time or memory nor are ended by its limits. */
         requestBody: {
             content: {
                 "application/json": {
@@ -2598,14 +2598,47 @@ export interface operations {
                     };
                     /** @description Wall-clock timeout in milliseconds, sandbox start included. */
                     timeoutMs?: number;
+                    /** @description The compile phase of a compiled language (c, cpp, go, rust, java, typescript): its limits and extra arguments. Refused for an interpreted language (400 VALIDATION_FAILED at /compile). */
+                    compile?: {
+                        /** @description Wall-clock limit of the compile, ms. Default KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT; at most KATA_EXEC_TIMEOUT_MS_MAX. */
+                        timeoutMs?: number;
+                        /** @description Memory limit of the compiler (peak RSS), MiB. Default KATA_EXEC_COMPILE_MEMORY_MB_DEFAULT; at most KATA_EXEC_MEMORY_MB_MAX. The sandbox's memory is the largest of this, limits.memoryMb and the tests' memoryMb. */
+                        memoryMb?: number;
+                        /** @description Cap on each of the compiler's stdout and stderr, bytes. Default KATA_EXEC_COMPILE_OUTPUT_BYTES_DEFAULT; at most KATA_EXEC_OUTPUT_BYTES_MAX. */
+                        outputBytes?: number;
+                        /** @description Extra compiler arguments, after the language's own and before the source file's place, e.g. ["-O2", "-lm"]. GET /v1/runtimes shows each compile command. */
+                        args?: string[];
+                    };
+                    /** @description Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own) nor `outputFiles`. */
+                    tests?: {
+                        /** @description Fed to this run on standard input (then end of file). Default: empty. */
+                        stdin?: string;
+                        /** @description What this run must print on stdout, compared by `compare`. Absent: the run is accepted when it ends by itself with exit 0 within its limits. */
+                        expectedOutput?: string;
+                        /** @description Wall-clock limit of this run, ms. Default KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT. */
+                        timeoutMs?: number;
+                        /** @description CPU-time limit of this run, ms. Default limits.cpuTimeMs (none when absent). */
+                        cpuTimeMs?: number;
+                        /** @description Memory limit of this run (peak RSS), MiB. Default limits.memoryMb. */
+                        memoryMb?: number;
+                    }[];
+                    /** @description How a test's stdout is compared with its expectedOutput. */
+                    compare?: {
+                        /** @description `exact`: byte for byte (as UTF-8 text). `trailing_whitespace` (default): each line without its trailing spaces, tabs and carriage return, and the trailing empty lines ignored. `tokens`: the same whitespace-separated words. `numbers`: the same tokens, where two numbers are equal within `tolerance` (absolute or relative) and other tokens must match exactly. */
+                        mode: "exact" | "trailing_whitespace" | "tokens" | "numbers";
+                        /** @description `numbers` only: a number is accepted when |got - expected| <= tolerance or <= tolerance x |expected|. Default 1e-6. */
+                        tolerance?: number;
+                    };
                     /** @description Free key/value pairs echoed back in the result and written to the audit log (`audit.metadata`). Keys: 1 to 63 letters, digits, ".", "_" or "-"; values: up to 256 characters. */
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description A call's own limit; the others are the session's, fixed at its creation. */
+                    /** @description A call's own limits; the others are the session's, fixed at its creation. */
                     limits?: {
                         /** @description Cap on each of stdout and stderr of this call, in bytes. */
                         outputBytes?: number;
+                        /** @description CPU-time limit (user + system, from the run's rusage) of each run of the program, in milliseconds, apart from the wall clock: a run past it is killed (`time_limit` with tests). Each test may set its own. Default: none. Never applies to the compile. */
+                        cpuTimeMs?: number;
                     };
                 };
             };
@@ -2950,6 +2983,38 @@ export interface operations {
             };
             /** @description SESSION_GONE: the session's sandbox died; the session was deleted. */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @description A URN naming the error kind: urn:kata-exec:error:<code>. */
+                        type: string;
+                        /** @description The HTTP reason phrase. */
+                        title: string;
+                        /** @description The HTTP status code. */
+                        status: number;
+                        /**
+                         * @description Stable machine-readable error code: program against this, never against `detail`.
+                         * @example UNKNOWN_LANGUAGE
+                         * @enum {string}
+                         */
+                        code: "KATA_NOT_AVAILABLE" | "VM_CREATION_FAILED" | "VM_EXECUTION_FAILED" | "RUNNER_NOT_CONFIGURED" | "DAEMON_UNAVAILABLE" | "SECURITY_VIOLATION" | "INVALID_SPEC" | "VALIDATION_FAILED" | "UNKNOWN_LANGUAGE" | "LANGUAGE_NOT_AVAILABLE" | "LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "IMAGE_NOT_FOUND" | "IMAGE_INCOMPATIBLE" | "RUNTIME_NOT_INSTALLED" | "QUEUE_FULL" | "SHUTTING_DOWN" | "PROFILE_NOT_SUPPORTED" | "NOT_FOUND" | "CLIENT_CLOSED" | "UNAUTHORIZED" | "RATE_LIMITED" | "QUOTA_EXCEEDED" | "HOST_NOT_ALLOWED" | "MEMORY_BUDGET_FULL" | "SESSION_NOT_FOUND" | "SESSION_LIMIT" | "SESSION_BUSY" | "SESSION_GONE" | "FILE_NOT_FOUND" | "PATH_NOT_ALLOWED" | "NOT_A_FILE" | "FILE_TOO_LARGE" | "DISK_FULL" | "NOT_SUPPORTED" | "TIME_BUDGET_EXCEEDED" | "INTERNAL";
+                        /** @description What went wrong, for a person. */
+                        detail: string;
+                        /** @description The fields at fault, for validation errors. */
+                        errors?: {
+                            /** @description JSON pointer to the field at fault. */
+                            path: string;
+                            message: string;
+                        }[];
+                        /** @description For UNKNOWN_LANGUAGE: the languages this service runs. */
+                        known?: string[];
+                    };
+                };
+            };
+            /** @description LANGUAGE_NOT_AVAILABLE, TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (a compile or tests in a session started by an older launcher). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

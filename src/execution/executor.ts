@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config, PoolClass } from '../config.js';
-import { InvalidRequestError, LanguageNotAvailableError, NotSupportedError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
+import { InvalidRequestError, LanguageNotAvailableError, RunnerNotConfiguredError, type FieldError, LimitExceededError, ProfileNotSupportedError, UnknownLanguageError } from '../errors.js';
 import type { RuntimeTarget } from '../ctr/argv.js';
 import type { Profile } from '../schemas/common.js';
 import type { EffectiveLimits, ExecuteRequest, ExecuteResult, ExecutionStatus, LimitsEnforced } from '../schemas/execute.js';
@@ -94,8 +94,12 @@ export class Executor {
     return this.d.runtime;
   }
 
-  /** Validates a request and builds its spec. Throws 4xx-mapped errors; runs nothing. */
-  prepare(req: ExecuteRequest, id: string = newExecutionId()): Prepared {
+  /**
+   * Validates a request and builds its spec. Throws 4xx-mapped errors; runs nothing.
+   * `inSandbox`: the sandbox is made already (a session's), with this memory: a compile's and
+   * the tests' limits must fit in it.
+   */
+  prepare(req: ExecuteRequest, id: string = newExecutionId(), inSandbox?: { memoryMb: number }): Prepared {
     const lang = findLanguage(req.language);
     if (!lang) throw new UnknownLanguageError(req.language, knownLanguages());
     if (!isAvailable(lang, this.d.imageLanguages?.() ?? null)) throw new LanguageNotAvailableError(lang.name, this.d.config.image, IMAGE_OF_VARIANT[lang.image]);
@@ -108,7 +112,18 @@ export class Executor {
     const entryPath = `/code/${sources.entry}`;
     const args = checkArgs(req.args);
     const plan = needsSteps(req, lang)
-      ? planSteps({ req, lang, entryPath, args, memoryMb: limits.memoryMb, outputBytes: limits.outputBytes, timeoutMs: limits.timeoutMs, config: c, runtime: this.d.runtime.kind })
+      ? planSteps({
+          req,
+          lang,
+          entryPath,
+          args,
+          memoryMb: limits.memoryMb,
+          outputBytes: limits.outputBytes,
+          timeoutMs: limits.timeoutMs,
+          config: c,
+          runtime: this.d.runtime.kind,
+          ...(inSandbox ? { fixedMemoryMb: inSandbox.memoryMb } : {}),
+        })
       : null;
     if (plan) {
       limits.memoryMb = plan.memoryMb;
@@ -210,11 +225,6 @@ export class Executor {
     via?: (spec: SandboxSpec, opts: RunOptions) => Promise<SandboxResult>,
   ): Promise<ExecuteResult> {
     if (!this.d.runner && !via) throw new RunnerNotConfiguredError();
-    if (via && p.plan) {
-      throw new NotSupportedError(`a session runs one program per call: ${p.language} needs a compile step, which sessions do not have yet; use POST /v1/execute`, [
-        { path: '/language', message: 'a compiled language, not in a session' },
-      ]);
-    }
     const onOutput = opts.onOutput;
     const plan = p.plan;
     const runOpts: RunOptions = {

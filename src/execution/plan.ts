@@ -11,7 +11,9 @@
  * an allowance for the sandbox's start, capped by the maximum.
  *
  * Memory: the sandbox gets the largest of the compile's, limits.memoryMb and the tests'
- * memoryMb; each step's own limit is the launcher's (peak RSS).
+ * memoryMb; each step's own limit is the launcher's (peak RSS). A session's sandbox has its
+ * memory already (`fixedMemoryMb`): there no step may ask for more, and the compile's default
+ * is at most it.
  */
 import { worstCaseExecutionBytes, type Config } from '../config.js';
 import { InvalidRequestError, LimitExceededError, NotSupportedError, TimeBudgetExceededError, type FieldError } from '../errors.js';
@@ -69,6 +71,8 @@ export interface PlanInput {
   timeoutMs: number;
   config: Pick<Config, 'limits' | 'judge'>;
   runtime: RuntimeKind;
+  /** The sandbox's memory when it is already made (a session's): the steps' limits must fit in it. */
+  fixedMemoryMb?: number;
 }
 
 /**
@@ -80,7 +84,7 @@ export function needsSteps(req: ExecuteRequest, lang: PlanLanguage): boolean {
 }
 
 /** Checks what the schema cannot (it knows neither the language nor the server's bounds). */
-function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['config']): void {
+function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['config'], fixedMemoryMb: number | undefined): void {
   const fields: FieldError[] = [];
   if (req.compile && !lang.compile) fields.push({ path: '/compile', message: `${lang.name} is not a compiled language` });
   if (req.compare && !req.tests) fields.push({ path: '/compare', message: 'only with tests' });
@@ -96,7 +100,7 @@ function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['confi
   const b = config.limits;
   const over: FieldError[] = [];
   const max = (path: string, v: number | undefined, m: number, what = '(server maximum)') => {
-    if (v !== undefined && v > m) over.push({ path, message: `must be at most ${m} ${what}` });
+    if (v !== undefined && v > m && !over.some((o) => o.path === path)) over.push({ path, message: `must be at most ${m} ${what}` });
   };
   if (req.tests && req.tests.length > config.judge.maxTests) {
     over.push({ path: '/tests', message: `must have at most ${config.judge.maxTests} items (KATA_EXEC_MAX_TESTS)` });
@@ -110,6 +114,11 @@ function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['confi
     max(`/tests/${i}/cpuTimeMs`, t.cpuTimeMs, b.timeoutMs.max, '(KATA_EXEC_TIMEOUT_MS_MAX)');
     max(`/tests/${i}/memoryMb`, t.memoryMb, b.memoryMb.max, '(KATA_EXEC_MEMORY_MB_MAX)');
   });
+  if (fixedMemoryMb !== undefined) {
+    const session = `(the session's memoryMb)`;
+    max('/compile/memoryMb', req.compile?.memoryMb, fixedMemoryMb, session);
+    req.tests?.forEach((t, i) => max(`/tests/${i}/memoryMb`, t.memoryMb, fixedMemoryMb, session));
+  }
   if (over.length) throw new LimitExceededError(over);
 }
 
@@ -152,12 +161,13 @@ export function testsFit(req: ExecuteRequest, compiled: boolean, config: Pick<Co
 
 export function planSteps(p: PlanInput): StepPlan {
   const { req, lang, config } = p;
-  check(req, lang, config);
+  check(req, lang, config, p.fixedMemoryMb);
 
   const steps: SandboxStep[] = [];
   let compile: StepPlan['compile'] = null;
   if (lang.compile) {
     compile = compileLimits(req.compile, config);
+    if (p.fixedMemoryMb !== undefined && req.compile?.memoryMb === undefined) compile.memoryMb = Math.min(compile.memoryMb, p.fixedMemoryMb);
     steps.push({
       command: lang.compile.command(p.entryPath, req.compile?.args ?? []),
       ...(lang.compile.env?.length ? { env: [...lang.compile.env] } : {}),
@@ -198,7 +208,7 @@ export function planSteps(p: PlanInput): StepPlan {
     steps.push(run(req.stdin, p.timeoutMs, cpuTimeMs, p.memoryMb));
   }
 
-  const memoryMb = sandboxMemoryMb(p.memoryMb, compile, tests);
+  const memoryMb = p.fixedMemoryMb ?? sandboxMemoryMb(p.memoryMb, compile, tests);
   const timeoutMs = deadline(p, compile, tests);
   return { steps, compile, tests, compare: req.compare ?? { mode: 'trailing_whitespace' }, memoryMb, timeoutMs, cpuTimeMs };
 }

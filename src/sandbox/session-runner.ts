@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { execInTaskArgv, runWithConfigArgv } from '../ctr/argv.js';
 import { buildOciSpec } from '../ctr/oci-spec.js';
-import { asServiceError, CtrError, VmCreationFailedError, VmExecutionFailedError, WarmSandboxLostError } from '../errors.js';
+import { asServiceError, CtrError, NotSupportedError, VmCreationFailedError, VmExecutionFailedError, WarmSandboxLostError } from '../errors.js';
 import { driverFor } from '../runtimes/registry.js';
 import type { CtrRunnerDeps, CtrSandboxRunner } from './ctr-runner.js';
 import { launcherInit, ociSpecInput } from './ctr-spec.js';
@@ -28,7 +28,18 @@ import { executionDir, makeExecutionDir, type ExecutionDir } from './files.js';
 import { LAUNCHER_PATH } from './launch-protocol.js';
 import { newNonce } from './marker.js';
 import { LauncherSession } from './session.js';
-import { encodeOp, KILL_FRAME, parseOpEnd, SESSION_FRAME_TYPES, SESSION_HELLO, SESSION_MAX_FRAME, type OpAnswer, type SessionOp } from './session-protocol.js';
+import {
+  CAN_RUN_STEPS,
+  encodeOp,
+  KILL_FRAME,
+  launcherCan,
+  parseOpEnd,
+  SESSION_FRAME_TYPES,
+  SESSION_HELLO,
+  SESSION_MAX_FRAME,
+  type OpAnswer,
+  type SessionOp,
+} from './session-protocol.js';
 import { validateSandboxSpec } from './spec.js';
 import { matchGlobs } from './glob.js';
 import { parseListing } from './session-protocol.js';
@@ -51,6 +62,8 @@ export interface SessionSandbox {
   attach: LauncherSession | null;
   /** Why it cannot be used any more (its sandbox died), or null. */
   dead: string | null;
+  /** Whether its launcher runs steps (asked once: an adopted session's may be older). */
+  runsSteps?: boolean;
 }
 
 export class CtrSessionRunner {
@@ -160,6 +173,14 @@ export class CtrSessionRunner {
     validateSandboxSpec(spec);
     const log = this.log(s.id).child({ executionId: spec.id });
     const t0 = performance.now();
+    if (spec.steps) {
+      s.runsSteps ??= launcherCan((await this.op(s, 'ping', {}, 0)).answer).includes(CAN_RUN_STEPS);
+      if (!s.runsSteps) {
+        throw new NotSupportedError("this session's sandbox was started by an older launcher, which runs no compile or tests: create a new session", [
+          { path: '/language', message: 'a compile or tests, in a session that cannot run them' },
+        ]);
+      }
+    }
     // The launcher ends the call by itself past its deadline and a grace, should the
     // service be gone by then (killed: nobody is left to send the kill).
     await this.op(s, 'deadline', { path: String(spec.timeoutMs + SESSION_KILL_GRACE_MS + 2000) }, 0);

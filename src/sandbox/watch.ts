@@ -277,7 +277,9 @@ export function stepMemoryGuardKb(runtime: RuntimeKind, memoryBytes: number): nu
  * The result of a run with steps: each step that began, in order; the top-level status,
  * output and usage are the last one's. A step that a SIGKILL of nobody's ended is asked
  * about the OOM killer (oom.ts). A sandbox killed as a whole (the deadline, the caller, a
- * launcher that broke) leaves its current step without an end: exit unknown, no usage.
+ * launcher that broke) leaves its current step without an end: exit unknown, no usage. So
+ * does a session's call that the service ended (its launcher killed the step, and framed
+ * its end): the step was ended by the same deadline, cap or caller, not by itself.
  */
 async function stepsResult(
   d: WatchDeps,
@@ -298,6 +300,9 @@ async function stepsResult(
     pidsLimit: (oomKilled: boolean) => Promise<boolean>;
   },
 ): Promise<Watched> {
+  const last = steps.length - 1;
+  const endedByUs = (s: WatchedStep, i: number) => w.killer.requested && i === last && s.end !== null && s.end.limit === null && s.end.signal === SIGKILL;
+  for (const [i, s] of steps.entries()) if (endedByUs(s, i)) s.end = null;
   const killed = steps.flatMap((s, index) => (s.end && s.end.limit === null && s.end.signal === SIGKILL ? [{ index, startedAt: s.startedAt }] : []));
   const oom = await oomKilledSteps(d.events, sandboxId, killed);
   const results: StepResult[] = steps.map((s, i) => ({
@@ -309,7 +314,7 @@ async function stepsResult(
     wallMs: s.end ? s.end.wallMs : ms(s.tStart, w.tDone),
     usage: s.end ? s.end.usage : { cpuUserMs: 0, cpuSysMs: 0, maxRssKb: 0 },
   }));
-  const last = results[results.length - 1];
+  const lastResult = results[results.length - 1];
   // The sandbox as a whole: ended by the OOM killer when its end was not seen and nothing of ours killed it.
   const sandboxOom = !w.endSeen && (await wasOomKilled(d.events, sandboxId, { started: w.started, exitCode: w.killer.requested ? null : 137, killRequested: w.killer.requested }));
   const pidsLimitHit = await w.pidsLimit(sandboxOom);
@@ -319,10 +324,10 @@ async function stepsResult(
     result: {
       exitCode: w.endSeen ? w.end!.exitCode : null,
       signal: w.endSeen && w.end!.signal !== null ? signalFromExitStatus(w.end!.exitCode) : null,
-      stdout: last?.stdout ?? empty,
-      stderr: last?.stderr ?? empty,
+      stdout: lastResult?.stdout ?? empty,
+      stderr: lastResult?.stderr ?? empty,
       timedOut: w.deadline.expired,
-      oomKilled: w.endSeen ? last?.limit === 'oom' : sandboxOom,
+      oomKilled: w.endSeen ? lastResult?.limit === 'oom' : sandboxOom,
       outputLimitHit: w.outputCap,
       ...(pidsLimitHit ? { pidsLimitHit } : {}),
       usage: w.endSeen ? w.end!.usage : null,

@@ -1,6 +1,6 @@
 /** The wire types of sessions (/v1/sessions) and their files and background processes. */
 import { Type, type Static } from 'typebox';
-import { BackendInfo, ExecuteRequest, ExecuteResult } from './execute.js';
+import { BackendInfo, ExecuteRequest, ExecuteResult, Limits } from './execute.js';
 import { Profile } from './common.js';
 import { MIN_MEMORY_MB } from '../units.js';
 
@@ -61,23 +61,27 @@ export const SessionRef = Type.Object({
 });
 export type SessionRef = Static<typeof SessionRef>;
 
-// A session's call runs one program: no tests, no compile phase (POST /v1/execute has them).
-const { profile: _profile, limits: _limits, outputFiles: _outputFiles, tests: _tests, compile: _compile, compare: _compare, ...callFields } = ExecuteRequest.properties;
+// A session's call: what POST /v1/execute takes but the sandbox's own settings (profile,
+// the limits fixed at creation) and outputFiles (the session's files are there to read).
+const { profile: _profile, limits: _limits, outputFiles: _outputFiles, ...callFields } = ExecuteRequest.properties;
 
 export const SessionExecuteRequest = Type.Object(
   {
     ...callFields,
     limits: Type.Optional(
       Type.Object(
-        { outputBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Cap on each of stdout and stderr of this call, in bytes.' })) },
-        { additionalProperties: false, description: "A call's own limit; the others are the session's, fixed at its creation." },
+        {
+          outputBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Cap on each of stdout and stderr of this call, in bytes.' })),
+          cpuTimeMs: Limits.properties.cpuTimeMs,
+        },
+        { additionalProperties: false, description: "A call's own limits; the others are the session's, fixed at its creation." },
       ),
     ),
   },
   {
     additionalProperties: false,
     description:
-      "As POST /v1/execute, in the session's sandbox: `code` and `files` are written under /code, the workspace, over what is there; files the program writes there stay for the next calls. The call's processes end with it.",
+      "As POST /v1/execute, in the session's sandbox: `code` and `files` are written under /code, the workspace, over what is there; files the program writes there stay for the next calls. The call's processes end with it. A compiled language is compiled there first (`compile` in the answer; its binary stays in /code), and `tests` run there, each a fresh process with its own limits, as in POST /v1/execute; the compile's and the tests' memoryMb are at most the session's memoryMb (the compile's defaults to the smaller of the two), and background processes neither count in a run's CPU time or memory nor are ended by its limits.",
   },
 );
 export type SessionExecuteRequest = Static<typeof SessionExecuteRequest>;

@@ -311,11 +311,12 @@ export class SessionService {
         { ...req, profile: r.state.profile },
         ctx,
         () =>
-          this.d.executor.prepare({
-            ...req,
-            profile: r.state.profile,
-            limits: { ...r.state.limits, ...(req.limits?.outputBytes !== undefined ? { outputBytes: req.limits.outputBytes } : {}) },
-          }),
+          this.d.executor.prepare(
+            { ...req, profile: r.state.profile, limits: { ...r.state.limits, ...req.limits } },
+            undefined,
+            // A compile's and the tests' limits must fit in the session's sandbox as it is.
+            { memoryMb: r.state.limits.memoryMb },
+          ),
         (p, o) => this.d.executor.run(p, o, (spec, opts) => runner.run(r.sandbox, spec, opts)),
         { sessionId: r.state.id },
       );

@@ -37,14 +37,13 @@ describe('POST /v1/execute: tests, compile and compare that the schema refuses',
     expect(t.runner.calls).toHaveLength(0);
   });
 
-  it("a session's call takes no tests: its schema has no such field", async () => {
+  it("a session's call takes tests and compile by the same schema: a bad one is refused, a good one reaches the session", async () => {
     const t = await setup();
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/sessions/ses-0000000000000000000000/execute',
-      payload: { language: 'python', code: 'print(1)', tests: [{ stdin: '' }] },
-    });
-    expect(expectProblem(res, 400, 'VALIDATION_FAILED').detail).toMatch(/tests/);
+    const call = (extra: Record<string, unknown>) =>
+      t.app.inject({ method: 'POST', url: '/v1/sessions/ses-0000000000000000000000/execute', payload: { language: 'c', code: 'int main(){}', ...extra } });
+    expect(expectProblem(await call({ tests: [{ stdin: '', expected: '1' }] }), 400, 'VALIDATION_FAILED').errors?.map((e) => e.path)).toContain('/tests/0/expected');
+    expect(expectProblem(await call({ limits: { cpuTimeMs: 0 } }), 400, 'VALIDATION_FAILED').errors?.map((e) => e.path)).toContain('/limits/cpuTimeMs');
+    expectProblem(await call({ compile: { args: ['-O2'] }, limits: { cpuTimeMs: 500 }, tests: [{ stdin: '1', expectedOutput: '1' }], compare: { mode: 'tokens' } }), 404, 'SESSION_NOT_FOUND');
   });
 });
 

@@ -165,3 +165,32 @@ describe('testsFit', () => {
     );
   });
 });
+
+describe("planSteps: in a session's sandbox, whose memory is fixed", () => {
+  const inSession = (req: Partial<ExecuteRequest>, lang: PlanLanguage = C) => input(req, lang, { memoryMb: 256, fixedMemoryMb: 256 });
+
+  it("the compile's memory defaults to at most the session's, and the sandbox's memory stays the session's", () => {
+    const p = planSteps(inSession({ tests: [{ memoryMb: 64 }, {}] }));
+    expect(p.compile!.memoryMb).toBe(256);
+    expect(p.steps.map((s) => s.memoryKb)).toEqual([256 * 1024, 64 * 1024, 256 * 1024]);
+    expect(p.memoryMb).toBe(256);
+    // A smaller compile default stays as it is.
+    const small = planSteps(input({}, C, { memoryMb: 1024, fixedMemoryMb: 1024 }));
+    expect(small.compile!.memoryMb).toBe(j.compile.memoryMb);
+    expect(small.memoryMb).toBe(1024);
+  });
+
+  it("a compile or a test that asks for more memory than the session has: 400 LIMIT_EXCEEDED at each, naming the session's", () => {
+    const e = thrown(() => planSteps(inSession({ compile: { memoryMb: 300 }, tests: [{ memoryMb: 100 }, { memoryMb: 257 }] })));
+    expect(e.code).toBe(ErrorCode.LimitExceeded);
+    expect(e.fields).toEqual([
+      { path: '/compile/memoryMb', message: "must be at most 256 (the session's memoryMb)" },
+      { path: '/tests/1/memoryMb', message: "must be at most 256 (the session's memoryMb)" },
+    ]);
+  });
+
+  it('past the server maximum, one error per field (the maximum)', () => {
+    const e = thrown(() => planSteps(inSession({ tests: [{ memoryMb: config.limits.memoryMb.max + 1 }] })));
+    expect(e.fields).toEqual([{ path: '/tests/0/memoryMb', message: `must be at most ${config.limits.memoryMb.max} (KATA_EXEC_MEMORY_MB_MAX)` }]);
+  });
+});

@@ -115,7 +115,7 @@ export const TOOLS: readonly Tool[] = [
   {
     name: 'execute_in_session',
     title: 'Run code in a session',
-    description: `Run a program in a session's sandbox, with the same arguments and result as run_code (but \`profile\` and the sandbox limits, which are the session's; \`limits.outputBytes\` is per call). It runs in /code, where the files of earlier calls and of write_file are; \`code\` and \`files\` are written there too, and what the program writes there stays for the next calls. Every process it starts ends with the call. A failing program is not a tool error: read \`status\`, \`exitCode\` and \`stderr\`. ${SESSION_NOTE}`,
+    description: `Run a program in a session's sandbox, with the same arguments and result as run_code (but \`profile\`, \`outputFiles\` and the sandbox limits, which are the session's; \`limits.outputBytes\` and \`limits.cpuTimeMs\` are per call). A compiled language is compiled there first, and \`tests\` run there, as in run_code. It runs in /code, where the files of earlier calls and of write_file are; \`code\` and \`files\` are written there too, and what the program writes there stays for the next calls. Every process it starts ends with the call. A failing program is not a tool error: read \`status\`, \`exitCode\` and \`stderr\`. ${SESSION_NOTE}`,
     inputSchema: jsonSchema(ExecuteInSessionArgs),
     outputSchema: jsonSchema(SessionExecuteResult),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

@@ -140,7 +140,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
         operationId: 'executeInSession',
         summary: "Run code in a session's sandbox",
         description:
-          "As POST /v1/execute (the same fields, statuses, usage and streaming with `Accept: text/event-stream`), in the session's sandbox: `code` and `files` are written into /code over what is there, and what the program writes there stays. The call's processes end with it (start a background process for one that must outlive it). Calls into one session run one at a time. The result has `session` {id, expiresAt}.",
+          "As POST /v1/execute (the same fields, statuses, usage and streaming with `Accept: text/event-stream`), in the session's sandbox: `code` and `files` are written into /code over what is there, and what the program writes there stays. A compiled language is compiled there first, and `tests` run there, as in POST /v1/execute (their memory limits at most the session's). The call's processes end with it (start a background process for one that must outlive it). Calls into one session run one at a time. The result has `session` {id, expiresAt}.",
         tags: ['sessions'],
         params: SessionParams,
         body: SessionExecuteRequest,
@@ -153,7 +153,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionRouteOptions> = asy
               'text/event-stream': { schema: { type: 'string', description: 'Server-sent events: start, stdout, stderr, then result or error.' } },
             },
           },
-          ...sessionErrors(),
+          ...sessionErrors({
+            422: 'LANGUAGE_NOT_AVAILABLE, TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (a compile or tests in a session started by an older launcher).',
+          }),
         },
       },
     },

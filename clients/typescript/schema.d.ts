@@ -436,7 +436,7 @@ export interface operations {
                     };
                     /** @description Sandbox profile. `dev`: root user over a writable root (discarded afterwards), no network. `standard`: no network, read-only root, user nobody, no capabilities. `hardened`: standard plus stricter limits; refused on runc. */
                     profile?: "dev" | "standard" | "hardened";
-                    /** @description Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data. */
+                    /** @description Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data. With a compiled language or tests: the files as the last run left them (the tests share /code, one after the other; after a failed compile, as the compile left them). */
                     outputFiles?: string[];
                     /** @description The compile phase of a compiled language (c, cpp, go, rust, java, typescript): its limits and extra arguments. Refused for an interpreted language (400 VALIDATION_FAILED at /compile). */
                     compile?: {
@@ -449,7 +449,7 @@ export interface operations {
                         /** @description Extra compiler arguments, after the language's own and before the source file's place, e.g. ["-O2", "-lm"]. GET /v1/runtimes shows each compile command. */
                         args?: string[];
                     };
-                    /** @description Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own) nor `outputFiles`. */
+                    /** @description Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own). With `outputFiles`, the files come back as the last test left them. */
                     tests?: {
                         /** @description Fed to this run on standard input (then end of file). Default: empty. */
                         stdin?: string;
@@ -807,7 +807,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language), TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (e.g. outputFiles with tests). */
+            /** @description SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language), TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (what this service does not do together, e.g. a compile in a session started by an older launcher). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2609,7 +2609,7 @@ export interface operations {
                         /** @description Extra compiler arguments, after the language's own and before the source file's place, e.g. ["-O2", "-lm"]. GET /v1/runtimes shows each compile command. */
                         args?: string[];
                     };
-                    /** @description Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own) nor `outputFiles`. */
+                    /** @description Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own). With `outputFiles`, the files come back as the last test left them. */
                     tests?: {
                         /** @description Fed to this run on standard input (then end of file). Default: empty. */
                         stdin?: string;

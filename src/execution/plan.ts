@@ -10,13 +10,17 @@
  * TIME_BUDGET_EXCEEDED, nothing started); without timeoutMs the deadline is that sum plus
  * an allowance for the sandbox's start, capped by the maximum.
  *
+ * outputFiles: read after the last step that ran (the tests share /code, one after the other;
+ * after a failed compile, as the compile left it), by the collecting runner, which runs the
+ * steps in a session-mode sandbox of its own.
+ *
  * Memory: the sandbox gets the largest of the compile's, limits.memoryMb and the tests'
  * memoryMb; each step's own limit is the launcher's (peak RSS). A session's sandbox has its
  * memory already (`fixedMemoryMb`): there no step may ask for more, and the compile's default
  * is at most it.
  */
 import { worstCaseExecutionBytes, type Config } from '../config.js';
-import { InvalidRequestError, LimitExceededError, NotSupportedError, TimeBudgetExceededError, type FieldError } from '../errors.js';
+import { InvalidRequestError, LimitExceededError, TimeBudgetExceededError, type FieldError } from '../errors.js';
 import type { RuntimeKind } from '../schemas/common.js';
 import type { Compare, ExecuteRequest, TestCase } from '../schemas/execute.js';
 import type { SandboxStep } from '../sandbox/types.js';
@@ -91,12 +95,6 @@ function check(req: ExecuteRequest, lang: PlanLanguage, config: PlanInput['confi
   if (req.compare?.tolerance !== undefined && req.compare.mode !== 'numbers') fields.push({ path: '/compare/tolerance', message: 'only with mode "numbers"' });
   if (req.tests && req.stdin !== undefined) fields.push({ path: '/stdin', message: 'not with tests: each test has its own stdin' });
   if (fields.length) throw new InvalidRequestError(fields);
-  if (req.tests && req.outputFiles?.length) {
-    throw new NotSupportedError('outputFiles are not returned with tests', [{ path: '/outputFiles', message: 'not with tests' }]);
-  }
-  if (lang.compile && req.outputFiles?.length) {
-    throw new NotSupportedError(`outputFiles are not returned for a compiled language (${lang.name}) yet`, [{ path: '/outputFiles', message: 'not with a compiled language' }]);
-  }
   const b = config.limits;
   const over: FieldError[] = [];
   const max = (path: string, v: number | undefined, m: number, what = '(server maximum)') => {

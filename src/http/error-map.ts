@@ -85,7 +85,7 @@ export const CODE_MEANING: Record<AnyErrorCode, string> = {
   NOT_A_FILE: 'The path is not a regular file where one is needed (e.g. an upload onto a directory, a download of a device), or not a directory where one is needed.',
   FILE_TOO_LARGE: 'The file or archive is larger than KATA_EXEC_SESSION_FILE_MAX_BYTES.',
   DISK_FULL: "The session's workspace (/code, limits.diskMb) is full.",
-  NOT_SUPPORTED: 'The request combines things this service does not do together (e.g. `tests` with `outputFiles`, or a compile in a session started by an older launcher), or, on /judge0, asks for what is not done here (asynchronous submissions, callbacks, additional files...); the message says which and `errors` names the fields.',
+  NOT_SUPPORTED: 'The request combines things this service does not do together (e.g. a compile in a session started by an older launcher), or, on /judge0, asks for what is not done here (asynchronous submissions, callbacks, additional files...); the message says which and `errors` names the fields.',
   TIME_BUDGET_EXCEEDED: "The compile's and the tests' wall-clock limits add up to more than KATA_EXEC_TIMEOUT_MS_MAX (or the request's timeoutMs): lower tests[].timeoutMs or compile.timeoutMs, or send fewer tests. `errors` gives the figures.",
 };
 

@@ -280,7 +280,7 @@ export class CtrSessionRunner {
 
   /**
    * One execution with `collect` (outputFiles): a sandbox of its own in session mode, the
-   * program, then the files that match, read through the launcher (never through a link),
+   * program (or its steps: a compile, tests), then the files that match as it left them, read through the launcher (never through a link),
    * within the bounds; the sandbox is deleted afterwards, in the background.
    */
   async runCollecting(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {

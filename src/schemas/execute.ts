@@ -162,7 +162,7 @@ export const ExecuteRequest = Type.Object(
         {
           maxItems: 16,
           description:
-            'Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data.',
+            'Files the program leaves under /code that come back in the result (`outputFiles`, base64): regular files only, never through a link, at most KATA_EXEC_OUTPUT_FILES_MAX_COUNT files and KATA_EXEC_OUTPUT_FILES_MAX_BYTES bytes in all (`outputFilesTruncated` says when some were left out). For charts and generated data. With a compiled language or tests: the files as the last run left them (the tests share /code, one after the other; after a failed compile, as the compile left them).',
         },
       ),
     ),
@@ -172,7 +172,7 @@ export const ExecuteRequest = Type.Object(
         minItems: 1,
         maxItems: TESTS_HARD_MAX,
         description:
-          'Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own) nor `outputFiles`.',
+          'Test cases: the program (compiled once) runs once per test, each run a fresh process in the same sandbox with its own stdin and its own wall-clock, CPU-time and memory limits, and each gets a verdict. At most KATA_EXEC_MAX_TESTS (default 64; 400 LIMIT_EXCEEDED past it). Not with `stdin` (each test has its own). With `outputFiles`, the files come back as the last test left them.',
       }),
     ),
     compare: Type.Optional(Compare),

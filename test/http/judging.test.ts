@@ -207,7 +207,6 @@ describe('POST /v1/execute with tests: what is refused before anything runs', ()
     ['a test memory over the maximum', { tests: [{ memoryMb: 4096 }] }, 400, 'LIMIT_EXCEEDED', '/tests/0/memoryMb'],
     ['tests whose wall-clock limits add up past the maximum timeout', { tests: [{ timeoutMs: 40000 }, { timeoutMs: 30000 }] }, 422, 'TIME_BUDGET_EXCEEDED', '/tests'],
     ['tests that do not fit the timeout asked for', { timeoutMs: 3000, tests: [{}, {}] }, 422, 'TIME_BUDGET_EXCEEDED', '/timeoutMs'],
-    ['outputFiles with tests', { outputFiles: ['*.txt'], tests: [{}] }, 422, 'NOT_SUPPORTED', '/outputFiles'],
     ['tests whose output could never fit the memory budget', { limits: { outputBytes: 16777216 }, tests: Array.from({ length: 8 }, () => ({ timeoutMs: 100 })) }, 400, 'LIMIT_EXCEEDED', '/limits/outputBytes'],
   ])('%s: %i %s', async (_what, extra, status, code, path) => {
     const t = await setup();
@@ -304,9 +303,4 @@ describe('POST /v1/execute with a compiled language (c)', () => {
     expect(r.verdict).toBe('wrong_answer');
   });
 
-  it('outputFiles with a compiled language: 422 NOT_SUPPORTED', async () => {
-    const t = await setup();
-    expectProblem(await execute(t.app, { language: 'c', code: 'x', outputFiles: ['*.txt'] }), 422, 'NOT_SUPPORTED');
-    expect(t.runner.calls).toHaveLength(0);
-  });
 });

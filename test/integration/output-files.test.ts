@@ -1,7 +1,8 @@
 /**
  * outputFiles on /v1/execute against the real containerd, on every test runtime: the files
  * a program leaves under /code come back base64, byte for byte, bounded in count and bytes,
- * never through a link; the sandbox is deleted afterwards like any other.
+ * never through a link, after a compile and tests too; the sandbox is deleted afterwards
+ * like any other.
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +48,24 @@ describe.each(testRuntimes())('outputFiles on %s', (runtime) => {
     expect(r.json.outputFilesTruncated).toBe(true);
     const none = await post(svc, { language: 'bash', code: 'true', outputFiles: ['nothing/*'] });
     expect(none.json).toMatchObject({ status: 'ok', outputFiles: [], outputFilesTruncated: false });
+  });
+
+  it('with a compiled language and tests: the files as the last test left them, after the compile', async () => {
+    // Each run appends its input to log.txt: the tests share /code, one after the other.
+    const code = '#include <stdio.h>\nint main(void){char w[32]={0};if(scanf("%31s",w)!=1)return 2;FILE*f=fopen("log.txt","a");if(!f)return 3;fprintf(f,"%s\\n",w);fclose(f);puts(w);return 0;}\n';
+    const r = await post(svc, { language: 'c', code, outputFiles: ['*.txt', 'main'], tests: [{ stdin: 'first', expectedOutput: 'first' }, { stdin: 'second', expectedOutput: 'second' }] });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.compile, r.json.compile?.stderr).toMatchObject({ status: 'ok' });
+    expect(r.json.tests.map((t: any) => t.verdict)).toEqual(['accepted', 'accepted']);
+    expect(r.json.outputFiles.map((f: any) => f.path)).toEqual(['log.txt', 'main']);
+    expect(Buffer.from(r.json.outputFiles[0].contentBase64, 'base64').toString()).toBe('first\nsecond\n');
+    // The binary the compile built, an ELF file.
+    expect(Buffer.from(r.json.outputFiles[1].contentBase64, 'base64').subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+
+    // Without tests: the one run's files.
+    const one = await post(svc, { language: 'c', code, stdin: 'only', outputFiles: ['*.txt'] });
+    expect(one.json).toMatchObject({ status: 'ok', stdout: 'only\n', outputFilesTruncated: false });
+    expect(Buffer.from(one.json.outputFiles[0].contentBase64, 'base64').toString()).toBe('only\n');
   });
 
   it('refuses a pattern out of /code before any sandbox', async () => {

@@ -213,6 +213,17 @@ describe('Executor.prepare: the spec', () => {
   });
 });
 
+describe('Executor.prepare: outputFiles with a compile or tests', () => {
+  it('are read after the steps: the spec has both its steps and what to collect', () => {
+    const compiled = executor(RUNC).prepare({ language: 'c', code: 'int main(void){return 0;}', outputFiles: ['out/*'] });
+    expect(compiled.spec.steps).toHaveLength(2);
+    expect(compiled.spec.collect?.patterns).toEqual(['out/*']);
+    const tested = executor(RUNC).prepare(req({ outputFiles: ['*.txt'], tests: [{}, {}] }));
+    expect(tested.spec.steps).toHaveLength(2);
+    expect(tested.spec.collect?.patterns).toEqual(['*.txt']);
+  });
+});
+
 describe('Executor.template: what a pool class is made from', () => {
   it('a profile at its defaults; its compiled class is the sandbox a compiled request at the defaults gets, so that request matches it', () => {
     const e = executor(RUNC);

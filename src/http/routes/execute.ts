@@ -23,7 +23,7 @@ const errorResponses = problemResponses({
   403: 'HOST_NOT_ALLOWED: authentication is off and the Host header is not an allowed name (DNS rebinding defence).',
   413: 'PAYLOAD_TOO_LARGE: the body is over the size limit; no sandbox was created.',
   415: 'UNSUPPORTED_MEDIA_TYPE: send application/json.',
-  422: 'SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language), TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (e.g. outputFiles with tests).',
+  422: 'SECURITY_VIOLATION, PROFILE_NOT_SUPPORTED, LANGUAGE_NOT_AVAILABLE (the sandbox image does not hold the language), TIME_BUDGET_EXCEEDED (the compile and the tests cannot fit in the timeout) or NOT_SUPPORTED (what this service does not do together, e.g. a compile in a session started by an older launcher).',
   429: 'RATE_LIMITED (executions, or failed authentications from this address) or QUOTA_EXCEEDED for this key; honour Retry-After.',
   500: 'INTERNAL or RUNNER_NOT_CONFIGURED.',
   502: 'VM_CREATION_FAILED or VM_EXECUTION_FAILED: the sandbox itself failed.',

@@ -33,7 +33,7 @@ export const JUDGE_PROGRAMS: Record<string, JudgeProgram> = {
   },
   cpp: {
     judge:
-      '#include <bits/stdc++.h>\n#include <unistd.h>\nint main(){std::string c;long n=0;std::cin>>c;\nif(c=="double"){std::cin>>n;std::cout<<2*n<<"\\n";}\nelse if(c=="crash"){std::cout<<"before"<<std::endl;throw std::runtime_error("bad");}\nelse if(c=="spin"){volatile unsigned long i=0;for(;;)i++;}\nelse if(c=="sleep"){usleep(1500000);std::cout<<"slept\\n";}\nelse if(c=="hog"){size_t m=200u<<20;volatile char*p=new char[m];for(size_t i=0;i<m;i+=4096)p[i]=1;std::cout<<"hogged\\n";}\n}\n',
+      '#include <iostream>\n#include <string>\n#include <stdexcept>\n#include <unistd.h>\nint main(){std::string c;long n=0;std::cin>>c;\nif(c=="double"){std::cin>>n;std::cout<<2*n<<"\\n";}\nelse if(c=="crash"){std::cout<<"before"<<std::endl;throw std::runtime_error("bad");}\nelse if(c=="spin"){volatile unsigned long i=0;for(;;)i++;}\nelse if(c=="sleep"){usleep(1500000);std::cout<<"slept\\n";}\nelse if(c=="hog"){size_t m=200u<<20;volatile char*p=new char[m];for(size_t i=0;i<m;i+=4096)p[i]=1;std::cout<<"hogged\\n";}\n}\n',
     broken: 'int main(){ return }',
   },
   go: {

@@ -1,6 +1,7 @@
 /**
- * The hostile basics on real Kata VMs, side by side: a fork bomb, a disk fill, an output
- * flood and escape probes (the memory bomb is in vm.test.ts). Each is contained in its VM
+ * The hostile basics on real Kata VMs, side by side: fork bombs (python, and C compiled in
+ * the VM), a Go memory bomb compiled in the VM, a disk fill, an output flood and escape
+ * probes (python's memory bomb is in vm.test.ts). Each is contained in its VM
  * and leaves nothing of itself; then the service answers the next request correctly and
  * nothing of ours is left on the host.
  */
@@ -12,7 +13,9 @@ import { execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
 import { settledLeftoversOf, useKataService } from './kata-helpers.js';
 
 const T = 120_000;
-const ENV = { KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(T) };
+// A compile in an emulated guest: go build took about 45 s; the compiled cases get 240 s in all.
+const COMPILED_T = 240_000;
+const ENV = { KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(COMPILED_T) };
 
 describe('Kata: hostile programs', () => {
   const svc = useKataService(ENV);
@@ -29,6 +32,25 @@ describe('Kata: hostile programs', () => {
       const r = await execute(svc(), { language: 'python', code, timeoutMs: 60_000, limits: { pids: 64 } });
       expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
       expect(r.stdout).toContain('bombing');
+      expect(await settledLeftoversOf(r.id)).toEqual([]);
+    });
+
+    it('a C fork bomb under a pids limit of 64, compiled in the VM first', async () => {
+      const code = '#include <stdio.h>\n#include <unistd.h>\nint main(void){puts("bombing");fflush(stdout);for(;;)if(fork()<0)usleep(10000);}\n';
+      const r = await execute(svc(), { language: 'c', code, timeoutMs: 60_000, compile: { timeoutMs: 50_000 }, limits: { pids: 64 } });
+      expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+      expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
+      expect(r.stdout).toContain('bombing');
+      expect(await settledLeftoversOf(r.id)).toEqual([]);
+    });
+
+    it('a Go memory bomb is oom, compiled in the VM first with its own memory', async () => {
+      const code = 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar blocks [][]byte\n\tfor i := 0; i < 256; i++ {\n\t\tb := make([]byte, 1<<20)\n\t\tfor j := range b {\n\t\t\tb[j] = 1\n\t\t}\n\t\tblocks = append(blocks, b)\n\t\tif i%16 == 0 {\n\t\t\tfmt.Println("allocated", i, "MiB")\n\t\t}\n\t}\n\tfmt.Println("survived", len(blocks))\n}\n';
+      const r = await execute(svc(), { language: 'go', code, timeoutMs: COMPILED_T, compile: { timeoutMs: 180_000 }, limits: { memoryMb: 64 } });
+      expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+      expect(r.stdout).toContain('allocated 0 MiB');
+      expect(r.stdout).not.toContain('survived');
+      expect(r.status, r.stderr.slice(0, 300)).toBe('oom');
       expect(await settledLeftoversOf(r.id)).toEqual([]);
     });
 

@@ -2219,6 +2219,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                 };
@@ -2816,6 +2821,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                     "text/event-stream": string;
@@ -3211,6 +3221,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                 };
@@ -3610,6 +3625,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                 };
@@ -3966,6 +3986,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                 };
@@ -4747,6 +4772,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                 };
@@ -5169,6 +5199,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                 };
@@ -5607,6 +5642,11 @@ export interface operations {
                             id: string;
                             /** Format: date-time */
                             expiresAt: string;
+                            /**
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @enum {boolean}
+                             */
+                            ended?: true;
                         };
                     };
                     "application/x-tar": string;

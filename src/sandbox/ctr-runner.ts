@@ -142,7 +142,8 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     return this.d.runtime;
   }
 
-  private get watchDeps(): WatchDeps {
+  /** What watch.ts needs to watch a program: the session runner's calls use the same. */
+  get watchDeps(): WatchDeps {
     // Only where the pids cgroup is a backstop whose end is the program's (gVisor).
     const pids = driverFor(this.d.runtime.kind).pidsBackstop ? (this.d.pids ?? null) : null;
     return { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events, pids };

@@ -38,8 +38,14 @@ export interface PidsWatch {
 
 /** What the runner needs of the pids reports (PidsCgroupWatcher; fakes in the unit tests). */
 export interface PidsReports {
-  /** Watches a started sandbox that ran nothing before (cold or warm): its counter began at 0. */
-  watch(sandboxId: string): PidsWatch;
+  /**
+   * Watches a started sandbox. `baseline`: the forks its cgroup had refused before (0 for a
+   * sandbox that ran nothing before, cold or warm; a session's, read by `refusedSoFar`
+   * before its call): only refusals past it count.
+   */
+  watch(sandboxId: string, baseline?: number): PidsWatch;
+  /** The forks the sandbox's cgroup refused so far (0 when it cannot be read). */
+  refusedSoFar(sandboxId: string): Promise<number>;
   /** The sandbox is gone: its reports are dropped and its watch, if any, stops. */
   forget(sandboxId: string): void;
 }
@@ -86,7 +92,12 @@ export class PidsCgroupWatcher implements PidsReports {
     this.active.get(id)?.();
   }
 
-  watch(id: string): PidsWatch {
+  async refusedSoFar(id: string): Promise<number> {
+    const text = await this.read(id).catch(() => null);
+    return (text === null ? null : parsePidsEvents(text)) ?? 0;
+  }
+
+  watch(id: string, baseline = 0): PidsWatch {
     const since = Date.now();
     let refused = 0;
     let reading: Promise<void> | null = null;
@@ -95,7 +106,7 @@ export class PidsCgroupWatcher implements PidsReports {
       (reading ??= this.read(id)
         .then((text) => {
           const n = text === null ? null : parsePidsEvents(text);
-          if (n !== null) refused = Math.max(refused, n);
+          if (n !== null) refused = Math.max(refused, n - baseline);
         })
         .catch(() => undefined)
         .finally(() => (reading = null)));

@@ -186,6 +186,11 @@ export class CtrSessionRunner {
     await this.op(s, 'deadline', { path: String(spec.timeoutMs + SESSION_KILL_GRACE_MS + 2000) }, 0);
     const a = await this.attached(s);
     this.d.events?.forget(s.id);
+    // The one-shot path's watch (ctr-runner.ts): on gVisor, a sandbox that its pids cgroup
+    // ends during the call is the call's pids limit. The session's cgroup has counted its
+    // earlier calls: only this call's refusals count.
+    const deps = this.runner.watchDeps;
+    const pidsBaseline = deps.pids && spec.resources.pids > 0 ? await deps.pids.refusedSoFar(s.id) : 0;
     let killSent = false;
     let escalate: NodeJS.Timeout | undefined;
     const kill = async () => {
@@ -200,10 +205,10 @@ export class CtrSessionRunner {
     };
     try {
       const watched = await watchSandbox(
-        { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events },
+        deps,
         a,
         spec,
-        { nonce: newNonce(), sandboxId: s.id, into: 'warm', kill, keepOpen: true },
+        { nonce: newNonce(), sandboxId: s.id, into: 'warm', kill, keepOpen: true, pidsBaseline },
         opts,
         log,
         t0,

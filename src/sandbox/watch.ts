@@ -67,7 +67,15 @@ export async function watchSandbox(
   d: WatchDeps,
   session: LauncherSession,
   spec: SandboxSpec,
-  run: { nonce: string; sandboxId: string; into: 'cold' | 'warm'; kill?: () => Promise<void>; keepOpen?: boolean },
+  run: {
+    nonce: string;
+    sandboxId: string;
+    into: 'cold' | 'warm';
+    kill?: () => Promise<void>;
+    keepOpen?: boolean;
+    /** The forks the sandbox's pids cgroup refused before this run (a session's earlier calls). */
+    pidsBaseline?: number;
+  },
   opts: RunOptions,
   log: Logger,
   t0: number,
@@ -110,7 +118,7 @@ export async function watchSandbox(
           started = true;
           tStart = performance.now();
           // From now on the program runs: the host counts what its pids cgroup refuses.
-          if (spec.resources.pids > 0) pidsWatch = d.pids?.watch(run.sandboxId) ?? null;
+          if (spec.resources.pids > 0) pidsWatch = d.pids?.watch(run.sandboxId, run.pidsBaseline ?? 0) ?? null;
           return;
         case 'O':
         case 'E': {

@@ -58,6 +58,12 @@ export type SessionList = Static<typeof SessionList>;
 export const SessionRef = Type.Object({
   id: Type.String(),
   expiresAt: Type.String({ format: 'date-time' }),
+  ended: Type.Optional(
+    Type.Literal(true, {
+      description:
+        "Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.",
+    }),
+  ),
 });
 export type SessionRef = Static<typeof SessionRef>;
 

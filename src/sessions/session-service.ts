@@ -320,7 +320,10 @@ export class SessionService {
         (p, o) => this.d.executor.run(p, o, (spec, opts) => runner.run(r.sandbox, spec, opts)),
         { sessionId: r.state.id },
       );
-      if (r.sandbox.dead) void this.end(r, 'dead', { cause: r.sandbox.dead });
+      if (r.sandbox.dead) {
+        void this.end(r, 'dead', { cause: r.sandbox.dead });
+        return { ...result, session: { ...this.ref(r), ended: true as const } };
+      }
       r.state.lastUsedAt = Date.now();
       return { ...result, session: this.ref(r) };
     });

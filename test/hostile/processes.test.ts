@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { counter, execute, testRuntimes } from '../helpers/real-service.js';
 import { KILL_SLACK_MS, STARTED_DEADLINE_MS } from '../helpers/timing.js';
+import { call, createSession } from '../helpers/sessions.js';
 import { hostProcesses, hostile, useService } from './hostile-case.js';
 
 /**
@@ -23,6 +24,17 @@ const LINGER = 'sleep 317';
  * sandbox, and is answered as its pids limit: `killed`, `killedBy: pids_limit`.)
  */
 const FORK_BOMB_ENDS = ['timeout', 'error', 'killed', 'oom'];
+
+/** A C fork bomb: it says so, then forks for ever, pausing 10 ms at each refusal. */
+const C_BOMB = [
+  '#include <stdio.h>',
+  '#include <unistd.h>',
+  'int main(void) {',
+  '  puts("bombing");',
+  '  fflush(stdout);',
+  '  for (;;) if (fork() < 0) usleep(10000);',
+  '}',
+].join('\n');
 
 describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
   const svc = useService(runtime);
@@ -61,18 +73,9 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
   // program's pids limit (`killed`, `killedBy: pids_limit`, the metric), never
   // `sandbox_error`. runc and Kata refuse the forks and the bomb runs to its deadline.
   it('survives a C fork bomb under a pids limit of 64 (compiled in the sandbox first)', async () => {
-    const code = [
-      '#include <stdio.h>',
-      '#include <unistd.h>',
-      'int main(void) {',
-      '  puts("bombing");',
-      '  fflush(stdout);',
-      '  for (;;) if (fork() < 0) usleep(10000);',
-      '}',
-    ].join('\n');
     const timeoutMs = 15_000;
     const kills = await counter(svc(), 'kata_exec_pids_limit_kills_total');
-    const r = await hostile(svc(), () => execute(svc(), { language: 'c', code, timeoutMs, compile: { timeoutMs: 10_000 }, limits: { pids: 64 } }));
+    const r = await hostile(svc(), () => execute(svc(), { language: 'c', code: C_BOMB, timeoutMs, compile: { timeoutMs: 10_000 }, limits: { pids: 64 } }));
     expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
     expect(r.stdout).toContain('bombing\n');
     expect(FORK_BOMB_ENDS, JSON.stringify(r.timing)).toContain(r.status);
@@ -120,6 +123,47 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
         ? { killedBy: undefined, verdict: 'time_limit', summary, tests: 3 }
         : { killedBy: 'pids_limit', verdict: 'runtime_error', summary, tests: 2 },
     );
+  }, 120_000);
+
+  // A session's call and an execution with outputFiles run through the session launcher
+  // (src/sandbox/session-runner.ts): the same bomb is their program's pids limit too. On
+  // gVisor the sandbox may end with it: the call is then `killed` (pids_limit) and the
+  // session is gone (the answer's `session.ended`; its next call is 404); otherwise the call ends at its deadline and the
+  // session serves the next one. Never `sandbox_error`, and never a session that says it
+  // lives with its sandbox gone.
+  it("a C fork bomb in a session's call is the call's pids limit or its deadline; the session is alive or gone as the answer says", async () => {
+    const timeoutMs = 15_000;
+    const kills = await counter(svc(), 'kata_exec_pids_limit_kills_total');
+    const { bomb, next } = await hostile(svc(), async () => {
+      const s = await createSession(svc().url, { limits: { pids: 64 } });
+      const bomb = await call(svc().url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'c', code: C_BOMB, timeoutMs, compile: { timeoutMs: 10_000 } } });
+      const next = await call(svc().url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo alive' } });
+      await svc().sessions.deleteAll();
+      return { bomb, next };
+    });
+    expect(bomb.status, JSON.stringify(bomb.json)).toBe(200);
+    const r = bomb.json;
+    expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(r.stdout).toContain('bombing\n');
+    expect(r.limits.pids).toBe(64);
+    const sawPidsLimit = r.killedBy === 'pids_limit';
+    const seen = { status: r.status, killedBy: r.killedBy, ended: r.session.ended, next: next.status, nextCode: next.json?.code ?? null, nextOut: next.json?.stdout ?? null };
+    expect(seen).toEqual(
+      sawPidsLimit
+        ? { status: 'killed', killedBy: 'pids_limit', ended: true, next: 404, nextCode: 'SESSION_NOT_FOUND', nextOut: null }
+        : { status: 'timeout', killedBy: undefined, ended: undefined, next: 200, nextCode: null, nextOut: 'alive\n' },
+    );
+    expect(await counter(svc(), 'kata_exec_pids_limit_kills_total')).toBe(kills + (sawPidsLimit ? 1 : 0));
+  }, 180_000);
+
+  it('a C fork bomb with outputFiles (a one-shot run through the session launcher) is its pids limit or its deadline, never a sandbox_error', async () => {
+    const timeoutMs = 15_000;
+    const r = await hostile(svc(), () =>
+      execute(svc(), { language: 'c', code: C_BOMB, timeoutMs, compile: { timeoutMs: 10_000 }, limits: { pids: 64 }, outputFiles: ['*.txt'] }),
+    );
+    expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(r.stdout).toContain('bombing\n');
+    expect({ status: r.status, killedBy: r.killedBy }).toEqual(r.killedBy === 'pids_limit' ? { status: 'killed', killedBy: 'pids_limit' } : { status: 'timeout', killedBy: undefined });
   }, 120_000);
 
   it.each([

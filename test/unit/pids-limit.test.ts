@@ -23,7 +23,7 @@ describe('endedAtPidsLimit: the host counted a refused fork, and nothing else ex
     ['the kernel reported one (the cgroup was already gone)', { ...ended, evidence: reported }, true],
     ['both', { ...ended, evidence: { refusedForks: 7, kernelReport: true } }, true],
     ['no refusal: the sandbox failed otherwise (sandbox_error)', { ...ended, evidence: none }, false],
-    ['never asked (no watch: no pids limit, or a session)', { ...ended, evidence: null }, false],
+    ['never asked (no watch: no pids limit, or not gVisor)', { ...ended, evidence: null }, false],
     ['the launcher ended the program: its end is the answer', { ...ended, endSeen: true, evidence: counted }, false],
     ['a kill of ours (deadline, abort, output cap, a broken stream): a bomb held at the limit on runc', { ...ended, stoppedByUs: true, evidence: counted }, false],
     ['the program never started', { ...ended, started: false, evidence: counted }, false],
@@ -81,6 +81,23 @@ describe('PidsCgroupWatcher', () => {
     await vi.advanceTimersByTimeAsync(0);
     c.text = 'max 1\n';
     expect(await w.finish(0)).toEqual({ refusedForks: 1, kernelReport: false });
+  });
+
+  it("a session's call counts only the refusals past its baseline: its earlier calls' are not its own", async () => {
+    const { c, read } = cgroup();
+    const watcher = new PidsCgroupWatcher(read);
+    c.text = 'max 5\n';
+    expect(await watcher.refusedSoFar('kx-s')).toBe(5);
+    const calm = watcher.watch('kx-s', 5);
+    await vi.advanceTimersByTimeAsync(3 * PIDS_SAMPLE_MS);
+    expect(await calm.finish(0)).toEqual({ refusedForks: 0, kernelReport: false });
+    const bomb = watcher.watch('kx-s', 5);
+    c.text = 'max 9\n';
+    await vi.advanceTimersByTimeAsync(PIDS_SAMPLE_MS);
+    c.text = null;
+    expect(await bomb.finish(0)).toEqual({ refusedForks: 4, kernelReport: false });
+    // Nothing to read (the cgroup is gone, or none): no refusal so far.
+    expect(await watcher.refusedSoFar('kx-s')).toBe(0);
   });
 
   it("waits for the kernel's report when the samples saw nothing, and answers as soon as it comes", async () => {

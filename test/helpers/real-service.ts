@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
-import { afterAll, beforeAll, expect, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { Metrics } from '../../src/metrics.js';
@@ -114,7 +114,18 @@ export async function startRealService(runtime: string, env: Record<string, stri
  * describe; use the getter in the tests. Closing twice (a test that closes it itself, then
  * afterAll) closes once.
  */
-export function useService(runtime: string, env: Record<string, string> = {}): () => RealService {
+export interface UseServiceOptions {
+  /** After each test: nothing of its executions is left (each test's own leak check, not only the describe's). */
+  leaksEach?: boolean;
+  /** After each test: its sessions are deleted (a failed test leaves none to the next one's limits). */
+  sessionsEach?: boolean;
+}
+
+/**
+ * One real service for a describe: started before its tests, and at the end its sessions
+ * deleted (a stopping service keeps them for the next one), closed, and nothing of it left.
+ */
+export function useService(runtime: string, env: Record<string, string> = {}, o: UseServiceOptions = {}): () => RealService {
   let svc: RealService | undefined;
   beforeAll(async () => {
     const started = await startRealService(runtime, env);
@@ -122,8 +133,16 @@ export function useService(runtime: string, env: Record<string, string> = {}): (
     const close = started.close;
     svc = { ...started, close: () => (closing ??= close()) };
   });
+  if (o.leaksEach || o.sessionsEach) {
+    afterEach(async () => {
+      if (!svc) return;
+      if (o.sessionsEach) await svc.sessions.deleteAll();
+      if (o.leaksEach) expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+    });
+  }
   afterAll(async () => {
     if (!svc) return;
+    await svc.sessions.deleteAll();
     await svc.close();
     expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
   });

@@ -4,8 +4,8 @@
  * program sets can run before the marker, fake one of ctr's errors there, or make the
  * service retry it or blame containerd.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { post, testRuntimes } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { hostile, useService } from './hostile-case.js';
 import { buildFakeCtrLibrary, expectTracemeLikeControl, FAKE_CTR_LINE, TRACEME } from '../helpers/hostile-programs.js';
@@ -48,16 +48,9 @@ describe.each(testRuntimes())('the start wrapper on %s', (runtime) => {
 });
 
 describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime) => {
-  let svc: RealService;
-  beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_POOL_SIZE: '1', KATA_EXEC_POOL_PROFILES: 'standard' });
-  });
-  afterAll(async () => {
-    await svc.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime, { KATA_EXEC_POOL_SIZE: '1', KATA_EXEC_POOL_PROFILES: 'standard' });
 
-  const hits = async () => Number(/^kata_exec_pool_hits_total\{[^}]*\} (\d+)$/m.exec(await svc.metrics.registry.metrics())?.[1] ?? 0);
+  const hits = async () => Number(/^kata_exec_pool_hits_total\{[^}]*\} (\d+)$/m.exec(await svc().metrics.registry.metrics())?.[1] ?? 0);
 
   // The same program with and without PTRACE_TRACEME: the answer is the same, as it is
   // what the program did (the kernel's answer to the self-signal), not what ctr or the
@@ -68,9 +61,9 @@ describe.each(testRuntimes())('PTRACE_TRACEME and a self-signal on %s', (runtime
   ] as const;
   it.each(paths)('gets a true status on the %s path', async (path, extra) => {
     await expectTracemeLikeControl(async (args) => {
-      await waitFor('a warm sandbox, for the warm path', () => path === 'cold' || svc.pool.readyCount >= 1, 60_000);
+      await waitFor('a warm sandbox, for the warm path', () => path === 'cold' || svc().pool.readyCount >= 1, 60_000);
       const before = await hits();
-      const r = await post(svc, { language: 'python', code: TRACEME, args, timeoutMs: 20_000, ...extra });
+      const r = await post(svc(), { language: 'python', code: TRACEME, args, timeoutMs: 20_000, ...extra });
       expect(await hits()).toBe(path === 'warm' ? before + 1 : before);
       return r;
     });

@@ -5,52 +5,42 @@
  * here carries a bearer token, as a real client's would.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
 import type { RuntimesInfo } from '../../src/schemas/runtimes.js';
 import { getJson, postJson, postStream } from '../helpers/http.js';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
-import { NO_LEAKS, containerIds, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { containerIds, NO_LEAKS, settledLeaks, testRuntimes, useService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = TOKENS.alice;
 
 describe.each(testRuntimes())('API on %s', (runtime) => {
-  let svc: RealService;
+  const svc = useService(runtime, { KATA_EXEC_API_KEYS: API_KEYS }, { leaksEach: true });
 
   async function run(body: Record<string, unknown>): Promise<ExecuteResult> {
-    const r = await postJson<ExecuteResult>(svc.url, body, TOKEN);
+    const r = await postJson<ExecuteResult>(svc().url, body, TOKEN);
     if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${JSON.stringify(r.json)}`);
     return r.json;
   }
 
-  beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
-  });
-  afterAll(async () => {
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
-  afterEach(async () => {
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
 
   describe('API keys over real HTTP', () => {
     it('401 UNAUTHORIZED with WWW-Authenticate without a key or with a wrong one; 200 with the right one', async () => {
       const body = { language: 'bash', code: 'echo hi' };
       for (const token of [undefined, 'kx_wrong']) {
-        const r = await postJson(svc.url, body, token);
+        const r = await postJson(svc().url, body, token);
         expect(r.status).toBe(401);
         expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(r.headers['www-authenticate']).toMatch(/^Bearer/);
         expect(r.json).toMatchObject({ status: 401, code: 'UNAUTHORIZED', type: 'urn:kata-exec:error:unauthorized' });
       }
-      expect((await getJson(svc.url, '/v1/runtimes')).status).toBe(401);
-      const ok = await postJson<ExecuteResult>(svc.url, body, TOKENS.bob);
+      expect((await getJson(svc().url, '/v1/runtimes')).status).toBe(401);
+      const ok = await postJson<ExecuteResult>(svc().url, body, TOKENS.bob);
       expect(ok.status).toBe(200);
       expect(ok.json.stdout).toBe('hi\n');
       // The probes stay open.
-      expect((await getJson(svc.url, '/readyz')).status).toBe(200);
+      expect((await getJson(svc().url, '/readyz')).status).toBe(200);
     });
   });
 
@@ -97,7 +87,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
       expect(env).toMatchObject({ FOO: 'bar', WITH_SPACE: 'a b=c', EMPTY: '', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8' });
       expect(env.PATH).toMatch(/\/usr\/bin/);
       expect(Object.keys(env).filter((k) => k.startsWith('KATA_EXEC') || k.startsWith('npm_') || k === 'VITEST')).toEqual([]);
-      const refused = await postJson(svc.url, { language: 'python', code: '1', env: { PATH: '/evil' } }, TOKEN);
+      const refused = await postJson(svc().url, { language: 'python', code: '1', env: { PATH: '/evil' } }, TOKEN);
       expect(refused.status).toBe(400);
       expect(refused.json.errors.map((e: { path: string }) => e.path)).toEqual(['/env/PATH']);
     });
@@ -147,7 +137,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
     it('refuses a bad path with a 400 naming the file; no sandbox is made', async () => {
       // Earlier sandboxes may still be deleted in the background: no new one may appear.
       const before = new Set(containerIds());
-      const r = await postJson(svc.url, { language: 'python', files: [{ path: 'main.py', content: '' }, { path: '../escape.py', content: '' }] }, TOKEN);
+      const r = await postJson(svc().url, { language: 'python', files: [{ path: 'main.py', content: '' }, { path: '../escape.py', content: '' }] }, TOKEN);
       expect(r.status).toBe(400);
       expect(r.json.code).toBe('VALIDATION_FAILED');
       expect(r.json.errors.map((e: { path: string }) => e.path)).toEqual(['/files/1/path']);
@@ -157,7 +147,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
 
   describe('GET /v1/runtimes', () => {
     it('lists the image\'s real language versions and this host\'s active runtime', async () => {
-      const r = await getJson<RuntimesInfo>(svc.url, '/v1/runtimes', TOKEN);
+      const r = await getJson<RuntimesInfo>(svc().url, '/v1/runtimes', TOKEN);
       expect(r.status).toBe(200);
       const info = r.json;
       const byName = Object.fromEntries(info.languages.map((l) => [l.name, l]));
@@ -179,8 +169,8 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
       expect(active[0]!.installed).toBe(true);
       expect(active[0]!.isolation).toBe({ kata: 'vm', gvisor: 'gvisor', runc: 'container' }[runtime]);
       expect(info.runtimes.map((x) => x.kind).sort()).toEqual(['gvisor', 'kata', 'runc']);
-      expect(info.image).toBe(svc.config.image);
-      expect(info.limits.timeoutMs).toEqual(svc.config.limits.timeoutMs);
+      expect(info.image).toBe(svc().config.image);
+      expect(info.limits.timeoutMs).toEqual(svc().config.limits.timeoutMs);
       expect(info.profiles.find((p) => p.name === 'hardened')?.available).toBe(runtime !== 'runc');
     });
   });
@@ -188,7 +178,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
   describe('streaming over real HTTP', () => {
     it('delivers the first chunk before the program ends, then the result', async () => {
       const res = await postStream(
-        svc.url,
+        svc().url,
         { language: 'python', code: 'import time\nprint("first", flush=True)\ntime.sleep(1)\nprint("second")', timeoutMs: 30_000 },
         { token: TOKEN },
       );
@@ -208,7 +198,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
     });
 
     it('streams stderr and a failing exit in the result', async () => {
-      const res = await postStream(svc.url, { language: 'bash', code: 'echo out; echo err >&2; exit 3' }, { token: TOKEN });
+      const res = await postStream(svc().url, { language: 'bash', code: 'echo out; echo err >&2; exit 3' }, { token: TOKEN });
       const result = res.events.at(-1)!;
       expect(result.event).toBe('result');
       expect(result.data).toMatchObject({ status: 'error', exitCode: 3, stdout: 'out\n', stderr: 'err\n' });
@@ -216,16 +206,16 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
     });
 
     it('a refusal before the start is an ordinary problem response', async () => {
-      const res = await postStream(svc.url, { language: 'cobol', code: 'x' }, { token: TOKEN });
+      const res = await postStream(svc().url, { language: 'cobol', code: 'x' }, { token: TOKEN });
       expect(res.status).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(JSON.parse(res.body)).toMatchObject({ code: 'UNKNOWN_LANGUAGE' });
-      const unauth = await postStream(svc.url, { language: 'python', code: 'x' });
+      const unauth = await postStream(svc().url, { language: 'python', code: 'x' });
       expect(unauth.status).toBe(401);
     });
 
     it('a timeout ends the stream with a timeout result', async () => {
-      const res = await postStream(svc.url, { language: 'python', code: 'import time\nprint("up", flush=True)\ntime.sleep(60)', timeoutMs: 1500 }, { token: TOKEN });
+      const res = await postStream(svc().url, { language: 'python', code: 'import time\nprint("up", flush=True)\ntime.sleep(60)', timeoutMs: 1500 }, { token: TOKEN });
       const result = res.events.at(-1)!;
       expect(result.event).toBe('result');
       expect(result.data).toMatchObject({ status: 'timeout', stdout: 'up\n' });
@@ -234,7 +224,7 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
     it('a client that disconnects mid-stream gets its sandbox killed and deleted: nothing leaks', async () => {
       const started = Date.now();
       const res = await postStream(
-        svc.url,
+        svc().url,
         { language: 'python', code: 'import time\nprint("started", flush=True)\ntime.sleep(60)\nprint("never")', timeoutMs: 60_000 },
         { token: TOKEN, onEvent: (e) => (e.event === 'stdout' ? 'abort' : undefined) },
       );
@@ -242,9 +232,9 @@ describe.each(testRuntimes())('API on %s', (runtime) => {
       const id = res.events[0]!.data.id as string;
       // The sandbox goes away long before its 60 s program or timeout would have ended.
       await waitFor('the sandbox to be deleted', () => !containerIds().includes(id), 30_000);
-      await waitFor('the slot to be free', () => svc.service.queue.stats().running === 0, 30_000);
+      await waitFor('the slot to be free', () => svc().service.queue.stats().running === 0, 30_000);
       expect(Date.now() - started).toBeLessThan(45_000);
-      expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+      expect(await settledLeaks(svc().runDir)).toEqual(NO_LEAKS);
       // The service still works afterwards.
       expect((await run({ language: 'bash', code: 'echo alive' })).stdout).toBe('alive\n');
     });

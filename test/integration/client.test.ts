@@ -4,24 +4,17 @@
  * that no longer describes what the service does breaks these tests: the drift test keeps
  * schema.d.ts equal to the document, and these calls are type-checked against it.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createKataExecClient, executeStream, type ExecuteEvent, type ExecuteRequest, type KataExecClient } from '../../clients/typescript/index.js';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
-import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { testRuntimes, useService } from '../helpers/real-service.js';
 
 describe.each(testRuntimes())('generated client on %s', (runtime) => {
-  let svc: RealService;
   let client: KataExecClient;
 
-  beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
-    client = createKataExecClient(svc.url, TOKENS.alice);
-  });
-  afterAll(async () => {
-    await svc?.close();
-  });
-  afterEach(async () => {
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
+  const svc = useService(runtime, { KATA_EXEC_API_KEYS: API_KEYS }, { leaksEach: true });
+  beforeAll(() => {
+    client = createKataExecClient(svc().url, TOKENS.alice);
   });
 
   it('POST /v1/execute: a typed result', async () => {
@@ -36,7 +29,7 @@ describe.each(testRuntimes())('generated client on %s', (runtime) => {
     expect(data!.stdout).toBe('42\n');
     expect(data!.stderr).toBe('to-stderr\n');
     expect(data!.backend.kind).toBe(runtime);
-    expect(data!.limits.timeoutMs).toBe(svc.config.limits.timeoutMs.default);
+    expect(data!.limits.timeoutMs).toBe(svc().config.limits.timeoutMs.default);
     expect(data!.timing.setupMs).toBeGreaterThan(0);
     expect(data!.metadata).toEqual({ job: 'c1' });
   });
@@ -62,7 +55,7 @@ describe.each(testRuntimes())('generated client on %s', (runtime) => {
     expect(data!.languages.map((l) => l.name)).toEqual(['python', 'javascript', 'bash', 'c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
     for (const l of data!.languages) expect(l.version).toMatch(/^\d+\.\d+/);
     expect(data!.runtimes.find((r) => r.active)?.kind).toBe(runtime);
-    expect(data!.limits.memoryMb.max).toBe(svc.config.limits.memoryMb.max);
+    expect(data!.limits.memoryMb.max).toBe(svc().config.limits.memoryMb.max);
   });
 
   it('an error is a typed problem body: 400 UNKNOWN_LANGUAGE with the known languages', async () => {
@@ -82,11 +75,11 @@ describe.each(testRuntimes())('generated client on %s', (runtime) => {
   });
 
   it('without the token: 401 UNAUTHORIZED', async () => {
-    const anonymous = createKataExecClient(svc.url);
+    const anonymous = createKataExecClient(svc().url);
     const { error, response } = await anonymous.POST('/v1/execute', { body: { language: 'python', code: 'print(1)' } });
     expect(response.status).toBe(401);
     expect(error!.code).toBe('UNAUTHORIZED');
-    const wrong = createKataExecClient(`${svc.url}/`, 'kx_wrong');
+    const wrong = createKataExecClient(`${svc().url}/`, 'kx_wrong');
     expect((await wrong.GET('/v1/runtimes')).response.status).toBe(401);
   });
 

@@ -8,11 +8,11 @@
  * as one execution (one compile). No fake anywhere.
  */
 import { request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findLanguage } from '../../src/execution/languages.js';
 import { JUDGE_PROGRAMS } from '../helpers/judge-programs.js';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
-import { NO_LEAKS, counter, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { counter, NO_LEAKS, type RealService, settledLeaks, startRealService, testRuntimes, useService } from '../helpers/real-service.js';
 
 interface Submission {
   token: string;
@@ -46,21 +46,10 @@ async function submit(svc: RealService, body: Record<string, unknown>, query = '
 const ECHO_SUM = 'a, b = map(int, input().split())\nprint(a + b)';
 
 describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
-  let svc: RealService;
-
-  beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
-  });
-  afterAll(async () => {
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
-  afterEach(async () => {
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime, { KATA_EXEC_API_KEYS: API_KEYS }, { leaksEach: true });
 
   it('python: Accepted, with time, wall time and memory of the run', async () => {
-    const s = await submit(svc, { language_id: 71, source_code: ECHO_SUM, stdin: '2 40\n', expected_output: '42' }, '&fields=*');
+    const s = await submit(svc(), { language_id: 71, source_code: ECHO_SUM, stdin: '2 40\n', expected_output: '42' }, '&fields=*');
     expect(s).toMatchObject({ stdout: '42\n', stderr: null, compile_output: null, message: null, exit_code: 0, exit_signal: null, status: { id: 3, description: 'Accepted' } });
     expect(Number(s.time)).toBeGreaterThan(0);
     expect(Number(s.wall_time)).toBeGreaterThanOrEqual(Number(s.time) / 4);
@@ -69,23 +58,23 @@ describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
   });
 
   it('python: Wrong Answer, with what it printed', async () => {
-    const s = await submit(svc, { language_id: 92, source_code: ECHO_SUM, stdin: '2 2', expected_output: '5' });
+    const s = await submit(svc(), { language_id: 92, source_code: ECHO_SUM, stdin: '2 2', expected_output: '5' });
     expect(s).toMatchObject({ stdout: '4\n', status: { id: 4, description: 'Wrong Answer' } });
   });
 
   it('python: Runtime Error (NZEC), with the exit code and stderr, in Base64 when asked', async () => {
     const code = 'import sys\nprint("bad input", file=sys.stderr)\nsys.exit(3)';
-    const s = await submit(svc, { language_id: 71, source_code: Buffer.from(code).toString('base64') }, '&base64_encoded=true&fields=status,exit_code,stderr,message');
+    const s = await submit(svc(), { language_id: 71, source_code: Buffer.from(code).toString('base64') }, '&base64_encoded=true&fields=status,exit_code,stderr,message');
     expect(s).toEqual({ status: { id: 11, description: 'Runtime Error (NZEC)' }, exit_code: 3, stderr: Buffer.from('bad input\n').toString('base64'), message: Buffer.from('Exited with error status 3').toString('base64') });
   });
 
   it('python: Time Limit Exceeded at the CPU-time limit', async () => {
-    const s = await submit(svc, { language_id: 71, source_code: 'while True:\n    pass', cpu_time_limit: 0.5, wall_time_limit: 10 });
+    const s = await submit(svc(), { language_id: 71, source_code: 'while True:\n    pass', cpu_time_limit: 0.5, wall_time_limit: 10 });
     expect(s).toMatchObject({ status: { id: 5, description: 'Time Limit Exceeded' }, message: 'Time limit exceeded' });
   });
 
   it('python: past memory_limit is Runtime Error (Other), "Memory limit exceeded" (Judge0 has no status of its own)', async () => {
-    const s = await submit(svc, { language_id: 71, source_code: "b = b'x' * (256 * 1024 * 1024)\nprint(len(b))", memory_limit: 65536 }, '&fields=status,message,stdout');
+    const s = await submit(svc(), { language_id: 71, source_code: "b = b'x' * (256 * 1024 * 1024)\nprint(len(b))", memory_limit: 65536 }, '&fields=status,message,stdout');
     expect(s).toEqual({ status: { id: 12, description: 'Runtime Error (Other)' }, message: 'Memory limit exceeded', stdout: null });
   });
 
@@ -93,12 +82,12 @@ describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
   const C_HELLO = '#include <stdio.h>\n\nint main(void) {\n  char name[10];\n  scanf("%s", name);\n  printf("hello, %s\\n", name);\n  return 0;\n}';
 
   it("C: the documentation's example compiles with compiler_options and is Accepted", async () => {
-    const s = await submit(svc, { language_id: '50', source_code: C_HELLO, stdin: 'Judge0', expected_output: 'hello, Judge0', compiler_options: '-Wall -O1' });
+    const s = await submit(svc(), { language_id: '50', source_code: C_HELLO, stdin: 'Judge0', expected_output: 'hello, Judge0', compiler_options: '-Wall -O1' });
     expect(s).toMatchObject({ stdout: 'hello, Judge0\n', compile_output: null, status: { id: 3, description: 'Accepted' } });
   });
 
   it("C: a Compilation Error, with the compiler's messages and nothing of a run", async () => {
-    const s = await submit(svc, { language_id: 50, source_code: C_HELLO.replace('return 0;', 'return 0'), stdin: 'Judge0' }, '&fields=*');
+    const s = await submit(svc(), { language_id: 50, source_code: C_HELLO.replace('return 0;', 'return 0'), stdin: 'Judge0' }, '&fields=*');
     expect(s).toMatchObject({ status: { id: 6, description: 'Compilation Error' }, stdout: null, stderr: null, time: null, memory: null, exit_code: null });
     expect(s.compile_output).toMatch(/main\.c:7:\d+: error: expected .;. before/);
   });
@@ -109,7 +98,7 @@ describe.each(testRuntimes())('Judge0 endpoint on %s', (runtime) => {
       { language_id: 71, source_code: ECHO_SUM, stdin: '1 2', expected_output: '4' },
       { language_id: 46, source_code: 'read a b; echo $((a / b))', stdin: '1 0' },
     ];
-    const r = await judge0<Submission[]>(svc, '/submissions/batch?wait=true', { submissions: subs });
+    const r = await judge0<Submission[]>(svc(), '/submissions/batch?wait=true', { submissions: subs });
     expect(r.status).toBe(201);
     expect(r.json.map((s) => [s.status.id, s.stdout])).toEqual([
       [3, '3\n'],

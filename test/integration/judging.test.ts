@@ -5,10 +5,10 @@
  * answer, in python and C; and a compiled submission served by a warm sandbox. Every
  * assertion is on verdicts, statuses and output, never on elapsed time.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findLanguage } from '../../src/execution/languages.js';
 import type { ExecuteResult } from '../../src/schemas/execute.js';
-import { NO_LEAKS, counter, execute, pooledRuntimes, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { counter, execute, NO_LEAKS, pooledRuntimes, type RealService, settledLeaks, startRealService, testRuntimes, useService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 import { JUDGE_PROGRAMS } from '../helpers/judge-programs.js';
 
@@ -38,32 +38,21 @@ type Lang = keyof typeof PROGRAMS;
 const LANGS: Lang[] = ['python', 'c'];
 
 describe.each(testRuntimes())('judging on %s', (runtime) => {
-  let svc: RealService;
-
-  beforeAll(async () => {
-    svc = await startRealService(runtime);
-  });
-  afterAll(async () => {
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
-  afterEach(async () => {
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime, {}, { leaksEach: true });
 
   describe.each(LANGS)('%s', (language) => {
     const p = PROGRAMS[language];
     const compiled = language === 'c';
 
     it('hello world: ok, with a compile phase for a compiled language', async () => {
-      const r = await execute(svc, { language, code: p.hello });
+      const r = await execute(svc(), { language, code: p.hello });
       expect(r).toMatchObject({ status: 'ok', exitCode: 0, stdout: 'hello, world\n' });
       if (compiled) expect(r.compile).toMatchObject({ status: 'ok', exitCode: 0, signal: null });
       else expect(r.compile).toBeUndefined();
     });
 
     it('a program that does not build: compile_error with the compiler messages and no run (C); a SyntaxError is a runtime_error (python)', async () => {
-      const r = await execute(svc, { language, code: p.broken, tests: [{ expectedOutput: 'unclosed' }, { expectedOutput: 'unclosed' }] });
+      const r = await execute(svc(), { language, code: p.broken, tests: [{ expectedOutput: 'unclosed' }, { expectedOutput: 'unclosed' }] });
       if (compiled) {
         expect(r.status).toBe('compile_error');
         expect(r.compile).toMatchObject({ status: 'error', exitCode: 1 });
@@ -80,7 +69,7 @@ describe.each(testRuntimes())('judging on %s', (runtime) => {
     });
 
     it('a runtime error: runtime_error, what it printed before, its error', async () => {
-      const r = await execute(svc, { language, code: p.crash, tests: [{ expectedOutput: 'before' }] });
+      const r = await execute(svc(), { language, code: p.crash, tests: [{ expectedOutput: 'before' }] });
       const t = r.tests![0]!;
       expect(t.verdict).toBe('runtime_error');
       expect(t.stdout).toBe('before\n');
@@ -91,7 +80,7 @@ describe.each(testRuntimes())('judging on %s', (runtime) => {
 
     it('the CPU-time limit: a spinning run is time_limit, a sleeping one with the same CPU limit and a longer wall clock is accepted', async () => {
       const limits = { cpuTimeMs: 500, timeoutMs: 5000 };
-      const r = await execute(svc, {
+      const r = await execute(svc(), {
         language,
         code: p.spinOrSleep,
         tests: [
@@ -107,7 +96,7 @@ describe.each(testRuntimes())('judging on %s', (runtime) => {
     });
 
     it('a memory limit: a run past its memoryMb is memory_limit, the same program with room is accepted', async () => {
-      const r = await execute(svc, {
+      const r = await execute(svc(), {
         language,
         code: p.hog,
         limits: { memoryMb: 512 },
@@ -121,7 +110,7 @@ describe.each(testRuntimes())('judging on %s', (runtime) => {
     });
 
     it('three tests, one wrong answer: accepted, wrong_answer, accepted; summary 2/3; overall wrong_answer', async () => {
-      const r = await execute(svc, {
+      const r = await execute(svc(), {
         language,
         code: p.double,
         tests: [
@@ -206,19 +195,11 @@ describe.each(pooledRuntimes())('judging in a warm sandbox on %s', (runtime) => 
  * runtime_error (interpreted ones).
  */
 describe.each(testRuntimes())('every language judged on %s', (runtime) => {
-  let svc: RealService;
-
-  beforeAll(async () => {
-    svc = await startRealService(runtime);
-  });
-  afterAll(async () => {
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime);
 
   it.each(Object.keys(JUDGE_PROGRAMS))('%s: accepted, wrong_answer, runtime_error, time_limit, accepted (sleeping), memory_limit', async (language) => {
     const compiled = findLanguage(language)!.compile !== undefined;
-    const r = await execute(svc, {
+    const r = await execute(svc(), {
       language,
       code: JUDGE_PROGRAMS[language]!.judge,
       // Room for the JVM's heap; each test has its own limits below. gVisor compiles slowly on a shared host.
@@ -244,7 +225,7 @@ describe.each(testRuntimes())('every language judged on %s', (runtime) => {
 
   it.each(Object.keys(JUDGE_PROGRAMS))('%s: a source that does not build is compile_error (compiled) or runtime_error (interpreted), never run twice', async (language) => {
     const compiled = findLanguage(language)!.compile !== undefined;
-    const r = await execute(svc, { language, code: JUDGE_PROGRAMS[language]!.broken, ...(compiled ? { compile: { timeoutMs: 50_000 } } : {}), tests: [{ expectedOutput: '1' }] });
+    const r = await execute(svc(), { language, code: JUDGE_PROGRAMS[language]!.broken, ...(compiled ? { compile: { timeoutMs: 50_000 } } : {}), tests: [{ expectedOutput: '1' }] });
     if (compiled) {
       expect(r).toMatchObject({ status: 'compile_error', verdict: 'compile_error', tests: [] });
       expect(r.compile!.status).toBe('error');

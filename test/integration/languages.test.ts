@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { findLanguage, LANGUAGES } from '../../src/execution/languages.js';
 import type { RuntimesInfo } from '../../src/schemas/runtimes.js';
-import { execute, NO_LEAKS, post, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { execute, post, type RealService, startRealService, testContainerd, testRuntimes, useService } from '../helpers/real-service.js';
 
 /** hello world per language, with something only the language itself computes. */
 const HELLO: Record<string, { source: string; stdout: string }> = {
@@ -37,15 +37,7 @@ const HELLO: Record<string, { source: string; stdout: string }> = {
 const COMPILED_AND_NEW = LANGUAGES.filter((l) => l.image === 'full').map((l) => l.name);
 
 describe.each(testRuntimes())('the full image on %s', (runtime) => {
-  let svc: RealService;
-
-  beforeAll(async () => {
-    svc = await startRealService(runtime);
-  });
-  afterAll(async () => {
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime);
 
   it('holds the nine languages of the full image', () => {
     expect(COMPILED_AND_NEW).toEqual(['c', 'cpp', 'go', 'rust', 'java', 'typescript', 'ruby', 'php', 'perl']);
@@ -53,7 +45,7 @@ describe.each(testRuntimes())('the full image on %s', (runtime) => {
 
   it.each(COMPILED_AND_NEW)('%s: hello world, compiled and run as nobody on the read-only root', async (name) => {
     const l = findLanguage(name)!;
-    const r = await execute(svc, {
+    const r = await execute(svc(), {
       language: name,
       code: HELLO[name]!.source,
       stdin: '20 22',
@@ -69,7 +61,7 @@ describe.each(testRuntimes())('the full image on %s', (runtime) => {
   });
 
   it('GET /v1/runtimes lists all twelve with the measured versions, available', async () => {
-    const res = await request(`${svc.url}/v1/runtimes`);
+    const res = await request(`${svc().url}/v1/runtimes`);
     expect(res.statusCode).toBe(200);
     const info = (await res.body.json()) as RuntimesInfo;
     expect(info.languages.map((l) => l.name)).toEqual(LANGUAGES.map((l) => l.name));
@@ -81,7 +73,7 @@ describe.each(testRuntimes())('the full image on %s', (runtime) => {
     }
     // The versions are the binaries' own: two of them asked again in the sandbox.
     const byName = Object.fromEntries(info.languages.map((l) => [l.name, l.version]));
-    const v = await execute(svc, { language: 'bash', code: 'gcc -dumpfullversion; rustc --version | cut -d" " -f2' });
+    const v = await execute(svc(), { language: 'bash', code: 'gcc -dumpfullversion; rustc --version | cut -d" " -f2' });
     expect(v.stdout).toBe(`${byName.c}\n${byName.rust}\n`);
   });
 });

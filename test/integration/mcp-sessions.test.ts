@@ -8,7 +8,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
 import { connectMcp, textOf } from '../helpers/mcp.js';
-import { NO_LEAKS, containerIds, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { containerIds, testRuntimes, useService } from '../helpers/real-service.js';
 
 const ok = (r: unknown) => {
   const c = r as CallToolResult;
@@ -17,21 +17,18 @@ const ok = (r: unknown) => {
 };
 
 describe.each(testRuntimes())('MCP session tools on %s', (runtime) => {
-  let svc: RealService;
   let alice: Client;
   let bob: Client;
 
+  const svc = useService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
+  // Closed before the service (after-hooks run in reverse order).
   beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
-    alice = await connectMcp(svc.url, TOKENS.alice);
-    bob = await connectMcp(svc.url, TOKENS.bob);
+    alice = await connectMcp(svc().url, TOKENS.alice);
+    bob = await connectMcp(svc().url, TOKENS.bob);
   });
   afterAll(async () => {
     await alice?.close();
     await bob?.close();
-    await svc?.sessions.deleteAll();
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
   });
 
   it('creates a session, writes a file, runs code on it, reads the result back and closes', async () => {

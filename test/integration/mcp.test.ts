@@ -2,27 +2,22 @@
  * /mcp against the real service on real containerd, driven by the MCP SDK's own client
  * (StreamableHTTPClientTransport) with a bearer key, on every runtime of TEST_RUNTIMES.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
 import { connectMcp, executeResultOf, textOf } from '../helpers/mcp.js';
-import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { testRuntimes, useService } from '../helpers/real-service.js';
 
 describe.each(testRuntimes())('MCP on %s', (runtime) => {
-  let svc: RealService;
   let client: Client;
 
+  const svc = useService(runtime, { KATA_EXEC_API_KEYS: API_KEYS }, { leaksEach: true });
+  // Closed before the service (after-hooks run in reverse order).
   beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
-    client = await connectMcp(svc.url, TOKENS.alice);
+    client = await connectMcp(svc().url, TOKENS.alice);
   });
   afterAll(async () => {
     await client?.close();
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
-  afterEach(async () => {
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
   });
 
   it('lists run_code, list_runtimes and the session tools; list_runtimes names this runtime as the active one', async () => {
@@ -73,7 +68,7 @@ describe.each(testRuntimes())('MCP on %s', (runtime) => {
     const r = await client.callTool({ name: 'run_code', arguments: { language: 'cobol', code: 'DISPLAY 1' } });
     expect(r.isError).toBe(true);
     expect(textOf(r as never)).toMatch(/^UNKNOWN_LANGUAGE: unknown language "cobol"; known languages: python, javascript, bash, c, cpp, go, rust, java, typescript, ruby, php, perl\n/);
-    const metrics = await svc.metrics.registry.getSingleMetricAsString('kata_exec_mcp_tool_calls_total');
+    const metrics = await svc().metrics.registry.getSingleMetricAsString('kata_exec_mcp_tool_calls_total');
     expect(metrics).toMatch(/tool="run_code",outcome="UNKNOWN_LANGUAGE"\} 1$/m);
   });
 });

@@ -5,20 +5,13 @@
  * like any other.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_LEAKS, post, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { describe, expect, it } from 'vitest';
+import { post, testRuntimes, useService } from '../helpers/real-service.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.each(testRuntimes())('outputFiles on %s', (runtime) => {
-  let svc: RealService;
-  beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_OUTPUT_FILES_MAX_COUNT: '3', KATA_EXEC_OUTPUT_FILES_MAX_BYTES: String(300_000) });
-  });
-  afterAll(async () => {
-    await svc.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime, { KATA_EXEC_OUTPUT_FILES_MAX_COUNT: '3', KATA_EXEC_OUTPUT_FILES_MAX_BYTES: String(300_000) });
 
   it('brings back the files that match, byte for byte, and never what a link points at', async () => {
     const code = [
@@ -30,7 +23,7 @@ describe.each(testRuntimes())('outputFiles on %s', (runtime) => {
       'os.symlink("/etc", "out/etc")',
       'print("done")',
     ].join('\n');
-    const r = await post(svc, { language: 'python', code, outputFiles: ['out/*.png', '**/*.csv', 'out/etc/*'] });
+    const r = await post(svc(), { language: 'python', code, outputFiles: ['out/*.png', '**/*.csv', 'out/etc/*'] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json).toMatchObject({ status: 'ok', stdout: 'done\n', outputFilesTruncated: false });
     expect(r.json.outputFiles.map((f: any) => [f.path, f.size])).toEqual([
@@ -43,17 +36,17 @@ describe.each(testRuntimes())('outputFiles on %s', (runtime) => {
 
   it('stops at the count and byte bounds and says so', async () => {
     const code = 'for i in range(5):\n    open(f"f{i}.txt", "w").write(str(i))\nopen("big.bin", "wb").write(b"x" * 400000)';
-    const r = await post(svc, { language: 'python', code, outputFiles: ['*.txt', 'big.bin'] });
+    const r = await post(svc(), { language: 'python', code, outputFiles: ['*.txt', 'big.bin'] });
     expect(r.json.outputFiles.map((f: any) => f.path)).toEqual(['f0.txt', 'f1.txt', 'f2.txt']);
     expect(r.json.outputFilesTruncated).toBe(true);
-    const none = await post(svc, { language: 'bash', code: 'true', outputFiles: ['nothing/*'] });
+    const none = await post(svc(), { language: 'bash', code: 'true', outputFiles: ['nothing/*'] });
     expect(none.json).toMatchObject({ status: 'ok', outputFiles: [], outputFilesTruncated: false });
   });
 
   it('with a compiled language and tests: the files as the last test left them, after the compile', async () => {
     // Each run appends its input to log.txt: the tests share /code, one after the other.
     const code = '#include <stdio.h>\nint main(void){char w[32]={0};if(scanf("%31s",w)!=1)return 2;FILE*f=fopen("log.txt","a");if(!f)return 3;fprintf(f,"%s\\n",w);fclose(f);puts(w);return 0;}\n';
-    const r = await post(svc, { language: 'c', code, outputFiles: ['*.txt', 'main'], tests: [{ stdin: 'first', expectedOutput: 'first' }, { stdin: 'second', expectedOutput: 'second' }] });
+    const r = await post(svc(), { language: 'c', code, outputFiles: ['*.txt', 'main'], tests: [{ stdin: 'first', expectedOutput: 'first' }, { stdin: 'second', expectedOutput: 'second' }] });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.compile, r.json.compile?.stderr).toMatchObject({ status: 'ok' });
     expect(r.json.tests.map((t: any) => t.verdict)).toEqual(['accepted', 'accepted']);
@@ -63,14 +56,14 @@ describe.each(testRuntimes())('outputFiles on %s', (runtime) => {
     expect(Buffer.from(r.json.outputFiles[1].contentBase64, 'base64').subarray(0, 4).toString('latin1')).toBe('\x7fELF');
 
     // Without tests: the one run's files.
-    const one = await post(svc, { language: 'c', code, stdin: 'only', outputFiles: ['*.txt'] });
+    const one = await post(svc(), { language: 'c', code, stdin: 'only', outputFiles: ['*.txt'] });
     expect(one.json).toMatchObject({ status: 'ok', stdout: 'only\n', outputFilesTruncated: false });
     expect(Buffer.from(one.json.outputFiles[0].contentBase64, 'base64').toString()).toBe('only\n');
   });
 
   it('refuses a pattern out of /code before any sandbox', async () => {
     for (const g of ['../x', '/etc/*', 'a/../b']) {
-      const r = await post(svc, { language: 'bash', code: 'true', outputFiles: [g] });
+      const r = await post(svc(), { language: 'bash', code: 'true', outputFiles: [g] });
       expect([g, r.status, r.json.code]).toEqual([g, 400, 'VALIDATION_FAILED']);
     }
   });

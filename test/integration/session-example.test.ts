@@ -4,9 +4,9 @@
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { API_KEYS, TOKENS } from '../helpers/keys.js';
-import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { testRuntimes, useService } from '../helpers/real-service.js';
 
 const EXAMPLE = path.resolve(import.meta.dirname, '../../examples/python/session.py');
 const runtime = testRuntimes()[0]!;
@@ -21,17 +21,10 @@ function run(env: Record<string, string>): Promise<{ code: number; stdout: strin
 }
 
 describe(`examples/python/session.py against the live service (${runtime})`, () => {
-  let svc: RealService;
-  beforeAll(async () => {
-    svc = await startRealService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
-  });
-  afterAll(async () => {
-    await svc?.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime, { KATA_EXEC_API_KEYS: API_KEYS });
 
   it('uploads a file, runs on it, downloads the result, sees it in a second call, deletes the session; exits 0', async () => {
-    const r = await run({ KATA_EXEC_URL: svc.url, KATA_EXEC_TOKEN: TOKENS.alice });
+    const r = await run({ KATA_EXEC_URL: svc().url, KATA_EXEC_TOKEN: TOKENS.alice });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/^session kx-s-[0-9a-f]{20}, expires at \S+$/m);
     expect(r.stdout).toContain('uploaded data/in.csv (35 bytes)');
@@ -39,11 +32,11 @@ describe(`examples/python/session.py against the live service (${runtime})`, () 
     expect(r.stdout).toContain('downloaded out/summary.json: {"n": 3, "total": 122}');
     expect(r.stdout).toContain('run 2 sees it: {"n": 3, "total": 122}');
     expect(r.stdout).toMatch(/deleted\n$/);
-    expect(svc.sessions.count).toBe(0);
+    expect(svc().sessions.count).toBe(0);
   });
 
   it('exits 1 with the code when the service refuses (no token)', async () => {
-    const r = await run({ KATA_EXEC_URL: svc.url });
+    const r = await run({ KATA_EXEC_URL: svc().url });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('401 UNAUTHORIZED');
   });

@@ -7,9 +7,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { NO_LEAKS, containerIds, counter, ctr, settledLeaks, startRealService, testContainerd, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { containerIds, counter, ctr, NO_LEAKS, settledLeaks, startRealService, testContainerd, testRuntimes, useService } from '../helpers/real-service.js';
 import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { call, createSession, deleteSession, readTar, sessionExec } from '../helpers/sessions.js';
@@ -20,64 +20,52 @@ const alice = bearer(TOKENS.alice);
 const bob = bearer(TOKENS.bob);
 
 describe.each(testRuntimes())('sessions on %s', (runtime) => {
-  let svc: RealService;
   const env = { KATA_EXEC_API_KEYS: API_KEYS, KATA_EXEC_SESSIONS_PER_KEY: '3', KATA_EXEC_SESSION_FILE_MAX_BYTES: String(4 << 20) };
-
-  beforeAll(async () => {
-    svc = await startRealService(runtime, env);
-  });
   // A failed test leaves no session to the next one's limits.
-  afterEach(async () => {
-    await svc.sessions.deleteAll();
-  });
-  afterAll(async () => {
-    await svc.sessions.deleteAll();
-    await svc.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime, env, { sessionsEach: true });
 
   it('keeps files between calls, ends a call\'s processes with it, and states its expiry everywhere', async () => {
-    const s = await createSession(svc.url, { idleTimeoutMs: 60_000, maxLifetimeMs: 120_000 }, alice);
+    const s = await createSession(svc().url, { idleTimeoutMs: 60_000, maxLifetimeMs: 120_000 }, alice);
     expect(s.id).toMatch(/^kx-s-/);
     expect(Date.parse(s.expiresAt)).toBeGreaterThan(Date.now());
     expect(Date.parse(s.maxExpiresAt) - Date.parse(s.createdAt)).toBe(120_000);
     expect(containerIds()).toContain(s.id);
 
     const a = await sessionExec(
-      svc.url,
+      svc().url,
       s.id,
       { language: 'bash', code: 'echo kept > state.txt; (sleep 1000 &); nohup sleep 999 >/dev/null 2>&1 & echo started' },
       alice,
     );
     expect(a).toMatchObject({ status: 'ok', exitCode: 0, stdout: 'started\n', session: { id: s.id } });
     expect(a.usage).not.toBeNull();
-    const b = await sessionExec(svc.url, s.id, { language: 'python', code: 'import os\nprint(open("state.txt").read().strip(), sorted(os.listdir(".")))\nprint(len([p for p in os.listdir("/proc") if p.isdigit() and "sleep" in open(f"/proc/{p}/cmdline").read()]))' }, alice);
+    const b = await sessionExec(svc().url, s.id, { language: 'python', code: 'import os\nprint(open("state.txt").read().strip(), sorted(os.listdir(".")))\nprint(len([p for p in os.listdir("/proc") if p.isdigit() and "sleep" in open(f"/proc/{p}/cmdline").read()]))' }, alice);
     expect(b.status).toBe('ok');
     // The file stayed; the sleeps of the first call did not.
     expect(b.stdout).toBe("kept ['main.py', 'main.sh', 'state.txt']\n0\n");
 
-    const got = await call(svc.url, 'GET', `/v1/sessions/${s.id}`, { headers: alice });
+    const got = await call(svc().url, 'GET', `/v1/sessions/${s.id}`, { headers: alice });
     expect(got.status).toBe(200);
     expect(got.headers['x-session-expires-at']).toBe(got.json.expiresAt);
     expect(Date.parse(got.json.lastUsedAt)).toBeGreaterThanOrEqual(Date.parse(s.lastUsedAt));
-    const list = await call(svc.url, 'GET', '/v1/sessions', { headers: alice });
+    const list = await call(svc().url, 'GET', '/v1/sessions', { headers: alice });
     expect(list.json.sessions.map((x: any) => x.id)).toContain(s.id);
-    const info = await call(svc.url, 'GET', '/v1/runtimes', { headers: alice });
+    const info = await call(svc().url, 'GET', '/v1/runtimes', { headers: alice });
     expect(info.json.sessions).toMatchObject({ perKey: 3, fileMaxBytes: 4 << 20, idleTimeoutMs: { default: 600_000, max: 3_600_000 } });
-    await deleteSession(svc.url, s.id, alice);
-    expect((await call(svc.url, 'GET', `/v1/sessions/${s.id}`, { headers: alice })).status).toBe(404);
+    await deleteSession(svc().url, s.id, alice);
+    expect((await call(svc().url, 'GET', `/v1/sessions/${s.id}`, { headers: alice })).status).toBe(404);
     await waitFor('its container to be gone', () => !containerIds().includes(s.id));
   });
 
   it('kills a call at its deadline and stays usable; streams like /v1/execute', async () => {
-    const s = await createSession(svc.url, {}, alice);
-    const t = await sessionExec(svc.url, s.id, { language: 'bash', code: 'echo before; sleep 30', timeoutMs: 1500 }, alice);
+    const s = await createSession(svc().url, {}, alice);
+    const t = await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo before; sleep 30', timeoutMs: 1500 }, alice);
     expect(t).toMatchObject({ status: 'timeout', stdout: 'before\n' });
     expect(t.durationMs).toBeLessThan(8000);
-    const after = await sessionExec(svc.url, s.id, { language: 'bash', code: 'echo alive' }, alice);
+    const after = await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo alive' }, alice);
     expect(after).toMatchObject({ status: 'ok', stdout: 'alive\n' });
 
-    const r = await call(svc.url, 'POST', `/v1/sessions/${s.id}/execute`, {
+    const r = await call(svc().url, 'POST', `/v1/sessions/${s.id}/execute`, {
       json: { language: 'python', code: 'print("a", flush=True)\nprint("b")' },
       headers: { ...alice, accept: 'text/event-stream' },
     });
@@ -85,103 +73,103 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     const events = parseSse(r.body.toString('utf8'));
     expect(events[0]!.event).toBe('start');
     expect(events.at(-1)).toMatchObject({ event: 'result', data: { status: 'ok', stdout: 'a\nb\n', session: { id: s.id } } });
-    await deleteSession(svc.url, s.id, alice);
+    await deleteSession(svc().url, s.id, alice);
   });
 
   it('round-trips files byte for byte, lists them, archives a directory and deletes', async () => {
-    const s = await createSession(svc.url, {}, alice);
+    const s = await createSession(svc().url, {}, alice);
     // Exactly the documented maximum (KATA_EXEC_SESSION_FILE_MAX_BYTES, 4 MiB here) goes up
     // and comes down byte for byte; one byte more is refused.
     const max = randomBytes(4 << 20);
-    expect((await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/edge/max.bin`, { body: max, headers: alice })).status).toBe(200);
-    const maxBack = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/edge/max.bin`, { headers: alice });
+    expect((await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/edge/max.bin`, { body: max, headers: alice })).status).toBe(200);
+    const maxBack = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/edge/max.bin`, { headers: alice });
     expect(maxBack.status).toBe(200);
     expect(Buffer.compare(maxBack.body, max)).toBe(0);
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/files/edge/max.bin`, { headers: alice })).status).toBe(200);
-    const over = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/edge/over.bin`, { body: randomBytes((4 << 20) + 1), headers: alice });
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/files/edge/max.bin`, { headers: alice })).status).toBe(200);
+    const over = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/edge/over.bin`, { body: randomBytes((4 << 20) + 1), headers: alice });
     expect(over.status, JSON.stringify(over.json)).toBe(413);
     const bytes = randomBytes(3 << 20);
-    const put = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/data/blob.bin`, { body: bytes, headers: alice });
+    const put = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/data/blob.bin`, { body: bytes, headers: alice });
     expect(put.status, JSON.stringify(put.json)).toBe(200);
     expect(put.json).toMatchObject({ path: 'data/blob.bin', size: bytes.length, session: { id: s.id } });
-    const got = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/data/blob.bin`, { headers: alice });
+    const got = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/data/blob.bin`, { headers: alice });
     expect(got.status).toBe(200);
     expect(got.headers['content-type']).toBe('application/octet-stream');
     expect(got.headers['x-session-expires-at']).toBeTruthy();
     expect(createHash('sha256').update(got.body).digest('hex')).toBe(createHash('sha256').update(bytes).digest('hex'));
 
     // The program sees the upload and writes its own.
-    const r = await sessionExec(svc.url, s.id, { language: 'python', code: 'import hashlib\nd=open("data/blob.bin","rb").read()\nprint(len(d))\nopen("data/out.json","w").write("{\\"ok\\": true}")' }, alice);
+    const r = await sessionExec(svc().url, s.id, { language: 'python', code: 'import hashlib\nd=open("data/blob.bin","rb").read()\nprint(len(d))\nopen("data/out.json","w").write("{\\"ok\\": true}")' }, alice);
     expect(r.stdout).toBe(`${bytes.length}\n`);
-    const json = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/data/out.json`, { headers: alice });
+    const json = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/data/out.json`, { headers: alice });
     expect(json.headers['content-type']).toBe('application/json');
     expect(json.json).toEqual({ ok: true });
 
-    const list = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?path=data`, { headers: alice });
+    const list = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?path=data`, { headers: alice });
     expect(list.status).toBe(200);
     expect(list.json.entries.map((e: any) => [e.path, e.type, e.size])).toEqual([
       ['data/blob.bin', 'file', bytes.length],
       ['data/out.json', 'file', 12],
     ]);
-    const all = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?recursive=true`, { headers: alice });
+    const all = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?recursive=true`, { headers: alice });
     expect(all.json.entries.map((e: any) => e.path)).toEqual(expect.arrayContaining(['data', 'data/blob.bin', 'main.py']));
 
-    const tar = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/data`, { headers: alice });
+    const tar = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/data`, { headers: alice });
     expect(tar.status).toBe(200);
     expect(tar.headers['content-type']).toBe('application/x-tar');
     const entries = readTar(tar.body);
     expect(entries.map((e) => e.name).sort()).toEqual(['blob.bin', 'out.json']);
     expect(entries.find((e) => e.name === 'blob.bin')!.content.equals(bytes)).toBe(true);
-    const whole = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?format=tar`, { headers: alice });
+    const whole = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?format=tar`, { headers: alice });
     expect(readTar(whole.body).map((e) => e.name)).toEqual(expect.arrayContaining(['data/', 'data/blob.bin', 'main.py']));
 
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/files/data/out.json`, { headers: alice })).status).toBe(200);
-    const gone = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/data/out.json`, { headers: alice });
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/files/data/out.json`, { headers: alice })).status).toBe(200);
+    const gone = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/data/out.json`, { headers: alice });
     expect(gone.status).toBe(404);
     expect(gone.json.code).toBe('FILE_NOT_FOUND');
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/files/data`, { headers: alice })).status).toBe(200);
-    expect((await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?path=data`, { headers: alice })).json.code).toBe('FILE_NOT_FOUND');
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/files/data`, { headers: alice })).status).toBe(200);
+    expect((await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?path=data`, { headers: alice })).json.code).toBe('FILE_NOT_FOUND');
 
     // Limits and rules: too large, bad paths, an upload onto a directory.
-    const big = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/big.bin`, { body: Buffer.alloc((4 << 20) + 1), headers: alice });
+    const big = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/big.bin`, { body: Buffer.alloc((4 << 20) + 1), headers: alice });
     expect(big.status).toBe(413);
     for (const bad of ['..%2Fx', '%2Fetc%2Fpasswd', 'a//b', 'a%2F..%2F..%2Fx']) {
-      const r2 = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/${bad}`, { body: 'x', headers: alice });
+      const r2 = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/${bad}`, { body: 'x', headers: alice });
       expect(r2.status, bad).toBe(400);
     }
-    await sessionExec(svc.url, s.id, { language: 'bash', code: 'mkdir -p adir' }, alice);
-    const ontoDir = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/adir`, { body: 'x', headers: alice });
+    await sessionExec(svc().url, s.id, { language: 'bash', code: 'mkdir -p adir' }, alice);
+    const ontoDir = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/adir`, { body: 'x', headers: alice });
     expect([ontoDir.status, ontoDir.json.code]).toEqual([409, 'NOT_A_FILE']);
     // A file larger than what one request may move does not come down either.
-    await sessionExec(svc.url, s.id, { language: 'bash', code: 'head -c 5000000 /dev/zero > huge' }, alice);
-    const huge = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/huge`, { headers: alice });
+    await sessionExec(svc().url, s.id, { language: 'bash', code: 'head -c 5000000 /dev/zero > huge' }, alice);
+    const huge = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/huge`, { headers: alice });
     expect([huge.status, huge.json.code]).toEqual([413, 'FILE_TOO_LARGE']);
-    await deleteSession(svc.url, s.id, alice);
+    await deleteSession(svc().url, s.id, alice);
   });
 
   it('never follows a link the program made: to /etc/passwd, to /, to .., through a directory', async () => {
-    const s = await createSession(svc.url, {}, alice);
+    const s = await createSession(svc().url, {}, alice);
     const hostPasswd = readFileSync('/etc/passwd');
     await sessionExec(
-      svc.url,
+      svc().url,
       s.id,
       { language: 'bash', code: 'ln -s /etc/passwd pw; ln -s / root; ln -s .. up; mkdir d; ln -s /etc d/etc; ln -s /tmp/kx-canary-dir canary; ln -s /tmp/made-by-put dangling; echo ok' },
       alice,
     );
     const cases = ['pw', 'root/etc/passwd', 'up/etc/passwd', 'd/etc/passwd', 'd/etc', 'root', 'up', 'canary/x', 'dangling'];
     for (const p of cases) {
-      const g = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files/${p}`, { headers: alice });
+      const g = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/${p}`, { headers: alice });
       expect([p, g.status, g.json?.code]).toEqual([p, 400, 'PATH_NOT_ALLOWED']);
       expect(g.body.includes(Buffer.from('root:x:0:0'))).toBe(false);
-      const w = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/${p}`, { body: 'pwned\n', headers: alice });
+      const w = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/${p}`, { body: 'pwned\n', headers: alice });
       expect([p, w.status, w.json?.code]).toEqual([p, 400, 'PATH_NOT_ALLOWED']);
-      const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?path=${p}`, { headers: alice });
+      const l = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?path=${p}`, { headers: alice });
       expect([p, l.status, l.json?.code]).toEqual([p, 400, 'PATH_NOT_ALLOWED']);
-      const t = await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?path=${p}&format=tar`, { headers: alice });
+      const t = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?path=${p}&format=tar`, { headers: alice });
       expect([p, t.status]).toEqual([p, 400]);
     }
     // The archive of the workspace holds the links as links, never what they point at.
-    const tar = readTar((await call(svc.url, 'GET', `/v1/sessions/${s.id}/files?format=tar`, { headers: alice })).body);
+    const tar = readTar((await call(svc().url, 'GET', `/v1/sessions/${s.id}/files?format=tar`, { headers: alice })).body);
     expect(tar.filter((e) => e.type === '2').map((e) => [e.name, e.link]).sort()).toEqual([
       ['canary', '/tmp/kx-canary-dir'],
       ['d/etc', '/etc'],
@@ -192,10 +180,10 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     ]);
     expect(tar.some((e) => e.content.includes(Buffer.from('root:x:0:0')))).toBe(false);
     // DELETE of a link removes the link, never its target.
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/files/root`, { headers: alice })).status).toBe(200);
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/files/root/etc/passwd`, { headers: alice })).status).toBe(404);
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/files/root`, { headers: alice })).status).toBe(200);
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/files/root/etc/passwd`, { headers: alice })).status).toBe(404);
     const still = await sessionExec(
-      svc.url,
+      svc().url,
       s.id,
       { language: 'bash', code: 'test -f /etc/passwd && echo /etc/passwd; readlink pw; [ -e root ] || echo no-root-link; [ -e /tmp/made-by-put ] || echo not-made; grep -c pwned /etc/passwd' },
       alice,
@@ -204,40 +192,40 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     // Nothing reached the host.
     expect(readFileSync('/etc/passwd').equals(hostPasswd)).toBe(true);
     expect(existsSync('/tmp/kx-canary-dir')).toBe(false);
-    await deleteSession(svc.url, s.id, alice);
+    await deleteSession(svc().url, s.id, alice);
   });
 
   it("answers another key's session with 404, and limits sessions per key (429 with Retry-After)", async () => {
-    const s = await createSession(svc.url, {}, alice);
+    const s = await createSession(svc().url, {}, alice);
     for (const [method, path] of [
       ['GET', `/v1/sessions/${s.id}`],
       ['DELETE', `/v1/sessions/${s.id}`],
       ['GET', `/v1/sessions/${s.id}/files?path=`],
       ['GET', `/v1/sessions/${s.id}/files/main.sh`],
     ] as const) {
-      const r = await call(svc.url, method, path, { headers: bob });
+      const r = await call(svc().url, method, path, { headers: bob });
       expect([method, path, r.status, r.json.code]).toEqual([method, path, 404, 'SESSION_NOT_FOUND']);
     }
-    const ex = await call(svc.url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo x' }, headers: bob });
+    const ex = await call(svc().url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo x' }, headers: bob });
     expect([ex.status, ex.json.code]).toEqual([404, 'SESSION_NOT_FOUND']);
-    const put = await call(svc.url, 'PUT', `/v1/sessions/${s.id}/files/x`, { body: 'x', headers: bob });
+    const put = await call(svc().url, 'PUT', `/v1/sessions/${s.id}/files/x`, { body: 'x', headers: bob });
     expect([put.status, put.json.code]).toEqual([404, 'SESSION_NOT_FOUND']);
-    expect((await call(svc.url, 'GET', '/v1/sessions', { headers: bob })).json.sessions).toEqual([]);
-    expect((await call(svc.url, 'GET', `/v1/sessions/${s.id}`)).status).toBe(401);
+    expect((await call(svc().url, 'GET', '/v1/sessions', { headers: bob })).json.sessions).toEqual([]);
+    expect((await call(svc().url, 'GET', `/v1/sessions/${s.id}`)).status).toBe(401);
 
-    const more = [await createSession(svc.url, {}, alice), await createSession(svc.url, {}, alice)];
-    const over = await call(svc.url, 'POST', '/v1/sessions', { json: {}, headers: alice });
+    const more = [await createSession(svc().url, {}, alice), await createSession(svc().url, {}, alice)];
+    const over = await call(svc().url, 'POST', '/v1/sessions', { json: {}, headers: alice });
     expect([over.status, over.json.code]).toEqual([429, 'SESSION_LIMIT']);
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
     // Bob's own quota is untouched.
-    const b = await createSession(svc.url, {}, bob);
-    for (const x of [s, ...more]) await deleteSession(svc.url, x.id, alice);
-    await deleteSession(svc.url, b.id, bob);
+    const b = await createSession(svc().url, {}, bob);
+    for (const x of [s, ...more]) await deleteSession(svc().url, x.id, alice);
+    await deleteSession(svc().url, b.id, bob);
   });
 
   it('runs background processes that outlive the call, lists and stops them', async () => {
-    const s = await createSession(svc.url, {}, alice);
-    const p = await call(svc.url, 'POST', `/v1/sessions/${s.id}/processes`, {
+    const s = await createSession(svc().url, {}, alice);
+    const p = await call(svc().url, 'POST', `/v1/sessions/${s.id}/processes`, {
       // Two lines, the second read by bash after the first's second: the call that follows
       // writes its own `code` meanwhile, which must not become this script's rest.
       json: { language: 'bash', code: 'sleep 1\nwhile true; do echo tick; sleep 0.2; done', logFile: 'bg.log' },
@@ -245,31 +233,31 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     });
     expect(p.status, JSON.stringify(p.json)).toBe(201);
     expect(p.json).toMatchObject({ id: 1, running: true, session: { id: s.id } });
-    await sessionExec(svc.url, s.id, { language: 'bash', code: 'echo call' }, alice);
+    await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo call' }, alice);
     await waitFor('its log to grow', async () => {
-      const r = await sessionExec(svc.url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice);
+      const r = await sessionExec(svc().url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice);
       return Number(r.stdout) >= 3;
     }).catch(async (err: unknown) => {
-      const ps = await sessionExec(svc.url, s.id, { language: 'bash', code: 'ps -eo pid,ppid,args; cat bg.log | tail -3' }, alice);
-      const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
+      const ps = await sessionExec(svc().url, s.id, { language: 'bash', code: 'ps -eo pid,ppid,args; cat bg.log | tail -3' }, alice);
+      const l = await call(svc().url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
       throw new Error(`${String(err)}; processes: ${JSON.stringify(l.json)}; ps: ${ps.stdout}`);
     });
-    const log = await sessionExec(svc.url, s.id, { language: 'bash', code: 'sort -u bg.log' }, alice);
+    const log = await sessionExec(svc().url, s.id, { language: 'bash', code: 'sort -u bg.log' }, alice);
     expect(log.stdout).toBe('tick\n');
-    const l = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
+    const l = await call(svc().url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
     expect(l.json.processes).toEqual([expect.objectContaining({ id: 1, running: true, exitCode: null })]);
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/processes/1`, { headers: alice })).status).toBe(200);
-    const after = await call(svc.url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/processes/1`, { headers: alice })).status).toBe(200);
+    const after = await call(svc().url, 'GET', `/v1/sessions/${s.id}/processes`, { headers: alice });
     expect(after.json.processes).toEqual([expect.objectContaining({ id: 1, running: false })]);
-    const n1 = (await sessionExec(svc.url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice)).stdout;
+    const n1 = (await sessionExec(svc().url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice)).stdout;
     await new Promise((r) => setTimeout(r, 600));
-    expect((await sessionExec(svc.url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice)).stdout).toBe(n1);
-    expect((await call(svc.url, 'DELETE', `/v1/sessions/${s.id}/processes/7`, { headers: alice })).status).toBe(404);
-    await deleteSession(svc.url, s.id, alice);
+    expect((await sessionExec(svc().url, s.id, { language: 'bash', code: 'wc -l < bg.log' }, alice)).stdout).toBe(n1);
+    expect((await call(svc().url, 'DELETE', `/v1/sessions/${s.id}/processes/7`, { headers: alice })).status).toBe(404);
+    await deleteSession(svc().url, s.id, alice);
   });
 
   it("a program cannot reach its session's launcher: not its socket, not a signal, not its descriptors", async () => {
-    const s = await createSession(svc.url, {}, alice);
+    const s = await createSession(svc().url, {}, alice);
     const code = [
       'import os, socket, signal',
       'def attempt(name, fn):',
@@ -299,7 +287,7 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
       'print("attach", len(pids))',
       'for p in pids: attempt("kill-attach", lambda: os.kill(p, signal.SIGKILL))',
     ].join('\n');
-    const r = await sessionExec(svc.url, s.id, { language: 'python', code }, alice);
+    const r = await sessionExec(svc().url, s.id, { language: 'python', code }, alice);
     expect(r.status, r.stderr).toBe('ok');
     const lines: string[] = r.stdout.trim().split('\n');
     expect(lines.filter((l) => l.endsWith('REACHED') && !l.startsWith('stdio '))).toEqual([]);
@@ -309,17 +297,17 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     expect(lines).toContain('kill PermissionError');
     expect(lines).toContain('kill-attach PermissionError');
     // The session goes on.
-    expect((await sessionExec(svc.url, s.id, { language: 'bash', code: 'echo still' }, alice)).stdout).toBe('still\n');
+    expect((await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo still' }, alice)).stdout).toBe('still\n');
   });
 
   it('reaps an idle session: nothing of it is left', async () => {
-    const expired = await counter(svc, 'kata_exec_sessions_expired_total', 'reason="idle"');
-    const s = await createSession(svc.url, { idleTimeoutMs: 1500 }, alice);
-    await sessionExec(svc.url, s.id, { language: 'bash', code: 'echo x > f' }, alice);
-    await waitFor('the reaper', async () => (await call(svc.url, 'GET', `/v1/sessions/${s.id}`, { headers: alice })).status === 404, 15_000);
+    const expired = await counter(svc(), 'kata_exec_sessions_expired_total', 'reason="idle"');
+    const s = await createSession(svc().url, { idleTimeoutMs: 1500 }, alice);
+    await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo x > f' }, alice);
+    await waitFor('the reaper', async () => (await call(svc().url, 'GET', `/v1/sessions/${s.id}`, { headers: alice })).status === 404, 15_000);
     await waitFor('its container to be gone', () => !containerIds().includes(s.id));
-    expect(await counter(svc, 'kata_exec_sessions_expired_total', 'reason="idle"')).toBe(expired + 1);
-    expect(await counter(svc, 'kata_exec_sessions_created_total')).toBeGreaterThan(0);
+    expect(await counter(svc(), 'kata_exec_sessions_expired_total', 'reason="idle"')).toBe(expired + 1);
+    expect(await counter(svc(), 'kata_exec_sessions_created_total')).toBeGreaterThan(0);
   });
 });
 

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Executor } from '../../src/execution/executor.js';
 import type { RunOptions, SandboxResult, SandboxSpec, SandboxStep } from '../../src/sandbox/types.js';
-import { NO_LEAKS, settledLeaks, startRealService, testRuntimes, type RealService } from '../helpers/real-service.js';
+import { NO_LEAKS, type RealService, settledLeaks, startRealService, testRuntimes, useService } from '../helpers/real-service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
@@ -37,16 +37,8 @@ function specOf(svc: RealService, steps: SandboxStep[], over: { memoryMb?: numbe
 }
 
 describe.each(testRuntimes())('steps on %s', (runtime) => {
-  let svc: RealService;
-  const run = (steps: SandboxStep[], over: Parameters<typeof specOf>[2] = {}, opts: RunOptions = {}) => svc.backend.runner.run(specOf(svc, steps, over), opts);
-
-  beforeAll(async () => {
-    svc = await startRealService(runtime);
-  });
-  afterAll(async () => {
-    await svc.close();
-    expect(await settledLeaks(svc.runDir)).toEqual(NO_LEAKS);
-  });
+  const svc = useService(runtime);
+  const run = (steps: SandboxStep[], over: Parameters<typeof specOf>[2] = {}, opts: RunOptions = {}) => svc().backend.runner.run(specOf(svc(), steps, over), opts);
 
   it('three steps with their own stdin give their own stdout, streamed with their index; the environment is each its own', async () => {
     const chunks: [string, string, number | undefined][] = [];

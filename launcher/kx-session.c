@@ -1023,7 +1023,16 @@ static void kxs_request_1(void) {
   char t;
   char *d;
   uint32_t n;
-  if (kxs_read_frame(kxs_conn, &t, &d, &n, MAX_FRAME) != 1 || t != 'N' || n == 0 || n > 128) {
+  int r = kxs_read_frame(kxs_conn, &t, &d, &n, MAX_FRAME);
+  /* A kill between calls: the service's K crossed the end frame of the call it meant (its
+     deadline, output cap or caller ended it as the program ended). Nothing runs: nothing to
+     kill, and the connection stays for the next request. */
+  if (r == 1 && t == 'K') {
+    free(d);
+    return;
+  }
+  if (r != 1 || t != 'N' || n == 0 || n > 128) {
+    if (r == 1) free(d);
     close(kxs_conn);
     kxs_conn = -1;
     return;

@@ -10,6 +10,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { containerIds, counter, ctr, NO_LEAKS, settledLeaks, startRealService, testContainerd, testRuntimes, useService } from '../helpers/real-service.js';
+import { Executor } from '../../src/execution/executor.js';
+import { KILL_FRAME } from '../../src/sandbox/session-protocol.js';
 import { spawnService, type ServiceProcess } from '../helpers/service-process.js';
 import { API_KEYS, TOKENS, bearer } from '../helpers/keys.js';
 import { call, createSession, deleteSession, readTar, sessionExec } from '../helpers/sessions.js';
@@ -298,6 +300,31 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     expect(lines).toContain('kill-attach PermissionError');
     // The session goes on.
     expect((await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo still' }, alice)).stdout).toBe('still\n');
+  });
+
+  // The service sends its kill frame (K) when a call's deadline, output cap or caller ends
+  // it; the program may end at the same instant, so that K reaches the launcher after the
+  // call's end frame, between calls. There it is a kill for nothing: the connection stays, and
+  // the next call (its deadline op first) goes through it. (It once closed the connection: the
+  // next call failed, or reattached.) Sent here by hand, right after a call, through the real
+  // session runner: the crossing made certain.
+  it('a kill frame that crosses its call\'s end is a kill for nothing: the next call uses the same connection', async () => {
+    const runner = svc().backend.sessionRunner;
+    const executor = new Executor({ config: svc().config, runtime: svc().backend.runtime, runner: svc().backend.runner, instanceId: 'sessions-test' });
+    const call = (code: string) => executor.prepare({ language: 'bash', code }).spec;
+    const s = await runner.create(call(''));
+    try {
+      expect((await runner.run(s, call('echo one'))).stdout.data.toString()).toBe('one\n');
+      const connection = s.attach;
+      expect(connection?.alive).toBe(true);
+      connection!.send(KILL_FRAME);
+      const two = await runner.run(s, call('echo two'));
+      expect({ out: two.stdout.data.toString(), exit: two.exitCode, dead: s.dead }).toEqual({ out: 'two\n', exit: 0, dead: null });
+      expect(s.attach).toBe(connection);
+      expect(connection!.alive).toBe(true);
+    } finally {
+      await runner.destroy(s);
+    }
   });
 
   it('reaps an idle session: nothing of it is left', async () => {

@@ -1,8 +1,11 @@
 /**
  * The warm pool on real Kata VMs: a VM booted ahead, its launcher waiting, used once,
- * destroyed, and replaced; a warm execution's answer excludes the VM boot.
+ * destroyed, and replaced; a warm execution's answer excludes the VM boot. And the class of
+ * compiled languages (`standard:compiled`): a C submission at a judge site's defaults is
+ * compiled and judged in a VM booted ahead.
  */
 import { describe, expect, it } from 'vitest';
+import { JUDGE_PROGRAMS } from '../helpers/judge-programs.js';
 import { counter, execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
 import { leftoversOf, sandboxIds, settledLeftoversOf, useKataService, waitFor } from './kata-helpers.js';
 
@@ -55,5 +58,42 @@ describe('Kata: the warm pool', () => {
     await waitFor('a VM booted ahead', () => svc().pool.readyCount === 1, 180_000);
     await svc().close();
     expect(await settledLeaks(svc().runDir)).toEqual(NO_LEAKS);
+  });
+});
+
+describe('Kata: the warm pool of compiled languages', () => {
+  // Only that class: one VM boots at a time (two booting side by side under TCG may both
+  // miss the emulated agent's start window). A compile in the guest gets the matrix's room.
+  const svc = useKataService({
+    KATA_EXEC_TIMEOUT_MS_DEFAULT: '900000',
+    KATA_EXEC_TIMEOUT_MS_MAX: '900000',
+    KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT: '240000',
+    KATA_EXEC_POOL_SIZE: '1',
+    KATA_EXEC_POOL_PROFILES: 'standard:compiled',
+  });
+
+  it("a C submission with no limits (a judge site's defaults) is compiled and judged in the VM booted ahead, each test with its own memory limit", async () => {
+    await waitFor('a VM of the compiled class booted ahead', () => svc().pool.readyCount === 1, 180_000);
+    const [warmId] = sandboxIds();
+    expect(warmId).toBeDefined();
+    const hits = await counter(svc(), 'kata_exec_pool_hits_total', 'class="compiled"');
+    const r = await execute(svc(), {
+      language: 'c',
+      code: JUDGE_PROGRAMS.c!.judge,
+      tests: [
+        { stdin: 'double 21', expectedOutput: '42' },
+        { stdin: 'double 5', expectedOutput: '11' },
+        { stdin: 'hog', memoryMb: 64 },
+      ],
+    });
+    expect(await counter(svc(), 'kata_exec_pool_hits_total', 'class="compiled"'), 'served by the compiled class').toBe(hits + 1);
+    expect(r.sandboxId).toBe(warmId);
+    // The compiled class's sandbox: the compile's 512 MiB.
+    expect(r.limits.memoryMb).toBe(512);
+    expect(r.compile, r.compile?.stderr).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(r.tests!.map((t) => t.verdict), JSON.stringify(r.tests!.map((t) => [t.verdict, t.exitCode, t.maxRssKb]))).toEqual(['accepted', 'wrong_answer', 'memory_limit']);
+    // Used once, destroyed, replaced.
+    expect(await settledLeftoversOf(warmId!, 60_000)).toEqual([]);
+    await waitFor('the pool to refill', () => svc().pool.readyCount === 1 && !sandboxIds().includes(warmId!), 180_000);
   });
 });

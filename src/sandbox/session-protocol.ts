@@ -54,7 +54,11 @@ export function encodeOp(
   return Buffer.concat(parts);
 }
 
-/** The kill frame: ends the running call's processes (the deadline, the output cap, the caller gone). */
+/**
+ * The kill frame: ends the running call's processes (the deadline, the output cap, the
+ * caller gone). Between calls (a K that crossed its call's end frame) the launcher takes it
+ * as a kill for nothing, and keeps the connection.
+ */
 export const KILL_FRAME = frame('K', '');
 
 export type OpAnswer = { ok: true; info: string; body: Buffer } | { ok: false; errno: string; message: string };

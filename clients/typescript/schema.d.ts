@@ -2220,7 +2220,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -2822,7 +2822,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -3222,7 +3222,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -3626,7 +3626,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -3987,7 +3987,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -4773,7 +4773,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -5200,7 +5200,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;
@@ -5643,7 +5643,7 @@ export interface operations {
                             /** Format: date-time */
                             expiresAt: string;
                             /**
-                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.
+                             * @description Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.
                              * @enum {boolean}
                              */
                             ended?: true;

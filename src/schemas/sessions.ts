@@ -61,7 +61,7 @@ export const SessionRef = Type.Object({
   ended: Type.Optional(
     Type.Literal(true, {
       description:
-        "Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next call is 404 SESSION_NOT_FOUND: create a new session.",
+        "Present when this call's sandbox is gone, so the session ended with it: the program ended it (on gVisor, a fork bomb past the host's pids backstop: `killedBy: pids_limit`) or it died. Its next request is 410 SESSION_GONE: create a new session.",
     }),
   ),
 });

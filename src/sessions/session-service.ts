@@ -61,6 +61,10 @@ export const LAUNCHER_GRACE_MS = 60_000;
 /** Calls that may wait for a session's running one; more get 409 SESSION_BUSY. */
 export const MAX_WAITING_CALLS = 8;
 const REAP_EVERY_MS = 1000;
+/** How long a session that died is remembered, so that its owner's next request is 410 SESSION_GONE, not 404. */
+export const GONE_KEEP_MS = 15 * 60_000;
+/** At most this many are remembered (the oldest is forgotten first). */
+export const GONE_KEEP_MAX = 1000;
 
 /**
  * Where a background process's `code` goes: a hidden file of its own in /code (the same
@@ -99,6 +103,8 @@ export interface SessionServiceDeps {
 
 export class SessionService {
   private readonly sessions = new Map<string, Record_>();
+  /** The sessions whose sandbox died, by id: their owner and when (GONE_KEEP_MS, GONE_KEEP_MAX). */
+  private readonly gone = new Map<string, { owner: string; at: number }>();
   private reaper: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -146,7 +152,12 @@ export class SessionService {
   /** The session of this id for this key; another key's is not found. */
   private find(id: string, key: string): Record_ {
     const r = this.sessions.get(id);
-    if (!r || r.state.owner !== key || r.ending) throw new SessionNotFoundError(id);
+    if (!r || r.state.owner !== key || r.ending) {
+      // Its sandbox died: the owner is told so (410); anyone else is not told it existed.
+      const g = this.gone.get(id);
+      if (g && g.owner === key && Date.now() - g.at < GONE_KEEP_MS) throw new SessionGoneError(id);
+      throw new SessionNotFoundError(id);
+    }
     return r;
   }
 
@@ -259,6 +270,7 @@ export class SessionService {
   private async end(r: Record_, why: 'deleted' | 'idle' | 'lifetime' | 'dead' | 'shutdown', more: Record<string, unknown> = {}): Promise<void> {
     if (r.ending) return;
     r.ending = true;
+    if (why === 'dead') this.rememberGone(r.state, Date.now());
     await r.chain.catch(() => undefined);
     this.sessions.delete(r.state.id);
     this.gauge();
@@ -267,6 +279,15 @@ export class SessionService {
     const event = why === 'idle' || why === 'lifetime' ? 'session.expired' : why === 'dead' ? 'session.reaped' : 'session.deleted';
     this.audit(event, r, { reason: why, ...more });
     await this.d.runner?.destroy(r.sandbox).catch((err: unknown) => this.d.logger.error({ err, sessionId: r.state.id }, 'deleting a session sandbox failed'));
+  }
+
+  private rememberGone(state: SessionState, at: number): void {
+    this.gone.delete(state.id);
+    this.gone.set(state.id, { owner: state.owner, at });
+    for (const [id, g] of this.gone) {
+      if (this.gone.size <= GONE_KEEP_MAX && at - g.at < GONE_KEEP_MS) break;
+      this.gone.delete(id);
+    }
   }
 
   /** Runs `fn` when the session's earlier calls are done; the session's clocks count from its start and end. */

@@ -128,7 +128,7 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
   // A session's call and an execution with outputFiles run through the session launcher
   // (src/sandbox/session-runner.ts): the same bomb is their program's pids limit too. On
   // gVisor the sandbox may end with it: the call is then `killed` (pids_limit) and the
-  // session is gone (the answer's `session.ended`; its next call is 404); otherwise the call ends at its deadline and the
+  // session is gone (the answer's `session.ended`; its next call is 410); otherwise the call ends at its deadline and the
   // session serves the next one. Never `sandbox_error`, and never a session that says it
   // lives with its sandbox gone.
   it("a C fork bomb in a session's call is the call's pids limit or its deadline; the session is alive or gone as the answer says", async () => {
@@ -150,7 +150,7 @@ describe.each(testRuntimes())('hostile processes on %s', (runtime) => {
     const seen = { status: r.status, killedBy: r.killedBy, ended: r.session.ended, next: next.status, nextCode: next.json?.code ?? null, nextOut: next.json?.stdout ?? null };
     expect(seen).toEqual(
       sawPidsLimit
-        ? { status: 'killed', killedBy: 'pids_limit', ended: true, next: 404, nextCode: 'SESSION_NOT_FOUND', nextOut: null }
+        ? { status: 'killed', killedBy: 'pids_limit', ended: true, next: 410, nextCode: 'SESSION_GONE', nextOut: null }
         : { status: 'timeout', killedBy: undefined, ended: undefined, next: 200, nextCode: null, nextOut: 'alive\n' },
     );
     expect(await counter(svc(), 'kata_exec_pids_limit_kills_total')).toBe(kills + (sawPidsLimit ? 1 : 0));

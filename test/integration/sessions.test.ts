@@ -327,6 +327,25 @@ describe.each(testRuntimes())('sessions on %s', (runtime) => {
     }
   });
 
+  it("a session whose sandbox died is 410 SESSION_GONE to its owner, at the call that finds it and after; 404 to another key", async () => {
+    const s = await createSession(svc().url, {}, alice);
+    expect((await sessionExec(svc().url, s.id, { language: 'bash', code: 'echo up' }, alice)).stdout).toBe('up\n');
+    // From the host, as an OOM kill of the whole sandbox or a crashed VM would end it.
+    ctr(['tasks', 'kill', '--signal', 'SIGKILL', s.id]);
+    await waitFor('its task to stop', () => !ctr(['tasks', 'list']).split('\n').some((l) => l.startsWith(`${s.id} `) && l.includes('RUNNING')));
+    const found = await call(svc().url, 'POST', `/v1/sessions/${s.id}/execute`, { json: { language: 'bash', code: 'echo again' }, headers: alice });
+    const after = await call(svc().url, 'GET', `/v1/sessions/${s.id}`, { headers: alice });
+    const file = await call(svc().url, 'GET', `/v1/sessions/${s.id}/files/a.txt`, { headers: alice });
+    const theirs = await call(svc().url, 'GET', `/v1/sessions/${s.id}`, { headers: bob });
+    expect([found, after, file, theirs].map((r) => [r.status, r.json?.code])).toEqual([
+      [410, 'SESSION_GONE'],
+      [410, 'SESSION_GONE'],
+      [410, 'SESSION_GONE'],
+      [404, 'SESSION_NOT_FOUND'],
+    ]);
+    await waitFor('its container to be gone', () => !containerIds().includes(s.id));
+  });
+
   it('reaps an idle session: nothing of it is left', async () => {
     const expired = await counter(svc(), 'kata_exec_sessions_expired_total', 'reason="idle"');
     const s = await createSession(svc().url, { idleTimeoutMs: 1500 }, alice);

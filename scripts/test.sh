@@ -90,5 +90,9 @@ node -e '
     : kata === "unselected" ? "not kata (only the tests named on the command line ran)"
     : "not kata (no ../shared/kata kit and no Kata shim on PATH: the Kata tier did not run)";
   console.log(`runtimes tested: ${runtimes} (integration and hostile tiers); ${count(kataFile) || kata === "none" || kata === "unselected" ? kataLine : "kata tier: no report (it failed to start)"}`);
+  // The failed tests by name, last: a CI log seen only by its tail still says which.
+  for (const r of reports) for (const f of r.testResults ?? []) for (const t of f.assertionResults ?? []) {
+    if (t.status === "failed") console.log(`failed: ${f.name.replace(process.cwd() + "/", "")} > ${t.fullName}: ${String(t.failureMessages?.[0] ?? "").split("\n")[0].slice(0, 200)}`);
+  }
 ' "$results" "$integration_results" "$kata_results" "$kata" "${TEST_RUNTIMES:-runc,gvisor}" "${KATA_EXEC_KATA_KIT:-}" || true
 exit "$status"

@@ -25,6 +25,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly startRetries = new Counter({
+    name: 'kata_exec_sandbox_start_retries_total',
+    help: "Cold sandboxes started again because nothing of the request ran, by runtime and reason: vm_agent_unreachable (a Kata VM's agent never answered its first check; up to 3 attempts) or lost_output (ctr lost every byte of a task that exited 0; once).",
+    labelNames: ['runtime', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly duration = new Histogram({
     name: 'kata_exec_execution_duration_seconds',
     help: 'Wall-clock duration of an execution, queue included, by runtime and status.',

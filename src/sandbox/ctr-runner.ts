@@ -26,7 +26,7 @@ import { runWithConfigArgv, runWithImageArgv, type CtrTarget, type RuntimeTarget
 import type { CtrClient } from '../ctr/client.js';
 import { mountOverlay, mountTmpfs, runInMountNamespace, umount } from '../ctr/host.js';
 import { buildOciSpec, type OciSeccomp } from '../ctr/oci-spec.js';
-import { asServiceError, CtrError, LostOutputError, VmAgentUnreachableError, VmCreationFailedError, WarmSandboxLostError } from '../errors.js';
+import { asServiceError, CtrError, VmCreationFailedError, WarmSandboxLostError } from '../errors.js';
 import { imageRunOptions, launcherInit, ociSpecInput } from './ctr-spec.js';
 import { endDeletedSandboxes, type ContainerdNamespaceView } from './leftovers.js';
 import { executionDir, makeExecutionDir, removeExecutionDir, type ExecutionDir } from './files.js';
@@ -38,6 +38,7 @@ import { LauncherSession } from './session.js';
 import { validateSandboxSpec } from './spec.js';
 import type { ImageResolver, Logger, RunOptions, SandboxResult, SandboxSpec, WarmSandbox, WarmSandboxRunner } from './types.js';
 import { ms, startError, watchSandbox, type Watched, type WatchDeps } from './watch.js';
+import { withStartRetries, type StartRetryReason } from './start-retry.js';
 
 /** Sandboxes being deleted after their answer, at most; a new one waits for room. */
 export const MAX_PENDING_TEARDOWNS = 8;
@@ -84,8 +85,14 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
   private roomWaiters: (() => void)[] = [];
   private readonly warm = new Map<string, WarmState>();
   private teardownObserver: ((ms: number) => void) | null = null;
+  private startRetryObserver: ((reason: StartRetryReason) => void) | null = null;
 
   constructor(private readonly d: CtrRunnerDeps) {}
+
+  /** Told of each sandbox started again after a start failure (run()): the retries metric. */
+  observeStartRetries(fn: (reason: StartRetryReason) => void): void {
+    this.startRetryObserver = fn;
+  }
 
   /** Told the time of each teardown (from the program's end to nothing left): the teardown metric. */
   observeTeardowns(fn: (ms: number) => void): void {
@@ -149,30 +156,17 @@ export class CtrSandboxRunner implements WarmSandboxRunner {
     return { ctr: this.d.ctr, runtime: this.d.runtime.kind, events: this.d.events, pids };
   }
 
-  /**
-   * One cold execution. `ctr` 1.6 now and then loses every byte a task writes at the very
-   * instant it starts, and exits 0 (the benchmark saw 2 in 600 raw runs on a loaded
-   * host): with the start marker lost nobody can tell what ran, so that one case is run
-   * again, once, in a fresh sandbox. Nothing of the first can have survived it (no
-   * network, nothing kept), so running twice is invisible but for the time.
-   */
-  async run(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {
-    const started = performance.now();
-    try {
-      return await this.runOnce(spec, opts);
-    } catch (err) {
-      if (!(err instanceof LostOutputError || err instanceof VmAgentUnreachableError) || opts.signal?.aborted) throw err;
-      // Also once, and only when the program never started: a Kata VM whose agent never
-      // answered its first check. Never on the program's own failure, which is a result.
-      this.d.logger.warn(
-        { executionId: spec.id, cause: (err as Error).cause },
-        err instanceof LostOutputError ? 'ctr lost the output of a sandbox that exited 0; running it again' : 'the sandbox VM did not answer; creating it once more',
-      );
-      // The second attempt gets what is left of the timeout, not a new one: the request's
-      // deadline counts from the request, whatever the sandbox cost to start.
-      const left = Math.max(1, Math.floor(spec.timeoutMs - (performance.now() - started)));
-      return this.runOnce({ ...spec, timeoutMs: left }, opts);
-    }
+  /** One cold execution, started again when nothing of it ran (start-retry.ts says when). */
+  run(spec: SandboxSpec, opts: RunOptions = {}): Promise<SandboxResult> {
+    return withStartRetries(spec, opts, (s) => this.runOnce(s, opts), {
+      onRetry: (reason, attempt, pauseMs, err) => {
+        this.d.logger.warn(
+          { executionId: spec.id, attempt, pauseMs, cause: err.cause },
+          reason === 'lost_output' ? 'ctr lost the output of a sandbox that exited 0; running it again' : 'the sandbox VM did not answer; creating it again',
+        );
+        this.startRetryObserver?.(reason);
+      },
+    });
   }
 
   private async runOnce(spec: SandboxSpec, opts: RunOptions): Promise<SandboxResult> {

@@ -41,8 +41,9 @@ describe('Kata: the warm pool', () => {
     // A cold execution (other limits than the pool's) boots its VM inside the request.
     const cold = await execute(svc(), { language: 'python', code: 'print(6*7)', limits: { memoryMb: 200 } });
     expect(cold.stdout).toBe('42\n');
+    // The boot is in the cold setup and not in the warm one. (Nothing compares whole durations:
+    // the emulated guest's python takes seconds that vary with the host's load.)
     expect(warm.timing.setupMs, JSON.stringify({ warm: warm.timing, cold: cold.timing })).toBeLessThan(cold.timing.setupMs);
-    expect(warm.durationMs).toBeLessThan(cold.durationMs);
   });
 
   it('the warm path is a fresh VM each time: nothing one execution wrote is seen by the next', async () => {
@@ -68,6 +69,9 @@ describe('Kata: the warm pool of compiled languages', () => {
     KATA_EXEC_TIMEOUT_MS_DEFAULT: '900000',
     KATA_EXEC_TIMEOUT_MS_MAX: '900000',
     KATA_EXEC_COMPILE_TIMEOUT_MS_DEFAULT: '240000',
+    // A test's wall clock: the 2 s default is the host's; an emulated guest on a busy host
+    // took longer than that to touch 64 MiB (time_limit, not memory_limit, twice in CI).
+    KATA_EXEC_TEST_TIMEOUT_MS_DEFAULT: '60000',
     KATA_EXEC_POOL_SIZE: '1',
     KATA_EXEC_POOL_PROFILES: 'standard:compiled',
   });

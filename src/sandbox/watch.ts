@@ -285,7 +285,8 @@ export function stepMemoryGuardKb(runtime: RuntimeKind, memoryBytes: number): nu
  * The result of a run with steps: each step that began, in order; the top-level status,
  * output and usage are the last one's. A step that a SIGKILL of nobody's ended is asked
  * about the OOM killer (oom.ts). A sandbox killed as a whole (the deadline, the caller, a
- * launcher that broke) leaves its current step without an end: exit unknown, no usage. So
+ * launcher that broke) leaves its current step without an end: exit unknown, no usage; a
+ * sandbox the OOM killer ended leaves it so too, with the limit 'oom'. So
  * does a session's call that the service ended (its launcher killed the step, and framed
  * its end): the step was ended by the same deadline, cap or caller, not by itself.
  */
@@ -313,18 +314,22 @@ async function stepsResult(
   for (const [i, s] of steps.entries()) if (endedByUs(s, i)) s.end = null;
   const killed = steps.flatMap((s, index) => (s.end && s.end.limit === null && s.end.signal === SIGKILL ? [{ index, startedAt: s.startedAt }] : []));
   const oom = await oomKilledSteps(d.events, sandboxId, killed);
+  // The sandbox as a whole: ended by the OOM killer when its end was not seen and nothing of ours killed it.
+  const sandboxOom = !w.endSeen && (await wasOomKilled(d.events, sandboxId, { started: w.started, exitCode: w.killer.requested ? null : 137, killRequested: w.killer.requested }));
+  // Then the step it was in is the OOM killer's too, its end otherwise unknown: under gVisor
+  // the host's OOM killer may end the whole Sentry (the step's program and the launcher with it)
+  // before the launcher's memory guard has ended the step alone.
+  const endedWithSandbox = (s: WatchedStep, i: number) => sandboxOom && s.end === null && i === last;
   const results: StepResult[] = steps.map((s, i) => ({
     exitCode: s.end ? s.end.exitCode : null,
     signal: s.end && s.end.signal !== null ? signalFromExitStatus(s.end.exitCode) : null,
     stdout: s.stdout.result(),
     stderr: s.stderr.result(),
-    limit: s.end ? (oom.has(i) ? 'oom' : s.end.limit) : null,
+    limit: s.end ? (oom.has(i) ? 'oom' : s.end.limit) : endedWithSandbox(s, i) ? 'oom' : null,
     wallMs: s.end ? s.end.wallMs : ms(s.tStart, w.tDone),
     usage: s.end ? s.end.usage : { cpuUserMs: 0, cpuSysMs: 0, maxRssKb: 0 },
   }));
   const lastResult = results[results.length - 1];
-  // The sandbox as a whole: ended by the OOM killer when its end was not seen and nothing of ours killed it.
-  const sandboxOom = !w.endSeen && (await wasOomKilled(d.events, sandboxId, { started: w.started, exitCode: w.killer.requested ? null : 137, killRequested: w.killer.requested }));
   const pidsLimitHit = await w.pidsLimit(sandboxOom);
   const empty = { data: Buffer.alloc(0), totalBytes: 0, droppedBytes: 0 };
   return {

@@ -108,21 +108,32 @@ describe.each(testRuntimes())('steps on %s', (runtime) => {
         sh('echo after-memory'),
         py('b = [b"x" * (16 * 1024 * 1024) for _ in range(64)]\nprint("never")'),
         sh('echo after-oom'),
-        // A SIGKILL the program sent itself is not the OOM killer's.
-        sh('kill -9 $$'),
-        sh('echo after-self-kill'),
       ],
       { memoryMb: 128 },
     );
-    expect(r.steps!.map((s) => [s.limit, s.signal, s.stdout.data.toString()])).toEqual([
+    const steps = r.steps!.map((s) => [s.limit, s.signal, s.stdout.data.toString()]);
+    const ranOn = [
       ['memory', 'SIGKILL', ''],
       [null, null, 'after-memory\n'],
       ['oom', 'SIGKILL', ''],
       [null, null, 'after-oom\n'],
+    ];
+    // Under gVisor the host's OOM killer may end the whole Sentry (the launcher with it) before
+    // the launcher's memory guard ends the step alone: 3 of 8 runs on an idle host. Then the
+    // step is still the OOM killer's, its end unknown, the sandbox oomKilled, and nothing runs
+    // after it. runc's OOM killer ends only the step's program, always.
+    const sandboxEnded = r.oomKilled && runtime === 'gvisor';
+    expect(steps, JSON.stringify({ oomKilled: r.oomKilled, exitCode: r.exitCode })).toEqual(sandboxEnded ? [...ranOn.slice(0, 2), ['oom', null, '']] : ranOn);
+    expect(r).toMatchObject(sandboxEnded ? { exitCode: null, oomKilled: true } : { exitCode: 0, oomKilled: false });
+    expect(r.steps![0]!.usage.maxRssKb).toBeGreaterThan(64 * 1024);
+  });
+
+  it("a SIGKILL a step sent itself is not the OOM killer's; the next still runs", async () => {
+    const r = await run([sh('kill -9 $$'), sh('echo after-self-kill')], { memoryMb: 128 });
+    expect(r.steps!.map((s) => [s.limit, s.signal, s.stdout.data.toString()])).toEqual([
       [null, 'SIGKILL', ''],
       [null, null, 'after-self-kill\n'],
     ]);
-    expect(r.steps![0]!.usage.maxRssKb).toBeGreaterThan(64 * 1024);
     expect(r).toMatchObject({ exitCode: 0, oomKilled: false });
   });
 

@@ -44,8 +44,9 @@ export async function createService(config: Config, logger: Logger, metrics: Met
     keyConcurrency: config.keyConcurrency,
     memoryBudgetBytes: config.memoryBudgetBytes,
   });
-  // Deleting a sandbox happens after its answer: its time is observed here.
+  // A cold sandbox started again after a start failure (start-retry.ts) is counted here.
   backend.runner.observeStartRetries((reason) => metrics.startRetries.inc({ runtime: backend.runtime.kind, reason }));
+  // Deleting a sandbox happens after its answer: its time is observed here.
   backend.runner.observeTeardowns((ms) => metrics.phase.observe({ runtime: backend.runtime.kind, phase: 'teardown' }, ms / 1000));
   // A pooled sandbox runs its program as a cold one does (under the launcher, its init, and
   // init's seccomp filter), so every runtime has a pool.

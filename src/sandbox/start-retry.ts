@@ -15,6 +15,7 @@
  * the deadline counts from the request, whatever the sandbox cost to start.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LostOutputError, VmAgentUnreachableError } from '../errors.js';
 import type { RunOptions, SandboxSpec } from './types.js';
 
@@ -56,7 +57,8 @@ export async function withStartRetries<T>(spec: SandboxSpec, opts: RunOptions, o
       // No time left for another VM start: the start failure is the answer.
       if (reason === 'vm_agent_unreachable' && leftMs() - pause < MIN_RETRY_LEFT_MS) throw err;
       hooks.onRetry?.(reason, attempt, pause, err as Error);
-      if (pause > 0 && !(await sleepUnlessAborted(pause, opts.signal))) throw err;
+      // A caller that goes away during the pause gets the start failure, and no new sandbox.
+      if (pause > 0) await sleep(pause, undefined, { signal: opts.signal }).catch(() => Promise.reject(err));
     }
   }
 }
@@ -67,17 +69,3 @@ function retryReason(err: unknown): StartRetryReason | null {
   return null;
 }
 
-/** Waits `ms`; false when the signal aborted first. */
-function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (v: boolean) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      resolve(v);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}

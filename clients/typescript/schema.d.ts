@@ -415,7 +415,7 @@ export interface operations {
                     env?: {
                         [key: string]: string;
                     };
-                    /** @description Wall-clock timeout in milliseconds, sandbox start included. */
+                    /** @description Wall-clock timeout in milliseconds, counted from the request, sandbox start included: a sandbox start made again after it failed gets what is left of it. Without it the deadline is the service's (KATA_EXEC_TIMEOUT_MS_DEFAULT, or with a compile or tests their limits plus room for the start), and a start made again gets it whole. */
                     timeoutMs?: number;
                     /** @description Per-request limits. Omitted ones take the server default; each is capped by a server maximum. */
                     limits?: {
@@ -2601,7 +2601,7 @@ export interface operations {
                     env?: {
                         [key: string]: string;
                     };
-                    /** @description Wall-clock timeout in milliseconds, sandbox start included. */
+                    /** @description Wall-clock timeout of this call in milliseconds (the session's sandbox is already running). Default KATA_EXEC_TIMEOUT_MS_DEFAULT. */
                     timeoutMs?: number;
                     /** @description The compile phase of a compiled language (c, cpp, go, rust, java, typescript): its limits and extra arguments. Refused for an interpreted language (400 VALIDATION_FAILED at /compile). */
                     compile?: {

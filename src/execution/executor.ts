@@ -157,6 +157,9 @@ export class Executor {
       },
       security: { ...def.security },
       timeoutMs: limits.timeoutMs,
+      // The caller's timeoutMs counts from the request; the service's own deadline is given
+      // whole to a start made again (start-retry.ts).
+      retryTimeout: req.timeoutMs === undefined ? 'whole' : 'left',
       labels: {
         [LABEL_MANAGED]: 'true',
         [LABEL_EXECUTION]: id,

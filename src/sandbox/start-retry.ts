@@ -11,8 +11,12 @@
  *   VMs miss that window in bursts while the host is busy (CI saw two misses in a row, 20 s
  *   apart), so up to VM_START_ATTEMPTS attempts, each after a pause that grows and is
  *   jittered, so that two sandboxes that failed side by side do not boot side by side again.
- * Every attempt after the first gets what is left of the request's timeout, not a new one:
- * the deadline counts from the request, whatever the sandbox cost to start.
+ * What an attempt after the first gets of the timeout (`spec.retryTimeout`):
+ * - 'left', a deadline the caller set: what is left of it, not a new one. It counts from
+ *   the request, whatever the sandbox cost to start, and no attempt is made without
+ *   MIN_RETRY_LEFT_MS left after the pause.
+ * - 'whole', a deadline the service set: all of it again. The failed start was the
+ *   service's, and a judged run cut short by it would get the wrong verdict.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,17 +49,18 @@ export interface StartRetryHooks {
 /** Runs `once` and runs it again after a start failure that left nothing of the request run. */
 export async function withStartRetries<T>(spec: SandboxSpec, opts: RunOptions, once: (spec: SandboxSpec) => Promise<T>, hooks: StartRetryHooks = {}): Promise<T> {
   const started = performance.now();
+  const whole = spec.retryTimeout === 'whole';
   const leftMs = () => spec.timeoutMs - (performance.now() - started);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await once(attempt === 1 ? spec : { ...spec, timeoutMs: Math.max(1, Math.floor(leftMs())) });
+      return await once(attempt === 1 || whole ? spec : { ...spec, timeoutMs: Math.max(1, Math.floor(leftMs())) });
     } catch (err) {
       const reason = retryReason(err);
       if (reason === null || opts.signal?.aborted) throw err;
       if (attempt >= (reason === 'lost_output' ? LOST_OUTPUT_ATTEMPTS : VM_START_ATTEMPTS)) throw err;
       const pause = reason === 'vm_agent_unreachable' ? startRetryPauseMs(attempt, hooks.random) : 0;
-      // No time left for another VM start: the start failure is the answer.
-      if (reason === 'vm_agent_unreachable' && leftMs() - pause < MIN_RETRY_LEFT_MS) throw err;
+      // No time left of the caller's deadline for another VM start: the start failure is the answer.
+      if (reason === 'vm_agent_unreachable' && !whole && leftMs() - pause < MIN_RETRY_LEFT_MS) throw err;
       hooks.onRetry?.(reason, attempt, pause, err as Error);
       // A caller that goes away during the pause gets the start failure, and no new sandbox.
       if (pause > 0) await sleep(pause, undefined, { signal: opts.signal }).catch(() => Promise.reject(err));

@@ -62,6 +62,15 @@ export interface SandboxSpec {
   resources: ResourceSpec;
   security: SecuritySpec;
   timeoutMs: number;
+  /**
+   * What a cold start made again (start-retry.ts) gets of `timeoutMs`. 'left' (the default):
+   * what is left of it since the first attempt, for a deadline the caller set, which counts
+   * from the request. 'whole': all of it again, for a deadline the service set itself (no
+   * timeoutMs in the request: the default, or the steps' limits plus room for the start), so
+   * that a start that failed is never charged to the program, nor cuts a run short and gives
+   * it the wrong verdict.
+   */
+  retryTimeout?: 'left' | 'whole';
   labels: Record<string, string>;
   /** Files to bring back from /code after the program (globs), within these bounds. */
   collect?: { patterns: string[]; maxCount: number; maxBytes: number };

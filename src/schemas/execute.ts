@@ -148,7 +148,13 @@ export const ExecuteRequest = Type.Object(
         description: 'Environment variables for the program. PATH, HOME, TMPDIR and LANG are the sandbox\'s own; the service\'s variables never reach it.',
       }),
     ),
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Wall-clock timeout in milliseconds, sandbox start included.' })),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "Wall-clock timeout in milliseconds, counted from the request, sandbox start included: a sandbox start made again after it failed gets what is left of it. Without it the deadline is the service's (KATA_EXEC_TIMEOUT_MS_DEFAULT, or with a compile or tests their limits plus room for the start), and a start made again gets it whole.",
+      }),
+    ),
     limits: Type.Optional(Limits),
     profile: Type.Optional(Profile),
     outputFiles: Type.Optional(

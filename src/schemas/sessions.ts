@@ -74,6 +74,9 @@ const { profile: _profile, limits: _limits, outputFiles: _outputFiles, ...callFi
 export const SessionExecuteRequest = Type.Object(
   {
     ...callFields,
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, description: "Wall-clock timeout of this call in milliseconds (the session's sandbox is already running). Default KATA_EXEC_TIMEOUT_MS_DEFAULT." }),
+    ),
     limits: Type.Optional(
       Type.Object(
         {

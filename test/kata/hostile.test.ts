@@ -12,7 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execute, NO_LEAKS, settledLeaks } from '../helpers/real-service.js';
 import { settledLeftoversOf, useKataService } from './kata-helpers.js';
 
-const T = 120_000;
+// The service's default deadline (no timeoutMs in a request): a VM start that failed and was
+// made again gets it whole, where a caller's timeoutMs would be left short by it.
+const T = 40_000;
 // A compile in an emulated guest: go build took about 45 s; the compiled cases get 240 s in all.
 const COMPILED_T = 240_000;
 const ENV = { KATA_EXEC_TIMEOUT_MS_DEFAULT: String(T), KATA_EXEC_TIMEOUT_MS_MAX: String(COMPILED_T) };
@@ -29,24 +31,26 @@ describe('Kata: hostile programs', () => {
   describe.concurrent('each contained in its VM', () => {
     it('a fork bomb under a pids limit of 64', async () => {
       const code = 'import os, time\nprint("bombing", flush=True)\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)';
-      const r = await execute(svc(), { language: 'python', code, timeoutMs: 60_000, limits: { pids: 64 } });
+      const r = await execute(svc(), { language: 'python', code, limits: { pids: 64 } });
       expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
       expect(r.stdout).toContain('bombing');
       expect(await settledLeftoversOf(r.id)).toEqual([]);
     });
 
-    it('a C fork bomb under a pids limit of 64, compiled in the VM first', async () => {
+    it('a C fork bomb under a pids limit of 64, compiled in the VM first, is a time_limit of its run', async () => {
+      // As a judge site sends it: one test with a wall clock of its own, the deadline the service's.
+      // The guest refuses the forks (RLIMIT_NPROC) and the bomb spins until its run's wall clock.
       const code = '#include <stdio.h>\n#include <unistd.h>\nint main(void){puts("bombing");fflush(stdout);for(;;)if(fork()<0)usleep(10000);}\n';
-      const r = await execute(svc(), { language: 'c', code, timeoutMs: 60_000, compile: { timeoutMs: 50_000 }, limits: { pids: 64 } });
+      const r = await execute(svc(), { language: 'c', code, compile: { timeoutMs: 50_000 }, tests: [{ timeoutMs: 15_000 }], limits: { pids: 64 } });
       expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
-      expect(['timeout', 'error', 'killed', 'oom']).toContain(r.status);
-      expect(r.stdout).toContain('bombing');
+      expect(r.tests?.map((t) => t.verdict), JSON.stringify({ status: r.status, timing: r.timing })).toEqual(['time_limit']);
+      expect(r.tests![0]!.stdout).toContain('bombing');
       expect(await settledLeftoversOf(r.id)).toEqual([]);
     });
 
     it('a Go memory bomb is oom, compiled in the VM first with its own memory', async () => {
       const code = 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar blocks [][]byte\n\tfor i := 0; i < 256; i++ {\n\t\tb := make([]byte, 1<<20)\n\t\tfor j := range b {\n\t\t\tb[j] = 1\n\t\t}\n\t\tblocks = append(blocks, b)\n\t\tif i%16 == 0 {\n\t\t\tfmt.Println("allocated", i, "MiB")\n\t\t}\n\t}\n\tfmt.Println("survived", len(blocks))\n}\n';
-      const r = await execute(svc(), { language: 'go', code, timeoutMs: COMPILED_T, compile: { timeoutMs: 180_000 }, limits: { memoryMb: 64 } });
+      const r = await execute(svc(), { language: 'go', code, compile: { timeoutMs: 180_000 }, limits: { memoryMb: 64 } });
       expect(r.compile, JSON.stringify(r.compile)).toMatchObject({ status: 'ok', exitCode: 0 });
       expect(r.stdout).toContain('allocated 0 MiB');
       expect(r.stdout).not.toContain('survived');

@@ -94,6 +94,8 @@ describe('Executor.prepare: limits', () => {
       outputBytes: b.outputBytes.default,
     });
     expect(p.spec.timeoutMs).toBe(b.timeoutMs.default);
+    // The service's own deadline: a start made again gets it whole.
+    expect(p.spec.retryTimeout).toBe('whole');
   });
 
   it('asked limits within the maxima are used', () => {
@@ -101,6 +103,8 @@ describe('Executor.prepare: limits', () => {
     expect(p.limits).toEqual({ timeoutMs: 5000, memoryMb: 512, pids: 10, diskMb: 8, outputBytes: 2048, openFiles: 64, cpus: 0.25 });
     expect(p.spec.resources.cpuMillis).toBe(250);
     expect(p.spec.resources.memoryBytes).toBe(512 * MiB);
+    // The caller's deadline counts from the request: a start made again gets what is left.
+    expect(p.spec.retryTimeout).toBe('left');
   });
 
   it('a limit above the server maximum: LimitExceededError naming the path and the maximum', () => {

@@ -3,7 +3,7 @@ import { LostOutputError, VmAgentUnreachableError, VmCreationFailedError } from 
 import { startRetryPauseMs, VM_START_ATTEMPTS, withStartRetries, type StartRetryReason } from '../../src/sandbox/start-retry.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
 
-const spec = (timeoutMs: number) => ({ id: 'kx-00000000000000000000', timeoutMs }) as unknown as SandboxSpec;
+const spec = (timeoutMs: number, retryTimeout?: SandboxSpec['retryTimeout']) => ({ id: 'kx-00000000000000000000', timeoutMs, ...(retryTimeout ? { retryTimeout } : {}) }) as unknown as SandboxSpec;
 /** No jitter: the shortest pause of each step (1 s, then 3 s). */
 const noJitter = () => 0;
 
@@ -34,6 +34,22 @@ describe('withStartRetries: a sandbox started again only when nothing of the req
     expect(s.timeouts[0]).toBe(60_000);
     expect(s.timeouts[1]).toBeLessThanOrEqual(59_000);
     expect(s.timeouts[2]).toBeLessThanOrEqual(56_000);
+  });
+
+  it("the service's own deadline ('whole') is given whole to each attempt: a failed start never shortens the runs", async () => {
+    const s = starts(new VmAgentUnreachableError('first'), new VmAgentUnreachableError('second'));
+    await expect(withStartRetries(spec(60_000, 'whole'), {}, s.once, { random: noJitter })).resolves.toBe('ran');
+    expect(s.timeouts).toEqual([60_000, 60_000, 60_000]);
+  });
+
+  it("a deadline too short for another VM start stops the retries only when it is the caller's", async () => {
+    const miss = () => new VmAgentUnreachableError('miss');
+    const left = starts(miss());
+    await expect(withStartRetries(spec(1_500, 'left'), {}, left.once, { random: noJitter })).rejects.toBeInstanceOf(VmAgentUnreachableError);
+    expect(left.timeouts).toEqual([1_500]);
+    const whole = starts(miss());
+    await expect(withStartRetries(spec(1_500, 'whole'), {}, whole.once, { random: noJitter })).resolves.toBe('ran');
+    expect(whole.timeouts).toEqual([1_500, 1_500]);
   });
 
   it('the third miss is the answer: VM_START_ATTEMPTS attempts, no more', async () => {

@@ -11,9 +11,17 @@
 # is beside the clone (../shared/kata), it is installed (KATA_EXEC_KATA_KIT, default
 # /opt/kata-kit) and the tier runs: a failing Kata test fails the run. Without the kit, the
 # tier runs where a Kata shim is on PATH, and otherwise does not run; the closing lines
-# say which runtimes were tested.
+# say which runtimes were tested. KATA_EXEC_REQUIRE_KATA=1 (set by .ci/run) makes a missing
+# kit and shim a failure, at once, rather than a run without the Kata tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+kit_src=../shared/kata
+kata_shim() { command -v containerd-shim-kata-v2 >/dev/null || command -v containerd-shim-kata-qemu-v2 >/dev/null; }
+if [[ ${KATA_EXEC_REQUIRE_KATA:-0} == 1 && ! -f $kit_src/install.sh ]] && ! kata_shim; then
+  echo "test.sh: KATA_EXEC_REQUIRE_KATA=1, but there is no Kata kit at $(realpath -m "$kit_src") and no Kata shim on PATH: the Kata tier cannot run" >&2
+  exit 1
+fi
 
 # How long each tier took, printed at the end whatever happened.
 timings=()
@@ -40,7 +48,6 @@ tier "typecheck" npm run --silent typecheck
 # Deploy manifests (Kubernetes schemas, offline) and the systemd unit.
 tier "deploy validation" bash scripts/validate-deploy.sh
 
-kit_src=../shared/kata
 kata=none
 if [[ -f $kit_src/install.sh ]]; then
   export KATA_EXEC_KATA_KIT=${KATA_EXEC_KATA_KIT:-/opt/kata-kit}
@@ -52,7 +59,7 @@ if [[ -f $kit_src/install.sh ]]; then
     echo "$want" >"$stamp"
   fi
   kata="kit"
-elif command -v containerd-shim-kata-v2 >/dev/null || command -v containerd-shim-kata-qemu-v2 >/dev/null; then
+elif kata_shim; then
   kata="host"
 fi
 
